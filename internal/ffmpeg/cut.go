@@ -1,0 +1,223 @@
+package ffmpeg
+
+import (
+	"context"
+
+	"encoding/csv"
+	"fmt"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// CutSpec says which window of which input to cut, and how.
+type CutSpec struct {
+	Input          string  // file path or http(s) URL
+	Start          float64 // window start, seconds
+	Duration       float64 // window length, seconds
+	ChunkSeconds   float64 // target chunk length
+	MaxChunks      int     // at most this many chunks: the last absorbs any tail
+	CopyVideo      bool    // stream copy (keyframe-aligned cuts); else re-encode to H.264
+	HasAudio       bool
+	CopyAudio      bool // else re-encode audio to AAC
+	FramesPerChunk int  // sampled frames kept per chunk (at least 1)
+	FrameWidth     int  // width of sampled frames and thumbnails
+	Dir            string
+}
+
+// Piece is one cut chunk on local disk.
+type Piece struct {
+	Index  int // 0-based within the window
+	Start  float64
+	End    float64
+	Clip   string  // path of the MP4
+	Frames []Frame // sampled frames, in time order; the middle one is the thumbnail
+}
+
+// Frame is a sampled frame.
+type Frame struct {
+	T    float64 // seconds in the source video
+	Path string
+}
+
+// Cut runs one ffmpeg pass over the window: output 1 is the chunks (segment
+// muxer, stream copy where possible), output 2 the frames (keyframes only when
+// copying: no full decode). True chunk start/end come from the segment list,
+// anchored at the keyframe the copy starts from.
+func (t Tool) Cut(ctx context.Context, s CutSpec) ([]Piece, error) {
+	if s.ChunkSeconds <= 0 || s.Duration <= 0 {
+		return nil, fmt.Errorf("cut: chunk length and window length must be positive")
+	}
+	if s.FramesPerChunk < 1 {
+		s.FramesPerChunk = 1
+	}
+	if s.FrameWidth <= 0 {
+		s.FrameWidth = 320
+	}
+	if s.MaxChunks <= 0 {
+		s.MaxChunks = int(math.Ceil(s.Duration / s.ChunkSeconds))
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Where a copied chunk really starts: the keyframe at or before the seek point.
+	origin := s.Start
+	if s.CopyVideo {
+		k, err := t.KeyframeAtOrBefore(ctx, s.Input, s.Start)
+		if err != nil {
+			return nil, fmt.Errorf("cut: find keyframe: %w", err)
+		}
+		origin = k
+	}
+	list := filepath.Join(s.Dir, "segments.csv")
+	args := append([]string{"-v", "error", "-nostdin", "-y"}, inputArgs(s.Input)...)
+	args = append(args, "-ss", fmt.Sprintf("%.3f", s.Start), "-i", s.Input, "-t", fmt.Sprintf("%.3f", s.Duration), "-map", "0:v:0")
+	if s.HasAudio {
+		args = append(args, "-map", "0:a:0")
+	}
+	if s.CopyVideo {
+		args = append(args, "-c:v", "copy")
+	} else {
+		args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%g)", s.ChunkSeconds))
+	}
+	if s.HasAudio {
+		if s.CopyAudio {
+			args = append(args, "-c:a", "copy")
+		} else {
+			args = append(args, "-c:a", "aac", "-b:a", "128k")
+		}
+	}
+	args = append(args, "-f", "segment", "-segment_times", segmentTimes(s.ChunkSeconds, s.MaxChunks),
+		"-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options", "movflags=+faststart",
+		"-segment_list", list, "-segment_list_type", "csv", filepath.Join(s.Dir, "chunk%04d.mp4"))
+	if _, err := run(ctx, t.FFmpeg, args...); err != nil {
+		return nil, fmt.Errorf("cut window at %.1fs: %w", s.Start, err)
+	}
+	pieces, err := readSegments(list, s.Dir, origin)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.sampleFrames(ctx, pieces, s); err != nil {
+		return nil, err
+	}
+	return pieces, nil
+}
+
+// sampleFrames decodes frames from the chunk files just cut (local disk, one
+// ffmpeg process for the whole window). For stream-copied chunks only keyframes
+// are decoded, which is cheap; a re-encoded chunk is sampled at an even rate.
+// Frame file names carry their time in ms from the chunk start.
+func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error {
+	if len(pieces) == 0 {
+		return nil
+	}
+	args := []string{"-v", "error", "-nostdin", "-y"}
+	for _, p := range pieces {
+		if s.CopyVideo {
+			args = append(args, "-skip_frame", "nokey")
+		}
+		args = append(args, "-i", p.Clip)
+	}
+	vf := fmt.Sprintf("scale=%d:-2", s.FrameWidth)
+	if !s.CopyVideo {
+		vf = fmt.Sprintf("fps=%g,%s", float64(s.FramesPerChunk)/s.ChunkSeconds, vf)
+	}
+	for i, p := range pieces {
+		args = append(args, "-map", fmt.Sprintf("%d:v:0", i), "-vf", vf, "-fps_mode", "passthrough",
+			"-enc_time_base", "1:1000", "-frame_pts", "1", "-q:v", "3", strings.TrimSuffix(p.Clip, ".mp4")+"-f%d.jpg")
+	}
+	if _, err := run(ctx, t.FFmpeg, args...); err != nil {
+		return fmt.Errorf("sample frames: %w", err)
+	}
+	for i := range pieces {
+		p := &pieces[i]
+		frames, err := readFrames(strings.TrimSuffix(p.Clip, ".mp4")+"-f", p.Start)
+		if err != nil {
+			return err
+		}
+		p.Frames = pick(frames, s.FramesPerChunk)
+		if len(p.Frames) == 0 {
+			return scenedex.Errorf(scenedex.CodeNotVideo, "no frame could be decoded from chunk at %.1fs", p.Start)
+		}
+	}
+	return nil
+}
+
+// segmentTimes lists the cut points, relative to the first copied packet,
+// leaving out the last so a short tail joins the final chunk.
+func segmentTimes(chunk float64, maxChunks int) string {
+	var b strings.Builder
+	for i := 1; i < maxChunks; i++ {
+		if i > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatFloat(chunk*float64(i), 'f', 3, 64))
+	}
+	if b.Len() == 0 {
+		// One chunk: a cut point past the window end.
+		return strconv.FormatFloat(chunk*1e6, 'f', 0, 64)
+	}
+	return b.String()
+}
+
+func readSegments(list, dir string, origin float64) ([]Piece, error) {
+	f, err := os.Open(list)
+	if err != nil {
+		return nil, fmt.Errorf("cut: segment list: %w", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("cut: segment list: %w", err)
+	}
+	var pieces []Piece
+	for _, r := range rows {
+		if len(r) < 3 {
+			continue
+		}
+		start, err1 := strconv.ParseFloat(r[1], 64)
+		end, err2 := strconv.ParseFloat(r[2], 64)
+		clip := filepath.Join(dir, filepath.Base(r[0]))
+		if err1 != nil || err2 != nil || end <= start || !fileExists(clip) {
+			continue
+		}
+		pieces = append(pieces, Piece{Index: len(pieces), Start: round3(origin + start), End: round3(origin + end), Clip: clip})
+	}
+	return pieces, nil
+}
+
+func readFrames(prefix string, start float64) ([]Frame, error) {
+	paths, err := filepath.Glob(prefix + "*.jpg")
+	if err != nil {
+		return nil, err
+	}
+	frames := make([]Frame, 0, len(paths))
+	for _, p := range paths {
+		ms, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(p, prefix), ".jpg"), 10, 64)
+		if err != nil {
+			continue
+		}
+		frames = append(frames, Frame{T: round3(start + float64(ms)/1000), Path: p})
+	}
+	sort.Slice(frames, func(i, j int) bool { return frames[i].T < frames[j].T })
+	return frames, nil
+}
+
+// pick keeps n frames spread evenly over fs.
+func pick(fs []Frame, n int) []Frame {
+	if len(fs) <= n {
+		return fs
+	}
+	out := make([]Frame, n)
+	for i := range n {
+		out[i] = fs[(2*i+1)*len(fs)/(2*n)]
+	}
+	return out
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }

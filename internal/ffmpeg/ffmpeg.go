@@ -1,0 +1,119 @@
+// Package ffmpeg runs ffprobe and ffmpeg: probing a video, and cutting one time
+// window of it into chunks, a thumbnail and sampled frames in a single pass.
+// Inputs are file paths or http(s) URLs (presigned GETs); a window is reached by
+// seeking (-ss before -i), so a remote video is never downloaded whole.
+package ffmpeg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Tool locates the binaries.
+type Tool struct {
+	FFmpeg  string
+	FFprobe string
+}
+
+// Find returns the binaries in dir if given (the Lambda layer's /opt/bin), else
+// from PATH.
+func Find(dir string) (Tool, error) {
+	t := Tool{FFmpeg: "ffmpeg", FFprobe: "ffprobe"}
+	if dir != "" {
+		t = Tool{FFmpeg: filepath.Join(dir, "ffmpeg"), FFprobe: filepath.Join(dir, "ffprobe")}
+	}
+	var err error
+	if t.FFmpeg, err = exec.LookPath(t.FFmpeg); err != nil {
+		return t, fmt.Errorf("ffmpeg not found (install it: apt-get install -y ffmpeg): %w", err)
+	}
+	if t.FFprobe, err = exec.LookPath(t.FFprobe); err != nil {
+		return t, fmt.Errorf("ffprobe not found (install it: apt-get install -y ffmpeg): %w", err)
+	}
+	return t, nil
+}
+
+// run executes a binary and returns stdout; on failure the error carries the
+// last lines of stderr, classified (see classify).
+func run(ctx context.Context, bin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(bin), ctx.Err())
+		}
+		return nil, classify(filepath.Base(bin), tail(stderr.String(), 3), err)
+	}
+	return stdout.Bytes(), nil
+}
+
+// classify separates "this input is not a usable video" (permanent) from "the
+// input could not be read right now" (worth a retry).
+func classify(bin, msg string, err error) error {
+	if msg == "" {
+		msg = err.Error()
+	}
+	lower := strings.ToLower(msg)
+	for _, transient := range []string{"server returned 5", "connection refused", "connection reset", "timed out", "timeout", "temporarily unavailable", "server returned 403", "i/o error", "broken pipe", "no route to host"} {
+		if strings.Contains(lower, transient) {
+			return scenedex.Wrap(scenedex.CodeUnavailable, err, "%s could not read the input: %s", bin, msg)
+		}
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return scenedex.Wrap(scenedex.CodeNotVideo, err, "%s: %s", bin, msg)
+	}
+	return fmt.Errorf("%s: %w", bin, err)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		// URLs carry presigned credentials: never echo a query string.
+		lines[i] = redactQuery(strings.TrimSpace(l))
+	}
+	return strings.Join(lines, "; ")
+}
+
+func redactQuery(s string) string {
+	for {
+		i := strings.Index(s, "?X-Amz-")
+		if i < 0 {
+			return s
+		}
+		j := strings.IndexAny(s[i:], " :'\"")
+		if j < 0 {
+			return s[:i] + "?…"
+		}
+		s = s[:i] + "?…" + s[i+j:]
+	}
+}
+
+func isRemote(input string) bool {
+	return strings.HasPrefix(input, "http://") || strings.HasPrefix(input, "https://")
+}
+
+// inputArgs are the options that go before -i for every read of input.
+func inputArgs(input string) []string {
+	if isRemote(input) {
+		// Give up on a stalled connection after 30 s instead of hanging.
+		return []string{"-rw_timeout", "30000000"}
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Size() > 0
+}

@@ -1,0 +1,117 @@
+package ffmpeg
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+func tool(t *testing.T) Tool {
+	t.Helper()
+	tl, err := Find("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
+func TestProbe(t *testing.T) {
+	tl := tool(t)
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 3, Audio: true})
+	audio := testvideo.Audio(t, dir, "a.m4a", 2)
+	empty := filepath.Join(dir, "empty.mp4")
+	os.WriteFile(empty, nil, 0o644)
+	text := filepath.Join(dir, "notes.mp4")
+	os.WriteFile(text, []byte("this is not a video at all, just some words\n"), 0o644)
+	trunc := testvideo.Truncate(t, video, filepath.Join(dir, "trunc.mp4"), 4000)
+
+	p, err := tl.Probe(context.Background(), video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Video.Codec != "h264" || p.Video.Width != 320 || p.Audio == nil || p.Duration < 5.9 || p.Duration > 6.2 {
+		t.Errorf("probe = %+v", p)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"audio only", audio, "audio only"},
+		{"zero bytes", empty, "ffprobe"},
+		{"text", text, "ffprobe"},
+		{"truncated", trunc, "ffprobe"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tl.Probe(context.Background(), tc.path)
+			if scenedex.ErrorCode(err) != scenedex.CodeNotVideo {
+				t.Fatalf("err = %v (code %s), want not_a_video", err, scenedex.ErrorCode(err))
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCut(t *testing.T) {
+	tl := tool(t)
+	dir := t.TempDir()
+	// 24 s, keyframe every 2 s, scenes change every 6 s.
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1, 2, 3}, SceneSecs: 6, Audio: true})
+	tests := []struct {
+		name        string
+		spec        CutSpec
+		wantChunks  int
+		wantStart   float64
+		wantLastEnd float64
+	}{
+		{"copy first window", CutSpec{Start: 0, Duration: 12, ChunkSeconds: 4, MaxChunks: 3, CopyVideo: true, HasAudio: true, CopyAudio: true}, 3, 0, 12},
+		{"copy off-keyframe start", CutSpec{Start: 13, Duration: 8, ChunkSeconds: 4, MaxChunks: 2, CopyVideo: true, HasAudio: true, CopyAudio: true}, 2, 12, 21},
+		{"copy last window", CutSpec{Start: 20, Duration: 8, ChunkSeconds: 4, MaxChunks: 2, CopyVideo: true, HasAudio: true, CopyAudio: true}, 1, 20, 24},
+		{"re-encode", CutSpec{Start: 4, Duration: 8, ChunkSeconds: 4, MaxChunks: 2, HasAudio: true}, 2, 4, 12},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.spec
+			s.Input, s.Dir, s.FramesPerChunk = video, t.TempDir(), 3
+			pieces, err := tl.Cut(context.Background(), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pieces) != tc.wantChunks {
+				t.Fatalf("got %d chunks %+v, want %d", len(pieces), pieces, tc.wantChunks)
+			}
+			if d := pieces[0].Start - tc.wantStart; d < -0.1 || d > 0.1 {
+				t.Errorf("first start %.3f, want %.3f", pieces[0].Start, tc.wantStart)
+			}
+			if d := pieces[len(pieces)-1].End - tc.wantLastEnd; d < -0.2 || d > 0.2 {
+				t.Errorf("last end %.3f, want about %.3f", pieces[len(pieces)-1].End, tc.wantLastEnd)
+			}
+			for i, p := range pieces {
+				if i > 0 && p.Start < pieces[i-1].End-0.1 {
+					t.Errorf("chunk %d starts %.3f before chunk %d ends %.3f", i, p.Start, i-1, pieces[i-1].End)
+				}
+				if len(p.Frames) == 0 || len(p.Frames) > 3 {
+					t.Errorf("chunk %d has %d frames", i, len(p.Frames))
+				}
+				for _, f := range p.Frames {
+					if f.T < p.Start-0.01 || f.T >= p.End {
+						t.Errorf("chunk %d [%.2f,%.2f) got frame at %.3f", i, p.Start, p.End, f.T)
+					}
+				}
+				got, err := tl.Probe(context.Background(), p.Clip)
+				if err != nil {
+					t.Fatalf("chunk %d unplayable: %v", i, err)
+				}
+				if d := got.Duration - (p.End - p.Start); d < -0.3 || d > 0.3 {
+					t.Errorf("chunk %d file lasts %.2fs, recorded %.2f-%.2f", i, got.Duration, p.Start, p.End)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,70 @@
+package scenedex
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Code classifies an error for callers: the HTTP API maps it to a status, the
+// workflow decides from it whether a retry can help.
+type Code string
+
+const (
+	CodeInvalid     Code = "invalid_argument" // bad input from the caller: 400
+	CodeNotFound    Code = "not_found"        // 404
+	CodeConflict    Code = "conflict"         // 409
+	CodeTooLarge    Code = "too_large"        // 413
+	CodeUnsupported Code = "unsupported"      // the configured model cannot do this: 400
+	CodeNotVideo    Code = "not_a_video"      // the object is not a usable video: permanent
+	CodeUnavailable Code = "unavailable"      // a dependency is down or throttling: retry
+	CodeInternal    Code = "internal"         // 500
+)
+
+// Error is a domain error with a code and a message meant for users.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // the cause, if any
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds a domain error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap attaches a code and message to a cause.
+func Wrap(code Code, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns the code of the first domain error in err's chain, or
+// CodeInternal.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Permanent reports whether retrying the step that returned err cannot help.
+func Permanent(err error) bool {
+	switch ErrorCode(err) {
+	case CodeInvalid, CodeNotFound, CodeNotVideo, CodeUnsupported, CodeTooLarge:
+		return true
+	}
+	return false
+}
+
+// ChunkID is the document id of chunk i of a video: "<video>:<chunk>".
+func ChunkID(videoID string, i int) string { return videoID + ":" + strconv.Itoa(i) }

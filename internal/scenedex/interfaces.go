@@ -1,0 +1,74 @@
+package scenedex
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Blobs is the object store (S3, or the local S3 endpoint).
+type Blobs interface {
+	// PresignPut returns a URL that accepts exactly one PUT of size bytes to key.
+	PresignPut(ctx context.Context, key string, size int64, contentType string, ttl time.Duration) (string, error)
+	// PresignGet returns a URL that reads key (ffmpeg, thumbnails, clips).
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Head(ctx context.Context, key string) (ObjectInfo, error)
+	DeletePrefix(ctx context.Context, prefix string) error
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key  string
+	Size int64
+	ETag string
+}
+
+// ObjectCreated is the event that starts a workflow: S3 Object Created through
+// EventBridge in the cloud, the local endpoint's own event on one machine.
+type ObjectCreated struct {
+	Bucket  string `json:"bucket"`
+	Key     string `json:"key"` // decoded key
+	Size    int64  `json:"size"`
+	ETag    string `json:"etag,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// ChunkSender fans chunks out to the embedding workers (SQS, or the local queue).
+// Sending the same chunk twice must be harmless.
+type ChunkSender interface {
+	SendChunks(ctx context.Context, chunks []Chunk) error
+}
+
+// Embedder turns images (JPEG bytes) or text into L2-normalised vectors.
+type Embedder interface {
+	EmbedImages(ctx context.Context, images [][]byte) ([][]float32, error)
+	// EmbedText returns an error with CodeUnsupported if the model is image-only.
+	EmbedText(ctx context.Context, text string) ([]float32, error)
+}
+
+// Index is the vector index (OpenSearch k-NN, or the embedded one).
+type Index interface {
+	// Upsert stores docs by Doc.ID(); storing an id again replaces it.
+	Upsert(ctx context.Context, docs []Doc) error
+	// Get returns the doc with id, or a CodeNotFound error.
+	Get(ctx context.Context, id string) (Doc, error)
+	// Search returns the k docs nearest to vec by cosine similarity, best first.
+	Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error)
+	DeleteVideo(ctx context.Context, videoID string) error
+}
+
+// Catalog keeps video records and chunk progress (DynamoDB, or SQLite).
+type Catalog interface {
+	// Create stores a new video; CodeConflict if the id exists.
+	Create(ctx context.Context, v Video) error
+	Get(ctx context.Context, id string) (Video, error)
+	List(ctx context.Context, collection string) ([]Video, error)
+	// Update applies fn to the stored record atomically and returns the result.
+	Update(ctx context.Context, id string, fn func(*Video) error) (Video, error)
+	Delete(ctx context.Context, id string) error
+	// ChunkDone marks chunk i done; doing it twice counts once. It returns the
+	// record with ChunksDone updated.
+	ChunkDone(ctx context.Context, videoID string, i int) (Video, error)
+}

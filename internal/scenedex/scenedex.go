@@ -1,0 +1,171 @@
+// Package scenedex holds the domain: videos, chunks, windows, hits, the errors
+// every layer shares, and the small interfaces the pipeline steps depend on.
+// It imports nothing from the project; every adapter (S3, SQLite, SageMaker,
+// the local index, ...) implements an interface declared here.
+package scenedex
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Status is where a video is in its life.
+type Status string
+
+const (
+	StatusUploading  Status = "UPLOADING"  // record exists, object not yet in the bucket
+	StatusProcessing Status = "PROCESSING" // object arrived, pipeline running
+	StatusReady      Status = "READY"      // every chunk indexed
+	StatusFailed     Status = "FAILED"     // see Video.Reason
+)
+
+// Final reports whether no step will change the status again.
+func (s Status) Final() bool { return s == StatusReady || s == StatusFailed }
+
+// Video is the catalog record of one uploaded object.
+type Video struct {
+	ID          string            `json:"id"`
+	Collection  string            `json:"collection"`
+	Filename    string            `json:"filename"`
+	Key         string            `json:"key"` // object key under uploads/
+	ContentType string            `json:"content_type,omitempty"`
+	Size        int64             `json:"size"`
+	ETag        string            `json:"etag,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Status      Status            `json:"status"`
+	Stage       string            `json:"stage,omitempty"` // finer progress: probing, chunking, embedding
+	Reason      string            `json:"reason,omitempty"`
+	Duration    float64           `json:"duration_seconds,omitempty"`
+	Width       int               `json:"width,omitempty"`
+	Height      int               `json:"height,omitempty"`
+	ChunksTotal int               `json:"chunks_total"` // 0 until chunking finished
+	ChunksDone  int               `json:"chunks_done"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+// Window is one slice of a video that a single Chunk step cuts.
+type Window struct {
+	Index int     `json:"index"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+// Plan is the result of probing: what the Chunk steps must do.
+type Plan struct {
+	VideoID        string   `json:"video_id"`
+	Duration       float64  `json:"duration"`
+	ChunkSeconds   float64  `json:"chunk_seconds"`
+	ChunksPerWin   int      `json:"chunks_per_window"`
+	CopyVideo      bool     `json:"copy_video"` // stream copy possible for the video codec
+	CopyAudio      bool     `json:"copy_audio"`
+	HasAudio       bool     `json:"has_audio"`
+	Windows        []Window `json:"windows"`
+	FramesPerChunk int      `json:"frames_per_chunk"`
+}
+
+// Chunk is one cut piece of a video and what is needed to embed it. It is the
+// body of a queue message.
+type Chunk struct {
+	VideoID    string            `json:"video_id"`
+	Index      int               `json:"index"`
+	Start      float64           `json:"start"`
+	End        float64           `json:"end"`
+	ClipKey    string            `json:"clip_key"`
+	ThumbKey   string            `json:"thumb_key"`
+	FrameKeys  []string          `json:"frame_keys"`
+	Collection string            `json:"collection"`
+	Filename   string            `json:"filename"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+}
+
+// ID is the deterministic document id: retries overwrite, never duplicate.
+func (c Chunk) ID() string { return ChunkID(c.VideoID, c.Index) }
+
+// Doc is what the vector index stores for one chunk.
+type Doc struct {
+	Chunk
+	Vector []float32 `json:"vector"`
+}
+
+// Hit is one search result.
+type Hit struct {
+	VideoID    string            `json:"video_id"`
+	Chunk      int               `json:"chunk"`
+	Filename   string            `json:"filename"`
+	Collection string            `json:"collection"`
+	Start      float64           `json:"start"`
+	End        float64           `json:"end"`
+	Score      float64           `json:"score"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	ThumbKey   string            `json:"-"`
+	ClipKey    string            `json:"-"`
+	ThumbURL   string            `json:"thumbnail_url,omitempty"`
+	ClipURL    string            `json:"clip_url,omitempty"`
+}
+
+// Query is a search request: exactly one of Text, Image, Like.
+type Query struct {
+	Text       string            `json:"text,omitempty"`
+	Image      []byte            `json:"image,omitempty"` // JPEG or PNG bytes (base64 in JSON)
+	Like       *LikeRef          `json:"like,omitempty"`
+	Collection string            `json:"collection,omitempty"`
+	K          int               `json:"k,omitempty"`
+	Filters    map[string]string `json:"filters,omitempty"` // metadata equality filters
+}
+
+// LikeRef points at a moment of an indexed video: "more like this scene".
+type LikeRef struct {
+	VideoID string  `json:"video_id"`
+	T       float64 `json:"t"`
+}
+
+// Filter narrows a k-NN search.
+type Filter struct {
+	Collection string
+	Metadata   map[string]string
+	ExcludeID  string // a document id left out (the scene a --like query starts from)
+}
+
+const (
+	// Bucket prefixes: the layout both modes share.
+	UploadsPrefix = "uploads/"
+	ChunksPrefix  = "chunks/"
+	// DefaultCollection is used when none is given.
+	DefaultCollection = "default"
+)
+
+var collectionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidCollection reports whether name is a usable collection name:
+// lowercase letters, digits, '-' and '_', 1 to 63 characters, starting with a
+// letter or digit.
+func ValidCollection(name string) bool { return collectionRE.MatchString(name) }
+
+// SafeFilename keeps letters (any script), digits, '.', '-' and '_' and
+// replaces everything else with '_', so the name can sit in an object key and a
+// URL without surprises. It never returns an empty string or a dot-only name.
+func SafeFilename(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r), r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	s := strings.TrimLeft(b.String(), ".")
+	if s == "" {
+		s = "video"
+	}
+	if len(s) > 200 {
+		s = s[len(s)-200:]
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+// Package testvideo makes small real media files with ffmpeg's lavfi sources,
+// for tests and benchmarks. Nothing here is mocked: the files are what users
+// upload, only made up on the spot.
+package testvideo
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Scenes are visually distinct lavfi sources; a video made of several is a
+// known ground truth for search tests (scene i lives at [i*d, (i+1)*d)).
+var Scenes = []string{
+	"testsrc2=size=%s:rate=25",
+	"smptehdbars=size=%s:rate=25",
+	"mandelbrot=size=%s:rate=25",
+	"color=c=0xE02020:size=%s:rate=25,noise=alls=30:allf=t",
+	"cellauto=size=%s:rate=25:rule=110",
+	"color=c=0x2040E0:size=%s:rate=25,drawgrid=w=40:h=40:t=4:c=white",
+}
+
+// Spec describes a video to make.
+type Spec struct {
+	Scenes      []int   // indexes into Scenes, played in order
+	SceneSecs   float64 // length of each scene
+	Size        string  // e.g. "320x240"
+	GOP         int     // keyframe interval in frames (default 50 = 2 s)
+	Audio       bool
+	VideoCodec  string // default libx264
+	Container   string // file extension decides the muxer; default mp4
+	ExtraOutput []string
+}
+
+// Make writes the video described by s into dir and returns its path.
+func Make(tb testing.TB, dir, name string, s Spec) string {
+	tb.Helper()
+	path, err := MakeFile(dir, name, s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// MakeFile is Make without a testing.TB (benchmarks and tools).
+func MakeFile(dir, name string, s Spec) (string, error) {
+	if s.Size == "" {
+		s.Size = "320x240"
+	}
+	if s.GOP == 0 {
+		s.GOP = 50
+	}
+	if s.VideoCodec == "" {
+		s.VideoCodec = "libx264"
+	}
+	var args []string
+	args = append(args, "-v", "error", "-nostdin", "-y")
+	var filter strings.Builder
+	for i, sc := range s.Scenes {
+		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(s.SceneSecs), "-i", fmt.Sprintf(Scenes[sc], s.Size))
+		fmt.Fprintf(&filter, "[%d:v]", i)
+	}
+	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0,format=yuv420p[v]", len(s.Scenes))
+	if s.Audio {
+		total := s.SceneSecs * float64(len(s.Scenes))
+		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(total), "-i", "sine=frequency=440")
+	}
+	args = append(args, "-filter_complex", filter.String(), "-map", "[v]")
+	if s.Audio {
+		args = append(args, "-map", fmt.Sprintf("%d:a", len(s.Scenes)), "-c:a", "aac")
+	}
+	args = append(args, "-c:v", s.VideoCodec)
+	if s.VideoCodec == "libx264" {
+		args = append(args, "-preset", "ultrafast")
+	}
+	args = append(args, "-g", fmt.Sprint(s.GOP))
+	args = append(args, s.ExtraOutput...)
+	path := filepath.Join(dir, name)
+	args = append(args, path)
+	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("make %s: %v: %s", name, err, out)
+	}
+	return path, nil
+}
+
+// Audio writes an audio-only file.
+func Audio(tb testing.TB, dir, name string, secs float64) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-t", fmt.Sprint(secs),
+		"-i", "sine=frequency=330", "-c:a", "aac", path).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("make %s: %v: %s", name, err, out)
+	}
+	return path
+}
+
+// Frame extracts the frame at t seconds of video as JPEG bytes.
+func Frame(tb testing.TB, video string, t float64) []byte {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "frame.jpg")
+	b, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", fmt.Sprint(t), "-i", video,
+		"-frames:v", "1", "-q:v", "3", out).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("frame at %v: %v: %s", t, err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// Truncate writes the first n bytes of src to dst.
+func Truncate(tb testing.TB, src, dst string, n int64) string {
+	tb.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n > int64(len(data)) {
+		n = int64(len(data))
+	}
+	if err := os.WriteFile(dst, data[:n], 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dst
+}
