@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock                   { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func TestQueueSQSSemantics(t *testing.T) {
+	ctx := context.Background()
+	qdb, err := OpenQueues(ctx, filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qdb.Close()
+	clk := newClock()
+	q := qdb.Queue("embed", 30*time.Second, 3)
+	q.now = clk.now
+
+	if err := q.Send(ctx, Message{ID: "v:0", Body: []byte("a")}, Message{ID: "v:1", Body: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	// Duplicate send is ignored.
+	if err := q.Send(ctx, Message{ID: "v:0", Body: []byte("changed")}); err != nil {
+		t.Fatal(err)
+	}
+	got, dead, err := q.Receive(ctx, 10)
+	if err != nil || len(got) != 2 || len(dead) != 0 {
+		t.Fatalf("receive: %v %v %v", got, dead, err)
+	}
+	if string(got[0].Body) != "a" || got[0].Attempt != 1 {
+		t.Errorf("first delivery %+v", got[0])
+	}
+	// Invisible while leased.
+	if again, _, _ := q.Receive(ctx, 10); len(again) != 0 {
+		t.Fatalf("leased messages delivered again: %v", again)
+	}
+	if err := q.Ack(ctx, got[0]); err != nil {
+		t.Fatal(err)
+	}
+	// v:1 never acked: back after the visibility timeout, up to 3 deliveries, then dead.
+	for attempt := 2; attempt <= 3; attempt++ {
+		clk.advance(31 * time.Second)
+		again, _, err := q.Receive(ctx, 10)
+		if err != nil || len(again) != 1 || again[0].ID != "v:1" || again[0].Attempt != attempt {
+			t.Fatalf("attempt %d: %+v %v", attempt, again, err)
+		}
+		q.Nack(ctx, again[0], errors.New("model down"), 0)
+	}
+	clk.advance(time.Second)
+	again, dead, err := q.Receive(ctx, 10)
+	if err != nil || len(again) != 0 || len(dead) != 1 || dead[0].LastError != "model down" {
+		t.Fatalf("after 3 attempts: got %v dead %+v err %v", again, dead, err)
+	}
+	list, _ := q.Dead(ctx)
+	if len(list) != 1 || list[0].ID != "v:1" {
+		t.Fatalf("dead list %+v", list)
+	}
+	// A done message is not re-queued by a duplicate send.
+	q.Send(ctx, Message{ID: "v:0", Body: []byte("a")})
+	if n, _ := q.Pending(ctx); n != 0 {
+		t.Fatalf("pending = %d, want 0", n)
+	}
+	if n, err := q.Redrive(ctx); err != nil || n != 1 {
+		t.Fatalf("redrive = %d %v", n, err)
+	}
+	again, _, _ = q.Receive(ctx, 10)
+	if len(again) != 1 || again[0].Attempt != 1 {
+		t.Fatalf("after redrive: %+v", again)
+	}
+	// A stale receipt cannot ack.
+	stale := again[0]
+	stale.Receipt = "old"
+	q.Ack(ctx, stale)
+	if n, _ := q.Pending(ctx); n != 1 {
+		t.Fatalf("stale ack took effect")
+	}
+	// Leases survive a restart only until ReleaseLeases.
+	if n, err := q.ReleaseLeases(ctx); err != nil || n != 1 {
+		t.Fatalf("release = %d %v", n, err)
+	}
+	if again, _, _ := q.Receive(ctx, 10); len(again) != 1 || again[0].Attempt != 2 {
+		t.Fatalf("after release: %+v", again)
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	c, err := OpenCatalog(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := scenedex.Video{ID: "abc", Collection: "ads", Filename: "spot ü.mp4", Key: "uploads/ads/abc/spot_ü.mp4",
+		Status: scenedex.StatusUploading, Metadata: map[string]string{"brand": "acme"}}
+	if err := c.Create(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, v); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := c.Get(ctx, "nope"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("get unknown: %v", err)
+	}
+	if _, err := c.Update(ctx, "abc", func(v *scenedex.Video) error { v.Status = scenedex.StatusProcessing; v.ChunksTotal = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 0, 1, 1} {
+		if _, err := c.ChunkDone(ctx, "abc", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	c, err = OpenCatalog(ctx, path) // durable across reopen
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, "abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ChunksDone != 2 || got.Status != scenedex.StatusProcessing || got.Metadata["brand"] != "acme" || got.Filename != "spot ü.mp4" {
+		t.Errorf("got %+v", got)
+	}
+	if l, _ := c.List(ctx, "ads"); len(l) != 1 {
+		t.Errorf("list ads = %d", len(l))
+	}
+	if l, _ := c.List(ctx, "other"); len(l) != 0 {
+		t.Errorf("list other = %d", len(l))
+	}
+	if f, err := c.FindByKey(ctx, v.Key); err != nil || f.ID != "abc" {
+		t.Errorf("find by key: %v %v", f, err)
+	}
+	if err := c.Delete(ctx, "abc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "abc"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
