@@ -1,0 +1,322 @@
+// Package vecindex is the embedded vector index: exact cosine k-NN over
+// vectors held in memory as one flat float32 array, persisted in SQLite so it
+// survives restarts. It implements scenedex.Index for one machine; the cloud
+// uses OpenSearch k-NN behind the same interface.
+package vecindex
+
+import (
+	"container/heap"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sqlite"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS docs (
+	id TEXT PRIMARY KEY,
+	video_id TEXT NOT NULL,
+	chunk TEXT NOT NULL,   -- scenedex.Chunk as JSON
+	vector BLOB NOT NULL   -- little-endian float32, L2-normalised
+);
+CREATE INDEX IF NOT EXISTS docs_video ON docs(video_id);`
+
+// Index is safe for concurrent use.
+type Index struct {
+	db *sql.DB
+
+	mu   sync.RWMutex
+	dim  int
+	ids  []string
+	meta []scenedex.Chunk
+	vecs []float32 // len(ids)*dim
+	byID map[string]int
+}
+
+var _ scenedex.Index = (*Index)(nil)
+
+// Open loads the index stored at path (creating it if needed).
+func Open(ctx context.Context, path string) (*Index, error) {
+	db, err := sqlite.Open(ctx, path, schema)
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{db: db, byID: map[string]int{}}
+	rows, err := db.QueryContext(ctx, `SELECT id, chunk, vector FROM docs ORDER BY rowid`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var chunk, vec []byte
+		if err := rows.Scan(&id, &chunk, &vec); err != nil {
+			db.Close()
+			return nil, err
+		}
+		var c scenedex.Chunk
+		if err := json.Unmarshal(chunk, &c); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("load index doc %s: %w", id, err)
+		}
+		if err := ix.put(id, c, decode(vec)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return ix, rows.Err()
+}
+
+// Close closes the database.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Len is the number of documents.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.ids)
+}
+
+// put stores one doc in memory; the caller holds the write lock (or owns ix).
+func (ix *Index) put(id string, c scenedex.Chunk, v []float32) error {
+	if ix.dim == 0 {
+		ix.dim = len(v)
+	}
+	if len(v) != ix.dim || len(v) == 0 {
+		return scenedex.Errorf(scenedex.CodeInvalid, "vector of %s has dimension %d, index has %d", id, len(v), ix.dim)
+	}
+	if i, ok := ix.byID[id]; ok {
+		ix.meta[i] = c
+		copy(ix.vecs[i*ix.dim:(i+1)*ix.dim], v)
+		return nil
+	}
+	ix.byID[id] = len(ix.ids)
+	ix.ids = append(ix.ids, id)
+	ix.meta = append(ix.meta, c)
+	ix.vecs = append(ix.vecs, v...)
+	return nil
+}
+
+// Upsert stores docs, replacing any with the same id.
+func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
+	for i := range docs {
+		normalize(docs[i].Vector)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, d := range docs {
+		if ix.dim != 0 && len(d.Vector) != ix.dim {
+			return scenedex.Errorf(scenedex.CodeInvalid, "vector of %s has dimension %d, index has %d", d.ID(), len(d.Vector), ix.dim)
+		}
+	}
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		chunk, _ := json.Marshal(d.Chunk)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO docs (id, video_id, chunk, vector) VALUES (?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET video_id = excluded.video_id, chunk = excluded.chunk, vector = excluded.vector`,
+			d.ID(), d.VideoID, chunk, encode(d.Vector)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("upsert %s: %w", d.ID(), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("upsert: %w", err)
+	}
+	for _, d := range docs {
+		if err := ix.put(d.ID(), d.Chunk, d.Vector); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns one doc.
+func (ix *Index) Get(_ context.Context, id string) (scenedex.Doc, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	i, ok := ix.byID[id]
+	if !ok {
+		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
+	}
+	return scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}, nil
+}
+
+// DeleteVideo removes every doc of a video.
+func (ix *Index) DeleteVideo(ctx context.Context, videoID string) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if _, err := ix.db.ExecContext(ctx, `DELETE FROM docs WHERE video_id = ?`, videoID); err != nil {
+		return fmt.Errorf("delete video %s from index: %w", videoID, err)
+	}
+	// Compact in place, keeping order.
+	w := 0
+	for r := range ix.ids {
+		if ix.meta[r].VideoID == videoID {
+			delete(ix.byID, ix.ids[r])
+			continue
+		}
+		if w != r {
+			ix.ids[w], ix.meta[w] = ix.ids[r], ix.meta[r]
+			copy(ix.vecs[w*ix.dim:(w+1)*ix.dim], ix.vecs[r*ix.dim:(r+1)*ix.dim])
+			ix.byID[ix.ids[w]] = w
+		}
+		w++
+	}
+	ix.ids, ix.meta, ix.vecs = ix.ids[:w], ix.meta[:w], ix.vecs[:w*ix.dim]
+	return nil
+}
+
+// Search returns the k nearest docs to vec by cosine similarity.
+func (ix *Index) Search(_ context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
+	if k <= 0 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
+	}
+	q := append([]float32(nil), vec...)
+	normalize(q)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n := len(ix.ids)
+	if n == 0 {
+		return []scenedex.Hit{}, nil
+	}
+	if len(q) != ix.dim {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "query has dimension %d, index has %d (was the model changed?)", len(q), ix.dim)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if n < 20000 {
+		workers = 1
+	}
+	parts := make([]topK, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[w] = ix.scan(q, k, f, lo, hi)
+		}()
+	}
+	wg.Wait()
+	var all topK
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].score > all[j].score })
+	if len(all) > k {
+		all = all[:k]
+	}
+	hits := make([]scenedex.Hit, len(all))
+	for i, s := range all {
+		c := ix.meta[s.row]
+		hits[i] = scenedex.Hit{VideoID: c.VideoID, Chunk: c.Index, Filename: c.Filename, Collection: c.Collection,
+			Start: c.Start, End: c.End, Score: float64(s.score), Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey}
+	}
+	return hits, nil
+}
+
+func (ix *Index) scan(q []float32, k int, f scenedex.Filter, lo, hi int) topK {
+	h := make(topK, 0, k+1)
+	dim := ix.dim
+	for r := lo; r < hi; r++ {
+		if !matches(&ix.meta[r], f) || (f.ExcludeID != "" && ix.ids[r] == f.ExcludeID) {
+			continue
+		}
+		s := dot(q, ix.vecs[r*dim:(r+1)*dim])
+		if len(h) < k {
+			heap.Push(&h, scored{row: r, score: s})
+		} else if s > h[0].score {
+			h[0] = scored{row: r, score: s}
+			heap.Fix(&h, 0)
+		}
+	}
+	return h
+}
+
+func matches(c *scenedex.Chunk, f scenedex.Filter) bool {
+	if f.Collection != "" && c.Collection != f.Collection {
+		return false
+	}
+	for k, v := range f.Metadata {
+		if c.Metadata[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func normalize(v []float32) {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(s))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+func encode(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func decode(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
+
+type scored struct {
+	row   int
+	score float32
+}
+
+// topK is a min-heap on score: the root is the worst of the best k.
+type topK []scored
+
+func (h topK) Len() int           { return len(h) }
+func (h topK) Less(i, j int) bool { return h[i].score < h[j].score }
+func (h topK) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *topK) Push(x any)        { *h = append(*h, x.(scored)) }
+func (h *topK) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
