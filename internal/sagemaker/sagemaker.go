@@ -1,0 +1,172 @@
+// Package sagemaker is the Embedder over a SageMaker endpoint that honours the
+// model contract in DESIGN.md, through aws-sdk-go-v2's sagemakerruntime
+// client. Locally the same client is pointed at the local model server.
+package sagemaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
+	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Invoker is the one call used from the SageMaker runtime client.
+type Invoker interface {
+	InvokeEndpoint(ctx context.Context, in *sagemakerruntime.InvokeEndpointInput, optFns ...func(*sagemakerruntime.Options)) (*sagemakerruntime.InvokeEndpointOutput, error)
+}
+
+// Embedder implements scenedex.Embedder.
+type Embedder struct {
+	Client   Invoker
+	Endpoint string
+	// Batch is the number of images per invocation (payload limit 6 MB).
+	Batch int
+	// Attempts bounds tries of an invocation the model failed with a 5xx
+	// (SageMaker reports those as ModelError, which the SDK does not retry);
+	// throttling is retried by the SDK's own retryer.
+	Attempts int
+	Backoff  time.Duration
+}
+
+var _ scenedex.Embedder = (*Embedder)(nil)
+
+// New returns an Embedder with sane defaults.
+func New(client Invoker, endpoint string) *Embedder {
+	return &Embedder{Client: client, Endpoint: endpoint, Batch: 16, Attempts: 4, Backoff: 200 * time.Millisecond}
+}
+
+// EmbedImages embeds JPEG images, one vector each.
+func (e *Embedder) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, error) {
+	out := make([][]float32, 0, len(images))
+	batch := max(e.Batch, 1)
+	for i := 0; i < len(images); i += batch {
+		var req modelserver.Request
+		for _, img := range images[i:min(i+batch, len(images))] {
+			req.Inputs = append(req.Inputs, modelserver.EncodeImage(img))
+		}
+		vecs, err := e.invoke(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vecs...)
+	}
+	return out, nil
+}
+
+// EmbedText embeds a text query.
+func (e *Embedder) EmbedText(ctx context.Context, text string) ([]float32, error) {
+	vecs, err := e.invoke(ctx, modelserver.Request{Inputs: []modelserver.Input{{Text: text}}})
+	if err != nil {
+		if scenedex.ErrorCode(err) == scenedex.CodeInvalid {
+			return nil, scenedex.Wrap(scenedex.CodeUnsupported, err,
+				"the embedding model behind endpoint %q cannot embed text; search with an image or --like, "+
+					"or point scenedex at a text-capable (CLIP-family) endpoint that honours the contract in DESIGN.md "+
+					"(SCENEDEX_MODEL_URL locally, -c embeddingEndpoint=NAME in the cloud)", e.Endpoint)
+		}
+		return nil, err
+	}
+	return vecs[0], nil
+}
+
+func (e *Embedder) invoke(ctx context.Context, req modelserver.Request) ([][]float32, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > modelserver.MaxPayload {
+		return nil, scenedex.Errorf(scenedex.CodeTooLarge, "model request of %d bytes exceeds SageMaker's 6 MB limit; lower the batch size", len(body))
+	}
+	attempts := max(e.Attempts, 1)
+	for attempt := 1; ; attempt++ {
+		out, err := e.Client.InvokeEndpoint(ctx, &sagemakerruntime.InvokeEndpointInput{
+			EndpointName: aws.String(e.Endpoint),
+			ContentType:  aws.String("application/json"),
+			Accept:       aws.String("application/json"),
+			Body:         body,
+		})
+		if err == nil {
+			return decode(out.Body, len(req.Inputs))
+		}
+		err = classify(e.Endpoint, err)
+		if scenedex.ErrorCode(err) != scenedex.CodeUnavailable || attempt >= attempts {
+			return nil, err
+		}
+		// Full jitter backoff.
+		d := time.Duration(rand.Int64N(int64(e.Backoff) << (attempt - 1)))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+func decode(body []byte, want int) ([][]float32, error) {
+	var resp modelserver.Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "model response is not the contract's JSON")
+	}
+	if len(resp.Embeddings) != want {
+		return nil, scenedex.Errorf(scenedex.CodeUnavailable, "model returned %d embeddings for %d inputs", len(resp.Embeddings), want)
+	}
+	for i, v := range resp.Embeddings {
+		if len(v) == 0 || (resp.Dim != 0 && len(v) != resp.Dim) {
+			return nil, scenedex.Errorf(scenedex.CodeUnavailable, "model returned embedding %d of length %d (dim %d)", i, len(v), resp.Dim)
+		}
+	}
+	return resp.Embeddings, nil
+}
+
+// classify maps SageMaker errors to domain codes: a model's 4xx is the
+// caller's fault, its 5xx and throttling are worth a retry.
+func classify(endpoint string, err error) error {
+	var me *types.ModelError
+	if errors.As(err, &me) {
+		status := int(aws.ToInt32(me.OriginalStatusCode))
+		msg := aws.ToString(me.OriginalMessage)
+		if msg == "" {
+			msg = aws.ToString(me.Message)
+		}
+		if status >= 400 && status < 500 {
+			return scenedex.Wrap(scenedex.CodeInvalid, err, "model %s refused the input (%d): %s", endpoint, status, msg)
+		}
+		return scenedex.Wrap(scenedex.CodeUnavailable, err, "model %s failed (%d): %s", endpoint, status, msg)
+	}
+	var ve *types.ValidationError
+	if errors.As(err, &ve) {
+		return scenedex.Wrap(scenedex.CodeInvalid, err, "endpoint %s", endpoint)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return scenedex.Wrap(scenedex.CodeUnavailable, err, "endpoint %s: %s", endpoint, api.ErrorCode())
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return scenedex.Wrap(scenedex.CodeUnavailable, err, "invoke endpoint %s", endpoint)
+}
+
+// Describe is for logs.
+func (e *Embedder) String() string { return fmt.Sprintf("sagemaker endpoint %s", e.Endpoint) }
+
+// LocalClient returns a real sagemakerruntime client whose endpoint is baseURL
+// (the local model server), with static dummy credentials: the request is
+// signed and sent exactly as in the cloud.
+func LocalClient(baseURL string) *sagemakerruntime.Client {
+	return sagemakerruntime.New(sagemakerruntime.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(baseURL),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local-secret", ""),
+	})
+}

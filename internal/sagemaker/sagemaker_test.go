@@ -1,0 +1,95 @@
+package sagemaker
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/descriptor"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+func cos(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// The real SDK client against the local model server on 127.0.0.1.
+func TestEmbedThroughSDK(t *testing.T) {
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: 4})
+	frames := [][]byte{
+		testvideo.Frame(t, video, 0.5), testvideo.Frame(t, video, 2.5), // scene 0
+		testvideo.Frame(t, video, 4.5), // scene 1
+		testvideo.Frame(t, video, 8.5), // scene 2
+	}
+	tests := []struct {
+		name     string
+		opts     modelserver.Options
+		wantCode scenedex.Code // "" = success
+	}{
+		{"healthy", modelserver.Options{}, ""},
+		{"30% of calls fail", modelserver.Options{FailRate: 0.3, Seed: 1}, ""},
+		{"model down", modelserver.Options{FailRate: 1}, scenedex.CodeUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(modelserver.New(tc.opts))
+			defer srv.Close()
+			e := New(LocalClient(srv.URL), "scenedex-local")
+			e.Batch, e.Backoff = 2, time.Millisecond
+			ctx := context.Background()
+			var vecs [][]float32
+			var err error
+			for range 5 { // several calls, so the 30% case meets failures
+				if vecs, err = e.EmbedImages(ctx, frames); err != nil {
+					break
+				}
+			}
+			if tc.wantCode != "" {
+				if scenedex.ErrorCode(err) != tc.wantCode {
+					t.Fatalf("err = %v, want code %s", err, tc.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vecs) != 4 || len(vecs[0]) != descriptor.Dim {
+				t.Fatalf("got %d vectors of %d", len(vecs), len(vecs[0]))
+			}
+			same, other1, other2 := cos(vecs[0], vecs[1]), cos(vecs[0], vecs[2]), cos(vecs[0], vecs[3])
+			if same <= other1 || same <= other2 {
+				t.Errorf("same scene %.3f not above other scenes %.3f %.3f", same, other1, other2)
+			}
+			if n := cos(vecs[2], vecs[2]); n < 0.999 || n > 1.001 {
+				t.Errorf("not L2-normalised: |v|^2 = %f", n)
+			}
+		})
+	}
+}
+
+func TestTextIsUnsupported(t *testing.T) {
+	srv := httptest.NewServer(modelserver.New(modelserver.Options{}))
+	defer srv.Close()
+	_, err := New(LocalClient(srv.URL), "scenedex-local").EmbedText(context.Background(), "a crowd celebrating")
+	if scenedex.ErrorCode(err) != scenedex.CodeUnsupported || !strings.Contains(err.Error(), "cannot embed text") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestBadImageIsInvalid(t *testing.T) {
+	srv := httptest.NewServer(modelserver.New(modelserver.Options{}))
+	defer srv.Close()
+	_, err := New(LocalClient(srv.URL), "scenedex-local").EmbedImages(context.Background(), [][]byte{[]byte("not a jpeg")})
+	if scenedex.ErrorCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("err = %v", err)
+	}
+}
