@@ -1,0 +1,234 @@
+// Package s3local serves an S3-compatible endpoint in-process over a folder,
+// so the local mode uses the real aws-sdk-go-v2 S3 client and presigner and
+// plain curl works on presigned URLs. Objects are plain files under
+// <dir>/<bucket>/ (a file copied there is an object, which is how drop-in
+// works). The emulator (gofakes3) checks no signatures, so every request goes
+// through a SigV4 verifier first. A completed upload emits the same Object
+// Created event that S3 sends through EventBridge in the cloud.
+package s3local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/spf13/afero"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Config configures the endpoint.
+type Config struct {
+	Dir    string // data folder
+	Bucket string
+	// OnCreated is called, before the client gets its 200, for every object
+	// created under uploads/. An error turns the response into a 500 so the
+	// client retries: no upload is acknowledged without its event.
+	OnCreated func(context.Context, scenedex.ObjectCreated) error
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Server is the endpoint.
+type Server struct {
+	cfg       Config
+	backend   *s3afero.SingleBucketBackend
+	fake      http.Handler
+	verify    verifier
+	AccessKey string
+	Secret    string
+}
+
+// New opens the endpoint over cfg.Dir, creating it if needed. Credentials are
+// made once and kept in <dir>/credentials so presigned URLs survive restarts.
+func New(cfg Config) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	objects := filepath.Join(cfg.Dir, cfg.Bucket)
+	meta := filepath.Join(cfg.Dir, "s3meta")
+	for _, d := range []string{objects, meta} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("s3local: %w", err)
+		}
+	}
+	access, secret, err := credentials(filepath.Join(cfg.Dir, "credentials"))
+	if err != nil {
+		return nil, err
+	}
+	osfs := afero.NewOsFs()
+	backend, err := s3afero.SingleBucket(cfg.Bucket, afero.NewBasePathFs(osfs, objects), afero.NewBasePathFs(osfs, meta))
+	if err != nil {
+		return nil, fmt.Errorf("s3local: %w", err)
+	}
+	fake := gofakes3.New(backend, gofakes3.WithoutVersioning(), gofakes3.WithLogger(gofakes3.DiscardLog()))
+	return &Server{
+		cfg: cfg, backend: backend, fake: fake.Server(),
+		verify:    verifier{accessKey: access, secret: secret, now: cfg.Now, maxSkew: 15 * time.Minute},
+		AccessKey: access, Secret: secret,
+	}, nil
+}
+
+func credentials(path string) (string, string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if a, s, ok := strings.Cut(strings.TrimSpace(string(b)), ":"); ok && a != "" && s != "" {
+			return a, s, nil
+		}
+	}
+	var raw [20]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", err
+	}
+	access, secret := "SCENEDEXLOCAL", hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(access+":"+secret+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("s3local: save credentials: %w", err)
+	}
+	return access, secret, nil
+}
+
+// ObjectsDir is the folder holding the bucket's objects.
+func (s *Server) ObjectsDir() string { return filepath.Join(s.cfg.Dir, s.cfg.Bucket) }
+
+// ServeHTTP verifies the signature, serves the request, and emits Object
+// Created for finished uploads.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions { // CORS preflight carries no signature
+		s.fake.ServeHTTP(w, r)
+		return
+	}
+	if err := s.verify.verify(r); err != nil {
+		writeError(w, http.StatusForbidden, err.code, err.msg)
+		return
+	}
+	key, creates := s.createdKey(r)
+	if !creates {
+		s.fake.ServeHTTP(w, r)
+		return
+	}
+	// Hold the response until the event is recorded: buffer it.
+	buf := &bufferedWriter{header: http.Header{}}
+	s.fake.ServeHTTP(buf, r)
+	if buf.status == 0 {
+		buf.status = http.StatusOK
+	}
+	if buf.status == http.StatusOK && strings.HasPrefix(key, scenedex.UploadsPrefix) {
+		if err := s.emit(r.Context(), key); err != nil {
+			s.cfg.Log.Error("object created event not recorded", "key", key, "err", err)
+			writeError(w, http.StatusInternalServerError, "InternalError", "upload stored but its event was not recorded; retry the upload")
+			return
+		}
+	}
+	buf.flush(w)
+}
+
+// createdKey reports whether r creates an object (PUT without a part number,
+// or completing a multipart upload) and its key.
+func (s *Server) createdKey(r *http.Request) (string, bool) {
+	prefix := "/" + s.cfg.Bucket + "/"
+	if !strings.HasPrefix(r.URL.Path, prefix) {
+		return "", false
+	}
+	key := strings.TrimPrefix(r.URL.Path, prefix)
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"):
+		return key, key != ""
+	case r.Method == http.MethodPost && q.Has("uploadId"):
+		return key, true
+	}
+	return "", false
+}
+
+func (s *Server) emit(ctx context.Context, key string) error {
+	if s.cfg.OnCreated == nil {
+		return nil
+	}
+	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
+	if err != nil {
+		return fmt.Errorf("head %s: %w", key, err)
+	}
+	return s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: hex.EncodeToString(obj.Hash)})
+}
+
+// DropIns lists objects under uploads/ that were written straight into the
+// folder (not through the endpoint) and have not changed for settle, so a file
+// still being copied is left for a later scan.
+func (s *Server) DropIns(settle time.Duration) ([]scenedex.ObjectCreated, error) {
+	root := s.ObjectsDir()
+	var out []scenedex.ObjectCreated
+	cutoff := s.cfg.Now().Add(-settle)
+	err := filepath.WalkDir(filepath.Join(root, strings.TrimSuffix(scenedex.UploadsPrefix, "/")), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return nil
+		}
+		out = append(out, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: filepath.ToSlash(rel), Size: info.Size(),
+			Version: fmt.Sprintf("%d-%d", info.Size(), info.ModTime().UnixNano())})
+		return nil
+	})
+	return out, err
+}
+
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+func (b *bufferedWriter) flush(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	xml.NewEncoder(w).Encode(struct {
+		XMLName xml.Name `xml:"Error"`
+		Code    string   `xml:"Code"`
+		Message string   `xml:"Message"`
+	}{Code: code, Message: msg})
+}
