@@ -99,6 +99,14 @@ func (s *Store) Head(ctx context.Context, key string) (scenedex.ObjectInfo, erro
 	return scenedex.ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: strings.Trim(aws.ToString(out.ETag), `"`)}, nil
 }
 
+// Delete deletes one object (deleting a missing key is not an error, as on S3).
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if _, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {
+		return classify(err, "delete "+key)
+	}
+	return nil
+}
+
 // DeletePrefix deletes every object under prefix, 1000 per request.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	if prefix == "" || prefix == "/" {

@@ -15,6 +15,7 @@ type Blobs interface {
 	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string) error
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	Head(ctx context.Context, key string) (ObjectInfo, error)
+	Delete(ctx context.Context, key string) error
 	DeletePrefix(ctx context.Context, prefix string) error
 }
 

@@ -1,0 +1,263 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/scenedex/scenedex/internal/descriptor"
+	"github.com/scenedex/scenedex/internal/ffmpeg"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// ErrDuplicate is returned by Register for an event already handled: the same
+// object version was registered before. The workflow stops without error.
+var ErrDuplicate = errors.New("object version already registered")
+
+// DropInID is the video id of an object that arrived without an API call: a
+// hash of where it is and which version it is, so a repeated event maps to the
+// same video.
+func DropInID(ev scenedex.ObjectCreated) string {
+	sum := sha256.Sum256([]byte(ev.Bucket + "\x00" + ev.Key + "\x00" + ev.ETag + "\x00" + ev.Version))
+	return "d" + hex.EncodeToString(sum[:])[:19]
+}
+
+// Register turns an Object Created event into a PROCESSING video: the record
+// made by CreateUpload when the key is one of ours, or a new record for a file
+// dropped into the bucket (its collection is the first folder under uploads/).
+func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (scenedex.Video, error) {
+	rest, ok := strings.CutPrefix(ev.Key, scenedex.UploadsPrefix)
+	if !ok {
+		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeInvalid, "key %q is not under %s", ev.Key, scenedex.UploadsPrefix)
+	}
+	collection, name, _ := strings.Cut(rest, "/")
+	id := ""
+	if maybeID, _, ok := strings.Cut(name, "/"); ok {
+		if v, err := p.Catalog.Get(ctx, maybeID); err == nil && v.Key == ev.Key {
+			id = v.ID
+		}
+	}
+	if id == "" { // drop-in
+		id = DropInID(ev)
+		v := scenedex.Video{ID: id, Collection: collection, Filename: path.Base(ev.Key), Key: ev.Key, Size: ev.Size,
+			ETag: ev.ETag, Status: scenedex.StatusUploading, Metadata: map[string]string{"source": "drop-in"}}
+		if !scenedex.ValidCollection(collection) {
+			v.Collection = scenedex.DefaultCollection
+		}
+		if err := p.Catalog.Create(ctx, v); err != nil && scenedex.ErrorCode(err) != scenedex.CodeConflict {
+			return v, err
+		}
+		if !scenedex.ValidCollection(collection) {
+			return v, scenedex.Errorf(scenedex.CodeInvalid, "dropped file %q: %q is not a valid collection name (lowercase letters, digits, '-', '_')", ev.Key, collection)
+		}
+	}
+	var dup bool
+	v, err := p.Catalog.Update(ctx, id, func(v *scenedex.Video) error {
+		if v.Status != scenedex.StatusUploading && v.ETag == ev.ETag {
+			dup = true
+			return nil
+		}
+		v.Status, v.Stage, v.Reason = scenedex.StatusProcessing, "probing", ""
+		v.Size, v.ETag = ev.Size, ev.ETag
+		v.ChunksTotal, v.ChunksDone = 0, 0
+		return nil
+	})
+	if err != nil {
+		return v, err
+	}
+	if dup {
+		return v, ErrDuplicate
+	}
+	if ev.Size == 0 {
+		return v, scenedex.Errorf(scenedex.CodeNotVideo, "the file is empty (0 bytes)")
+	}
+	return v, nil
+}
+
+// copyableVideo are codecs MP4 holds as they are, so chunks are stream copies.
+var copyableVideo = map[string]bool{"h264": true, "hevc": true, "mpeg4": true, "av1": true, "vp9": true}
+
+// copyableAudio are audio codecs MP4 holds as they are.
+var copyableAudio = map[string]bool{"aac": true, "mp3": true, "ac3": true, "eac3": true, "alac": true}
+
+// Probe runs ffprobe on a presigned GET of the video and plans its windows.
+func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, error) {
+	url, err := p.Blobs.PresignGet(ctx, v.Key, p.cfg.ReadTTL)
+	if err != nil {
+		return scenedex.Plan{}, err
+	}
+	pr, err := p.Media.Probe(ctx, url)
+	if err != nil {
+		return scenedex.Plan{}, fmt.Errorf("probe %s: %w", v.ID, err)
+	}
+	plan := p.plan(v.ID, pr)
+	_, err = p.Catalog.Update(ctx, v.ID, func(v *scenedex.Video) error {
+		v.Duration, v.Width, v.Height, v.Stage = pr.Duration, pr.Video.Width, pr.Video.Height, "chunking"
+		return nil
+	})
+	return plan, err
+}
+
+func (p *Pipeline) plan(videoID string, pr ffmpeg.Probe) scenedex.Plan {
+	win := p.cfg.ChunkSeconds * float64(p.cfg.WindowChunks)
+	plan := scenedex.Plan{
+		VideoID: videoID, Duration: pr.Duration, ChunkSeconds: p.cfg.ChunkSeconds, ChunksPerWin: p.cfg.WindowChunks,
+		CopyVideo: copyableVideo[pr.Video.Codec], HasAudio: pr.Audio != nil, FramesPerChunk: p.cfg.FramesPerChunk,
+	}
+	if pr.Audio != nil {
+		plan.CopyAudio = copyableAudio[pr.Audio.Codec]
+	}
+	n := int(math.Ceil(pr.Duration / win))
+	for i := range n {
+		start := float64(i) * win
+		end := math.Min(start+win, pr.Duration)
+		if end-start < 0.05 && i > 0 { // a sliver past the last full window joins it
+			plan.Windows[i-1].End = end
+			continue
+		}
+		plan.Windows = append(plan.Windows, scenedex.Window{Index: i, Start: start, End: end})
+	}
+	return plan
+}
+
+// ChunkWindow cuts one window (reading a presigned GET, never the whole file),
+// stores clips, thumbnails and frames under chunks/<video>/ and sends one
+// message per chunk. Chunk numbers are window*ChunksPerWin + position, so a
+// retried window produces the same ids.
+func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scenedex.Plan, w scenedex.Window) ([]scenedex.Chunk, error) {
+	url, err := p.Blobs.PresignGet(ctx, v.Key, p.cfg.ReadTTL)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(p.cfg.WorkDir, "scenedex-cut-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	pieces, err := p.Media.Cut(ctx, ffmpeg.CutSpec{
+		Input: url, Start: w.Start, Duration: w.End - w.Start, ChunkSeconds: plan.ChunkSeconds, MaxChunks: plan.ChunksPerWin,
+		CopyVideo: plan.CopyVideo, HasAudio: plan.HasAudio, CopyAudio: plan.CopyAudio,
+		FramesPerChunk: plan.FramesPerChunk, FrameWidth: p.cfg.FrameWidth, Dir: dir,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s window %d: %w", v.ID, w.Index, err)
+	}
+	chunks := make([]scenedex.Chunk, 0, len(pieces))
+	for _, pc := range pieces {
+		c := scenedex.Chunk{VideoID: v.ID, Index: w.Index*plan.ChunksPerWin + pc.Index, Start: pc.Start, End: pc.End,
+			Collection: v.Collection, Filename: v.Filename, Metadata: v.Metadata}
+		prefix := fmt.Sprintf("%s%s/%05d/", scenedex.ChunksPrefix, v.ID, c.Index)
+		c.ClipKey = prefix + "clip.mp4"
+		if err := p.putFile(ctx, c.ClipKey, pc.Clip, "video/mp4"); err != nil {
+			return nil, err
+		}
+		for i, f := range pc.Frames {
+			key := fmt.Sprintf("%sframe-%02d.jpg", prefix, i)
+			if err := p.putFile(ctx, key, f.Path, "image/jpeg"); err != nil {
+				return nil, err
+			}
+			c.FrameKeys = append(c.FrameKeys, key)
+		}
+		c.ThumbKey = c.FrameKeys[len(c.FrameKeys)/2]
+		chunks = append(chunks, c)
+	}
+	if err := p.Sender.SendChunks(ctx, chunks); err != nil {
+		return nil, fmt.Errorf("send chunks of %s window %d: %w", v.ID, w.Index, err)
+	}
+	return chunks, nil
+}
+
+func (p *Pipeline) putFile(ctx context.Context, key, file, contentType string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return p.Blobs.Put(ctx, key, f, contentType)
+}
+
+// ChunksPlanned records how many chunks the windows produced, once all are
+// cut. It returns the record so the caller can see whether the embeddings are
+// already all done.
+func (p *Pipeline) ChunksPlanned(ctx context.Context, videoID string, total int) (scenedex.Video, error) {
+	if total == 0 {
+		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotVideo, "no chunk could be cut from the video")
+	}
+	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		v.ChunksTotal, v.Stage = total, "embedding"
+		return nil
+	})
+}
+
+// Complete reports whether every planned chunk of v is embedded.
+func Complete(v scenedex.Video) bool { return v.ChunksTotal > 0 && v.ChunksDone >= v.ChunksTotal }
+
+// EmbedChunk embeds a chunk's frames, pools them into one vector, indexes it
+// under <video>:<chunk> and marks the chunk done. Doing it twice is harmless.
+func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.Video, error) {
+	v, err := p.Catalog.Get(ctx, c.VideoID)
+	if err != nil {
+		return v, err // deleted meanwhile: not found, nothing to do
+	}
+	if v.Status == scenedex.StatusFailed {
+		return v, nil // the video already failed; don't index its leftovers
+	}
+	if len(c.FrameKeys) == 0 {
+		return v, scenedex.Errorf(scenedex.CodeInvalid, "chunk %s has no frames", c.ID())
+	}
+	images := make([][]byte, 0, len(c.FrameKeys))
+	for _, key := range c.FrameKeys {
+		rc, err := p.Blobs.Get(ctx, key)
+		if err != nil {
+			return v, err
+		}
+		var buf bytes.Buffer
+		_, err = io.Copy(&buf, io.LimitReader(rc, 4<<20))
+		rc.Close()
+		if err != nil {
+			return v, scenedex.Wrap(scenedex.CodeUnavailable, err, "read %s", key)
+		}
+		images = append(images, buf.Bytes())
+	}
+	vecs, err := p.Embedder.EmbedImages(ctx, images)
+	if err != nil {
+		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
+	}
+	if err := p.Index.Upsert(ctx, []scenedex.Doc{{Chunk: c, Vector: descriptor.Pool(vecs)}}); err != nil {
+		return v, fmt.Errorf("index %s: %w", c.ID(), err)
+	}
+	return p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)
+}
+
+// Finalize marks a video READY once every chunk is indexed. Calling it again,
+// or before the last chunk, changes nothing.
+func (p *Pipeline) Finalize(ctx context.Context, videoID string) (scenedex.Video, error) {
+	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		if v.Status == scenedex.StatusProcessing && Complete(*v) {
+			v.Status, v.Stage = scenedex.StatusReady, ""
+			p.Log.Info("video ready", "video", v.ID, "chunks", v.ChunksTotal, "duration", v.Duration)
+		}
+		return nil
+	})
+}
+
+// MarkFailed records why a video could not be processed. A READY video stays
+// READY.
+func (p *Pipeline) MarkFailed(ctx context.Context, videoID, reason string) (scenedex.Video, error) {
+	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		if v.Status == scenedex.StatusReady {
+			return nil
+		}
+		v.Status, v.Reason, v.Stage = scenedex.StatusFailed, reason, ""
+		p.Log.Warn("video failed", "video", v.ID, "reason", reason)
+		return nil
+	})
+}

@@ -1,0 +1,95 @@
+// Package pipeline holds the steps of scenedex as plain Go over the domain
+// interfaces: CreateUpload, Register, Probe, ChunkWindow, ChunksPlanned,
+// EmbedChunk, Finalize, MarkFailed, Search and Delete. The local runner calls
+// them in-process; each Lambda function wraps one. Nothing here knows whether
+// it runs on a laptop or in AWS.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/ffmpeg"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Media probes and cuts videos (package ffmpeg).
+type Media interface {
+	Probe(ctx context.Context, input string) (ffmpeg.Probe, error)
+	Cut(ctx context.Context, spec ffmpeg.CutSpec) ([]ffmpeg.Piece, error)
+}
+
+// Config holds the tunables; zero values take the defaults.
+type Config struct {
+	ChunkSeconds   float64       // target chunk length (10)
+	WindowChunks   int           // chunks per window, one Chunk step each (6)
+	FramesPerChunk int           // sampled frames embedded per chunk (4)
+	FrameWidth     int           // frame and thumbnail width (320)
+	UploadTTL      time.Duration // presigned PUT lifetime (15m)
+	ReadTTL        time.Duration // presigned GET lifetime for ffmpeg (1h)
+	LinkTTL        time.Duration // presigned thumbnail/clip links in search hits (1h)
+	MaxUploadBytes int64         // largest accepted upload (5 GiB, S3's single PUT limit)
+	WorkDir        string        // scratch space for cutting ("" = system temp)
+}
+
+func (c Config) withDefaults() Config {
+	if c.ChunkSeconds <= 0 {
+		c.ChunkSeconds = 10
+	}
+	if c.WindowChunks <= 0 {
+		c.WindowChunks = 6
+	}
+	if c.FramesPerChunk <= 0 {
+		c.FramesPerChunk = 4
+	}
+	if c.FrameWidth <= 0 {
+		c.FrameWidth = 320
+	}
+	if c.UploadTTL <= 0 {
+		c.UploadTTL = 15 * time.Minute
+	}
+	if c.ReadTTL <= 0 {
+		c.ReadTTL = time.Hour
+	}
+	if c.LinkTTL <= 0 {
+		c.LinkTTL = time.Hour
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 5 << 30
+	}
+	return c
+}
+
+// Pipeline wires the steps to their dependencies.
+type Pipeline struct {
+	Blobs    scenedex.Blobs
+	Catalog  scenedex.Catalog
+	Index    scenedex.Index
+	Embedder scenedex.Embedder
+	Sender   scenedex.ChunkSender
+	Media    Media
+	Log      *slog.Logger
+	cfg      Config
+}
+
+// New returns a pipeline; cfg zero values take defaults.
+func New(cfg Config, blobs scenedex.Blobs, catalog scenedex.Catalog, index scenedex.Index, embedder scenedex.Embedder,
+	sender scenedex.ChunkSender, media Media, log *slog.Logger) *Pipeline {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pipeline{Blobs: blobs, Catalog: catalog, Index: index, Embedder: embedder, Sender: sender, Media: media,
+		Log: log, cfg: cfg.withDefaults()}
+}
+
+// Config returns the effective configuration.
+func (p *Pipeline) Config() Config { return p.cfg }
+
+func newID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
