@@ -61,13 +61,18 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 	}
 	var dup bool
 	v, err := p.Catalog.Update(ctx, id, func(v *scenedex.Video) error {
-		if v.Status != scenedex.StatusUploading && v.ETag == ev.ETag {
+		switch v.Status {
+		case scenedex.StatusReady, scenedex.StatusFailed:
+			// Processed already: a repeated event, or the object overwritten
+			// afterwards (upload it as a new video to process it again).
 			dup = true
-			return nil
+		case scenedex.StatusProcessing:
+			// A run that was interrupted (or retried) resumes: the chunk ids and
+			// the done-marks it already has stay valid.
+		default:
+			v.Status, v.Stage, v.Reason = scenedex.StatusProcessing, "probing", ""
+			v.Size, v.ETag = ev.Size, ev.ETag
 		}
-		v.Status, v.Stage, v.Reason = scenedex.StatusProcessing, "probing", ""
-		v.Size, v.ETag = ev.Size, ev.ETag
-		v.ChunksTotal, v.ChunksDone = 0, 0
 		return nil
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Code classifies an error for callers: the HTTP API maps it to a status, the
@@ -68,3 +69,19 @@ func Permanent(err error) bool {
 
 // ChunkID is the document id of chunk i of a video: "<video>:<chunk>".
 func ChunkID(videoID string, i int) string { return videoID + ":" + strconv.Itoa(i) }
+
+// Message is the user-facing text of err: the messages of the domain errors in
+// its chain, without the plumbing around them. Errors with no domain error
+// keep their own text.
+func Message(err error) string {
+	var parts []string
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if de, ok := e.(*Error); ok {
+			parts = append(parts, de.Message)
+		}
+	}
+	if len(parts) == 0 {
+		return err.Error()
+	}
+	return strings.Join(parts, ": ")
+}

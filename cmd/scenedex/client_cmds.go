@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/internal/local"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func upload(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
+	collection := fs.String("collection", "", "collection (default: default)")
+	metadata := fs.String("metadata", "", `metadata as a JSON object of strings, e.g. '{"brand":"acme"}'`)
+	wait := fs.Bool("wait", false, "follow processing until READY or FAILED")
+	asJSON := fs.Bool("json", false, "print a JSON object")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give exactly one FILE"}
+	}
+	path := pos[0]
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a folder, not a video file", path)
+	}
+	var meta map[string]string
+	if *metadata != "" {
+		if err := json.Unmarshal([]byte(*metadata), &meta); err != nil {
+			return usageError{"--metadata must be a JSON object of strings: " + err.Error()}
+		}
+	}
+	c := client.New(apiURL())
+	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: filepath.Base(path), Size: st.Size(),
+		ContentType: mime.TypeByExtension(strings.ToLower(filepath.Ext(path))), Collection: *collection, Metadata: meta})
+	if err != nil {
+		return err
+	}
+	id := created.Video.ID
+	quiet := *asJSON
+	bar := progressbar.DefaultBytesSilent(st.Size(), "uploading")
+	if !quiet {
+		bar = progressbar.NewOptions64(st.Size(), progressbar.OptionSetDescription("uploading "+filepath.Base(path)),
+			progressbar.OptionShowBytes(true), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond))
+	}
+	err = c.PutFile(ctx, created.Upload, path, func(r io.Reader) io.Reader {
+		pr := progressbar.NewReader(r, bar)
+		return &pr
+	})
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("video %s: %w", id, err)
+	}
+	v := created.Video
+	if *wait {
+		v, err = follow(ctx, c, id, quiet)
+		if err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return printJSON(v)
+	}
+	fmt.Println(id)
+	if v.Status == scenedex.StatusFailed {
+		return fmt.Errorf("video %s FAILED: %s", id, v.Reason)
+	}
+	return nil
+}
+
+// follow shows processing progress until the video is READY or FAILED.
+func follow(ctx context.Context, c *client.Client, id string, quiet bool) (scenedex.Video, error) {
+	var bar *progressbar.ProgressBar
+	if !quiet {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("processing"),
+			progressbar.OptionClearOnFinish())
+	}
+	v, err := c.Wait(ctx, id, 300*time.Millisecond, func(v scenedex.Video) {
+		if bar == nil {
+			return
+		}
+		if v.ChunksTotal > 0 && bar.GetMax() != v.ChunksTotal {
+			bar.ChangeMax(v.ChunksTotal)
+		}
+		bar.Describe(strings.ToLower(string(v.Status)) + " " + v.Stage)
+		bar.Set(v.ChunksDone)
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	return v, err
+}
+
+func status(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give exactly one video ID"}
+	}
+	v, err := client.New(apiURL()).Video(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(v)
+	}
+	fmt.Printf("id:         %s\nfile:       %s\ncollection: %s\nstatus:     %s\n", v.ID, v.Filename, v.Collection, v.Status)
+	if v.Stage != "" {
+		fmt.Printf("stage:      %s\n", v.Stage)
+	}
+	if v.Reason != "" {
+		fmt.Printf("reason:     %s\n", v.Reason)
+	}
+	if v.Duration > 0 {
+		fmt.Printf("duration:   %.1fs (%dx%d)\n", v.Duration, v.Width, v.Height)
+	}
+	fmt.Printf("chunks:     %d/%d\n", v.ChunksDone, v.ChunksTotal)
+	return nil
+}
+
+func videos(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("videos", flag.ContinueOnError)
+	collection := fs.String("collection", "", "only this collection")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	vs, err := client.New(apiURL()).Videos(ctx, *collection)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(vs)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCOLLECTION\tSTATUS\tCHUNKS\tDURATION\tFILE\tREASON")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%.1fs\t%s\t%s\n", v.ID, v.Collection, v.Status, v.ChunksDone, v.ChunksTotal, v.Duration, v.Filename, v.Reason)
+	}
+	return tw.Flush()
+}
+
+func deleteVideo(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("delete", flag.ContinueOnError)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give exactly one video ID"}
+	}
+	if err := client.New(apiURL()).Delete(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Println("deleted", pos[0])
+	return nil
+}
+
+func search(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	image := fs.String("image", "", "search with an image file (JPEG or PNG)")
+	like := fs.String("like", "", "search for scenes like VIDEO_ID@SECONDS")
+	collection := fs.String("collection", "", "only this collection")
+	k := fs.Int("k", 10, "number of hits")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	q := scenedex.Query{Collection: *collection, K: *k, Text: strings.Join(pos, " ")}
+	if *image != "" {
+		if q.Image, err = os.ReadFile(*image); err != nil {
+			return err
+		}
+	}
+	if *like != "" {
+		id, t, ok := strings.Cut(*like, "@")
+		sec, err := strconv.ParseFloat(t, 64)
+		if !ok || err != nil || id == "" {
+			return usageError{"--like takes VIDEO_ID@SECONDS, e.g. 3f2a...@12.5"}
+		}
+		q.Like = &scenedex.LikeRef{VideoID: id, T: sec}
+	}
+	hits, err := client.New(apiURL()).Search(ctx, q)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(hits)
+	}
+	if len(hits) == 0 {
+		fmt.Println("no matching scenes")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCORE\tVIDEO\tFILE\tTIME\tTHUMBNAIL")
+	for _, h := range hits {
+		fmt.Fprintf(tw, "%.3f\t%s\t%s\t%.1f-%.1fs\t%s\n", h.Score, h.VideoID, h.Filename, h.Start, h.End, h.ThumbURL)
+	}
+	return tw.Flush()
+}
+
+func deadLetters(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dead-letters", flag.ContinueOnError)
+	redrive := fs.Bool("redrive", false, "put every dead-lettered message back on its queue")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c := client.New(apiURL())
+	if *redrive {
+		var out map[string]int
+		if err := c.Raw(ctx, "POST", "/v1/dead-letters/redrive", struct{}{}, &out); err != nil {
+			return err
+		}
+		fmt.Printf("redriven: %d\n", out["redriven"])
+		return nil
+	}
+	var out local.DeadLetters
+	if err := c.Raw(ctx, "GET", "/v1/dead-letters", nil, &out); err != nil {
+		return err
+	}
+	return printJSON(out)
+}

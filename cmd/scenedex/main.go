@@ -1,0 +1,104 @@
+// Command scenedex is the CLI: `serve` runs the whole pipeline on one machine;
+// the other commands talk to a running API (SCENEDEX_URL).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+type command struct {
+	usage string
+	run   func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"serve":        {"serve [--addr 127.0.0.1:8080] [--data ./.scenedex] [--model-url URL] [--chunk-seconds 10]", serve},
+	"upload":       {"upload FILE [--collection C] [--metadata JSON] [--wait] [--json]", upload},
+	"status":       {"status ID [--json]", status},
+	"videos":       {"videos [--collection C] [--json]", videos},
+	"delete":       {"delete ID", deleteVideo},
+	"search":       {`search (--image FILE | --like ID@SECONDS | "text") [--collection C] [-k N] [--json]`, search},
+	"dead-letters": {"dead-letters [--redrive]", deadLetters},
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "scenedex: find the moments in your videos.\n\nUsage:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintln(os.Stderr, "  scenedex "+commands[n].usage)
+	}
+	fmt.Fprintln(os.Stderr, "\nSCENEDEX_URL points the client commands at the API (default http://127.0.0.1:8080).")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "scenedex: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.run(ctx, os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "scenedex "+os.Args[1]+": "+err.Error())
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "usage: scenedex "+cmd.usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// parse parses flags that may come before or after the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(os.Stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func apiURL() string {
+	if u := strings.TrimSpace(os.Getenv("SCENEDEX_URL")); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:8080"
+}

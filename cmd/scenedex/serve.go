@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/local"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+)
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "address of the API and the local S3 endpoint")
+	data := fs.String("data", "./.scenedex", "data folder (blobs, catalog, queue, index)")
+	modelURL := fs.String("model-url", os.Getenv("SCENEDEX_MODEL_URL"), "SageMaker-runtime-compatible model endpoint base URL (default: the built-in model)")
+	modelName := fs.String("model-endpoint", "scenedex-local", "endpoint name sent to the model")
+	chunk := fs.Float64("chunk-seconds", 10, "target chunk length in seconds")
+	frames := fs.Int("frames-per-chunk", 4, "sampled frames embedded per chunk")
+	workers := fs.Int("embed-workers", 2, "concurrent embedding workers")
+	failRate := fs.Float64("model-fail-rate", 0, "testing: fraction of built-in model calls that fail with a 500")
+	delay := fs.Duration("model-delay", 0, "testing: delay added to every built-in model call")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usageError{"bad --log-level: " + err.Error()}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	app, err := local.Start(ctx, local.Config{
+		Addr: *addr, Data: *data, ModelURL: *modelURL, ModelEndpoint: *modelName,
+		ModelOptions: modelserver.Options{FailRate: *failRate, Delay: *delay, Seed: uint64(time.Now().UnixNano())},
+		Pipeline:     pipeline.Config{ChunkSeconds: *chunk, FramesPerChunk: *frames},
+		Runner:       local.Options{EmbedWorkers: *workers},
+		Log:          log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Try: scenedex upload VIDEO --wait\n", app.URL, *data)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return app.Close()
+}

@@ -1,0 +1,240 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/ffmpeg"
+	"github.com/scenedex/scenedex/internal/httpapi"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/s3blob"
+	"github.com/scenedex/scenedex/internal/s3local"
+	"github.com/scenedex/scenedex/internal/sagemaker"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/vecindex"
+)
+
+// Bucket is the local bucket's name.
+const Bucket = "scenedex"
+
+// Config configures the all-in-one server.
+type Config struct {
+	Addr          string // API and S3 endpoint, e.g. 127.0.0.1:8080 (port 0 picks one)
+	Data          string // data folder
+	ModelURL      string // an endpoint speaking the SageMaker runtime API; "" = the built-in model
+	ModelEndpoint string // endpoint name (default scenedex-local)
+	ModelOptions  modelserver.Options
+	FFmpegDir     string
+	Pipeline      pipeline.Config
+	Runner        Options
+	Log           *slog.Logger
+}
+
+// App is a running server.
+type App struct {
+	URL      string
+	Pipeline *pipeline.Pipeline
+	Runner   *Runner
+	Index    *vecindex.Index
+	Catalog  *sqlite.Catalog
+	S3       *s3local.Server
+	closers  []func() error
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Start opens the data folder and serves until Close (or ctx ends).
+func Start(ctx context.Context, cfg Config) (app *App, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ModelEndpoint == "" {
+		cfg.ModelEndpoint = "scenedex-local"
+	}
+	if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	tool, err := ffmpeg.Find(cfg.FFmpegDir)
+	if err != nil {
+		return nil, err
+	}
+	app = &App{done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			app.closeAll()
+		}
+	}()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	app.closers = append(app.closers, ln.Close)
+	app.URL = "http://" + publicHost(ln.Addr().(*net.TCPAddr))
+
+	modelURL := cfg.ModelURL
+	if modelURL == "" {
+		mln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("model server: %w", err)
+		}
+		msrv := &http.Server{Handler: modelserver.New(cfg.ModelOptions), ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		app.closers = append(app.closers, msrv.Close)
+		modelURL = "http://" + mln.Addr().String()
+	}
+
+	if app.Catalog, err = sqlite.OpenCatalog(ctx, filepath.Join(cfg.Data, "catalog.db")); err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, app.Catalog.Close)
+	queues, err := sqlite.OpenQueues(ctx, filepath.Join(cfg.Data, "queue.db"))
+	if err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, queues.Close)
+	if app.Index, err = vecindex.Open(ctx, filepath.Join(cfg.Data, "index.db")); err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, app.Index.Close)
+
+	var runner *Runner
+	s3srv, err := s3local.New(s3local.Config{Dir: cfg.Data, Bucket: Bucket, Log: cfg.Log,
+		OnCreated: func(ctx context.Context, ev scenedex.ObjectCreated) error { return runner.OnCreated(ctx, ev) }})
+	if err != nil {
+		return nil, err
+	}
+	app.S3 = s3srv
+	blobs := s3blob.New(s3blob.LocalClient(app.URL, s3srv.AccessKey, s3srv.Secret), Bucket)
+	embedder := sagemaker.New(sagemaker.LocalClient(modelURL), cfg.ModelEndpoint)
+	if cfg.Pipeline.WorkDir == "" {
+		cfg.Pipeline.WorkDir = filepath.Join(cfg.Data, "tmp")
+	}
+	os.RemoveAll(cfg.Pipeline.WorkDir) // scratch left by a killed run
+	if err := os.MkdirAll(cfg.Pipeline.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	// The pipeline's sender is the runner's chunk queue; the runner is built
+	// right after, over the same queue database.
+	sender := &lateSender{}
+	p := pipeline.New(cfg.Pipeline, blobs, app.Catalog, app.Index, embedder, sender, tool, cfg.Log)
+	runner = New(p, app.Catalog, queues, s3srv, cfg.Runner, cfg.Log)
+	sender.s = runner
+	app.Pipeline, app.Runner = p, runner
+
+	api := httpapi.New(p, cfg.Log)
+	api.Handle("GET /v1/dead-letters", app.deadLetters)
+	api.Handle("POST /v1/dead-letters/redrive", app.redrive)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/", s3srv) // everything else is the S3 endpoint (path-style /<bucket>/<key>)
+	srv := &http.Server{Handler: logRequests(cfg.Log, mux), ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
+	go srv.Serve(ln)
+	app.closers = append([]func() error{srv.Close}, app.closers...)
+
+	rctx, cancel := context.WithCancel(ctx)
+	app.cancel = cancel
+	go func() {
+		defer close(app.done)
+		runner.Run(rctx)
+	}()
+	cfg.Log.Info("scenedex serving", "url", app.URL, "data", cfg.Data, "model", modelURL)
+	return app, nil
+}
+
+// Close stops the workers and the servers.
+func (a *App) Close() error {
+	if a.cancel != nil {
+		a.cancel()
+		<-a.done
+	}
+	return a.closeAll()
+}
+
+func (a *App) closeAll() error {
+	var errs []error
+	for _, c := range a.closers {
+		if err := c(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func publicHost(addr *net.TCPAddr) string {
+	if addr.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", addr.Port)
+	}
+	return addr.String()
+}
+
+type lateSender struct{ s scenedex.ChunkSender }
+
+func (l *lateSender) SendChunks(ctx context.Context, c []scenedex.Chunk) error {
+	return l.s.SendChunks(ctx, c)
+}
+
+// DeadLetters is the body of GET /v1/dead-letters.
+type DeadLetters struct {
+	Workflow []DeadLetter `json:"workflow"`
+	Chunks   []DeadLetter `json:"chunks"`
+}
+
+// DeadLetter is one message that ran out of attempts.
+type DeadLetter struct {
+	ID        string          `json:"id"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error"`
+	Body      json.RawMessage `json:"body"`
+}
+
+func (a *App) deadLetters(w http.ResponseWriter, r *http.Request) {
+	var out DeadLetters
+	for _, q := range []struct {
+		q   *sqlite.Queue
+		dst *[]DeadLetter
+	}{{a.Runner.Workflow, &out.Workflow}, {a.Runner.Chunks, &out.Chunks}} {
+		ds, err := q.q.Dead(r.Context())
+		if err != nil {
+			httpapi.WriteError(w, err)
+			return
+		}
+		*q.dst = []DeadLetter{}
+		for _, d := range ds {
+			*q.dst = append(*q.dst, DeadLetter{ID: d.ID, Attempts: d.Attempt, LastError: d.LastError, Body: d.Body})
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *App) redrive(w http.ResponseWriter, r *http.Request) {
+	n, err := a.Runner.Redrive(r.Context())
+	if err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]int{"redriven": n})
+}
+
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			log.Debug("request", "method", r.Method, "path", r.URL.Path, "took", time.Since(start))
+		}
+	})
+}
