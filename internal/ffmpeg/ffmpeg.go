@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -86,18 +87,18 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "; ")
 }
 
+// urlRE matches URLs: presigned ones carry credentials and are long; a
+// message names them "<input>".
+var urlRE = regexp.MustCompile(`https?://[^\s'"]+?(:?\s|$)`)
+
+// ctxRE matches the "[mov,mp4 @ 0x55d...] " prefix of libav messages.
+var ctxRE = regexp.MustCompile(`\[[^\]]+ @ 0x[0-9a-f]+\] `)
+
 func redactQuery(s string) string {
-	for {
-		i := strings.Index(s, "?X-Amz-")
-		if i < 0 {
-			return s
-		}
-		j := strings.IndexAny(s[i:], " :'\"")
-		if j < 0 {
-			return s[:i] + "?…"
-		}
-		s = s[:i] + "?…" + s[i+j:]
-	}
+	s = ctxRE.ReplaceAllString(s, "")
+	return urlRE.ReplaceAllStringFunc(s, func(u string) string {
+		return "<input>" + u[len(strings.TrimRight(u, ": \t")):]
+	})
 }
 
 func isRemote(input string) bool {

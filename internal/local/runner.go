@@ -213,14 +213,14 @@ func (r *Runner) runWorkflow(ctx context.Context, ev scenedex.ObjectCreated) err
 	}
 	if err != nil {
 		if v.ID != "" && scenedex.Permanent(err) {
-			r.P.MarkFailed(ctx, v.ID, err.Error())
+			r.P.MarkFailed(ctx, v.ID, scenedex.Message(err))
 			return nil
 		}
 		return err
 	}
 	err = r.ingest(ctx, v)
 	if err != nil && scenedex.Permanent(err) {
-		_, ferr := r.P.MarkFailed(ctx, v.ID, err.Error())
+		_, ferr := r.P.MarkFailed(ctx, v.ID, scenedex.Message(err))
 		return ferr
 	}
 	return err
@@ -298,7 +298,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		case scenedex.ErrorCode(err) == scenedex.CodeNotFound && v.ID == "":
 			r.Chunks.Ack(ctx, d) // the video was deleted
 		case scenedex.Permanent(err):
-			r.P.MarkFailed(ctx, c.VideoID, err.Error())
+			r.P.MarkFailed(ctx, c.VideoID, scenedex.Message(err))
 			r.Chunks.Ack(ctx, d)
 		case ctx.Err() != nil:
 			return false

@@ -1,0 +1,304 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// These tests run the real thing end to end on 127.0.0.1: real ffmpeg on
+// generated videos, the real S3 SDK and presigned URLs against the local
+// endpoint, the real SageMaker runtime client against the local model server,
+// real SQLite. Nothing is mocked.
+
+const chunkSecs = 4
+
+func startApp(t *testing.T, data string, model modelserver.Options) (*App, *client.Client) {
+	t.Helper()
+	app, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", Data: data, ModelOptions: model,
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs, WindowChunks: 3},
+		Runner:   Options{RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond, DropInSettle: 300 * time.Millisecond, SweepEvery: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app, client.New(app.URL)
+}
+
+func uploadFile(t *testing.T, c *client.Client, path, collection string) string {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: filepath.Base(path), Size: st.Size(), Collection: collection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutFile(ctx, created.Upload, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	return created.Video.ID
+}
+
+func waitFinal(t *testing.T, c *client.Client, id string) scenedex.Video {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v, err := c.Wait(ctx, id, 50*time.Millisecond, nil)
+	if err != nil {
+		t.Fatalf("video %s never reached a final state: %v (last %+v)", id, err, v)
+	}
+	return v
+}
+
+func TestUploadSearchDelete(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	ctx := context.Background()
+	// A and B hold the same three scenes in another order, one chunk each.
+	a := testvideo.Make(t, dir, "clip A ü+%.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: chunkSecs, Audio: true})
+	b := testvideo.Make(t, dir, "b.mp4", testvideo.Spec{Scenes: []int{2, 0, 1}, SceneSecs: chunkSecs})
+	idA, idB := uploadFile(t, c, a, "ads"), uploadFile(t, c, b, "ads")
+	for _, id := range []string{idA, idB} {
+		v := waitFinal(t, c, id)
+		if v.Status != scenedex.StatusReady || v.ChunksTotal != 3 || v.ChunksDone != 3 {
+			t.Fatalf("video %s: %+v", id, v)
+		}
+	}
+	if v, _ := c.Video(ctx, idA); v.Filename != "clip A ü+%.mp4" || v.Duration < 11.9 {
+		t.Errorf("video A record: %+v", v)
+	}
+
+	// --like A@1 (scene 0): A's own chunk is left out; B's chunk 1 holds scene 0.
+	hits, err := c.Search(ctx, scenedex.Query{Like: &scenedex.LikeRef{VideoID: idA, T: 1}, K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) == 0 || hits[0].VideoID != idB || hits[0].Chunk != 1 {
+		t.Fatalf("like A@1: first hit %+v, want B chunk 1", hits)
+	}
+	// --image: a frame from scene 2 finds a scene-2 chunk (A chunk 2 or B chunk 0) first.
+	img := testvideo.Frame(t, a, 2*chunkSecs+1.3)
+	hits, err = c.Search(ctx, scenedex.Query{Image: img, K: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{scenedex.ChunkID(idA, 2): true, scenedex.ChunkID(idB, 0): true}
+	if len(hits) != 2 || !want[scenedex.ChunkID(hits[0].VideoID, hits[0].Chunk)] || !want[scenedex.ChunkID(hits[1].VideoID, hits[1].Chunk)] {
+		t.Fatalf("image search: %+v", hits)
+	}
+	// Hits carry working presigned links.
+	for _, u := range []string{hits[0].ThumbURL, hits[0].ClipURL} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", u, resp.StatusCode)
+		}
+	}
+	// Collection filter.
+	if hits, _ := c.Search(ctx, scenedex.Query{Image: img, Collection: "other"}); len(hits) != 0 {
+		t.Errorf("collection filter let through %d hits", len(hits))
+	}
+
+	// Delete removes record, vectors and blobs.
+	if err := c.Delete(ctx, idA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Video(ctx, idA); apiCode(err) != scenedex.CodeNotFound {
+		t.Errorf("after delete: %v", err)
+	}
+	if _, err := app.Index.Get(ctx, scenedex.ChunkID(idA, 0)); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("vector survived delete: %v", err)
+	}
+	for _, d := range []string{filepath.Join("chunks", idA), filepath.Join("uploads", "ads", idA)} {
+		if files := filesUnder(filepath.Join(app.S3.ObjectsDir(), d)); len(files) != 0 {
+			t.Errorf("blobs survived delete: %v", files)
+		}
+	}
+	if files := filesUnder(filepath.Join(app.S3.ObjectsDir(), "chunks", idB)); len(files) == 0 {
+		t.Errorf("delete of A took B's chunks too")
+	}
+	hits, _ = c.Search(ctx, scenedex.Query{Image: img, K: 10})
+	for _, h := range hits {
+		if h.VideoID == idA {
+			t.Errorf("deleted video still found")
+		}
+	}
+}
+
+func filesUnder(dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func apiCode(err error) scenedex.Code {
+	if e, ok := err.(*client.APIError); ok {
+		return e.Code
+	}
+	return ""
+}
+
+func TestBadVideosFailWithReason(t *testing.T) {
+	dir := t.TempDir()
+	_, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	good := testvideo.Make(t, dir, "good.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 3})
+	notVideo := filepath.Join(dir, "notes.mp4")
+	os.WriteFile(notVideo, bytes.Repeat([]byte("not a video\n"), 100), 0o644)
+	tests := []struct {
+		name, path, reason string
+	}{
+		{"not a video", notVideo, "ffprobe: <input>: Invalid data found"},
+		{"audio only", testvideo.Audio(t, dir, "song.mp4", 3), "audio only"},
+		{"truncated", testvideo.Truncate(t, good, filepath.Join(dir, "cut.mp4"), 3000), "moov atom not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := waitFinal(t, c, uploadFile(t, c, tc.path, ""))
+			if v.Status != scenedex.StatusFailed || !strings.Contains(v.Reason, tc.reason) {
+				t.Fatalf("status %s reason %q, want FAILED with %q", v.Status, v.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+func TestDropIn(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	ctx := context.Background()
+	src := testvideo.Make(t, dir, "src.mp4", testvideo.Spec{Scenes: []int{3, 4}, SceneSecs: 3})
+	place := func(rel string, data []byte) {
+		p := filepath.Join(app.S3.ObjectsDir(), filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	video, _ := os.ReadFile(src)
+	place("uploads/talks/week 1/lecture é+1.mp4", video)
+	place("uploads/talks/empty.mp4", nil)
+	place("uploads/Bad Name/x.mp4", video)
+	want := map[string]struct {
+		status scenedex.Status
+		reason string
+	}{
+		"lecture é+1.mp4": {scenedex.StatusReady, ""},
+		"empty.mp4":       {scenedex.StatusFailed, "empty"},
+		"x.mp4":           {scenedex.StatusFailed, "not a valid collection"},
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		vs, err := c.Videos(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := 0
+		for _, v := range vs {
+			if v.Status.Final() {
+				final++
+			}
+		}
+		if len(vs) == len(want) && final == len(want) {
+			for _, v := range vs {
+				w := want[v.Filename]
+				if v.Status != w.status || !strings.Contains(v.Reason, w.reason) {
+					t.Errorf("%s: %s %q, want %s %q", v.Filename, v.Status, v.Reason, w.status, w.reason)
+				}
+				if v.Filename == "lecture é+1.mp4" && (v.Collection != "talks" || v.ChunksTotal != 2) {
+					t.Errorf("drop-in record %+v", v)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drop-ins not all final: %+v", vs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestFlakyModelStillReady(t *testing.T) {
+	dir := t.TempDir()
+	_, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{FailRate: 0.3, Seed: 42})
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1, 2, 3, 4, 5}, SceneSecs: chunkSecs})
+	v := waitFinal(t, c, uploadFile(t, c, video, ""))
+	if v.Status != scenedex.StatusReady || v.ChunksDone != 6 {
+		t.Fatalf("with 30%% model failures: %+v", v)
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	ctx := context.Background()
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     scenedex.Code
+	}{
+		{"bad json", "POST", "/v1/videos", `{"filename":`, 400, scenedex.CodeInvalid},
+		{"unknown field", "POST", "/v1/videos", `{"filename":"a.mp4","size":5,"colour":"red"}`, 400, scenedex.CodeInvalid},
+		{"zero size", "POST", "/v1/videos", `{"filename":"a.mp4","size":0}`, 400, scenedex.CodeInvalid},
+		{"too big", "POST", "/v1/videos", `{"filename":"a.mp4","size":99999999999999}`, 413, scenedex.CodeTooLarge},
+		{"bad collection", "POST", "/v1/videos", `{"filename":"a.mp4","size":5,"collection":"Bad Name"}`, 400, scenedex.CodeInvalid},
+		{"not video type", "POST", "/v1/videos", `{"filename":"a.txt","size":5,"content_type":"text/plain"}`, 400, scenedex.CodeInvalid},
+		{"no filename", "POST", "/v1/videos", `{"size":5}`, 400, scenedex.CodeInvalid},
+		{"unknown id", "GET", "/v1/videos/nope", ``, 404, scenedex.CodeNotFound},
+		{"delete unknown", "DELETE", "/v1/videos/nope", ``, 404, scenedex.CodeNotFound},
+		{"bad list collection", "GET", "/v1/videos?collection=UP", ``, 400, scenedex.CodeInvalid},
+		{"empty search", "POST", "/v1/search", `{}`, 400, scenedex.CodeInvalid},
+		{"two queries", "POST", "/v1/search", `{"text":"x","like":{"video_id":"a","t":1}}`, 400, scenedex.CodeInvalid},
+		{"text on image model", "POST", "/v1/search", `{"text":"a crowd celebrating"}`, 400, scenedex.CodeUnsupported},
+		{"like unknown", "POST", "/v1/search", `{"like":{"video_id":"nope","t":1}}`, 404, scenedex.CodeNotFound},
+		{"bad image", "POST", "/v1/search", `{"image":"bm90IGFuIGltYWdl"}`, 400, scenedex.CodeInvalid},
+		{"k too big", "POST", "/v1/search", `{"image":"bm90IGFuIGltYWdl","k":1000}`, 400, scenedex.CodeInvalid},
+		{"no route", "GET", "/v1/nothing", ``, 404, scenedex.CodeNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, tc.method, app.URL+tc.path, strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tc.status || body.Error.Code != string(tc.code) || body.Error.Message == "" {
+				t.Errorf("%d %+v, want %d %s", resp.StatusCode, body.Error, tc.status, tc.code)
+			}
+		})
+	}
+	if _, err := c.Videos(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(app.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+}
