@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/testvideo"
+	"github.com/scenedex/scenedex/internal/vecindex"
+)
+
+// The test binary doubles as the scenedex binary, so these tests run the real
+// CLI in real processes (and can kill one with SIGKILL).
+func TestMain(m *testing.M) {
+	if os.Getenv("SCENEDEX_BE_CLI") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func cli(t *testing.T, url string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "SCENEDEX_BE_CLI=1", "SCENEDEX_URL="+url)
+	return cmd
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
+	t.Helper()
+	url := "http://" + addr
+	args := append([]string{"serve", "--addr", addr, "--data", data, "--chunk-seconds", "2", "--log-level", "warn"}, extra...)
+	cmd := cli(t, url, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return cmd
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("serve did not come up")
+	return nil
+}
+
+// Kill -9 mid-ingest, start again: the video ends READY with exactly one
+// indexed document per chunk.
+func TestKillAndRestartMidIngest(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	addr := freeAddr(t)
+	url := "http://" + addr
+	video := testvideo.Make(t, dir, "long run ü.mp4", testvideo.Spec{Scenes: []int{0, 1, 2, 3, 4, 5}, SceneSecs: 5})
+
+	server := startServe(t, addr, data, "--model-delay", "150ms", "--embed-workers", "1")
+	out, err := cli(t, url, "upload", video, "--collection", "runs", "--json").Output()
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	var v scenedex.Video
+	if err := json.Unmarshal(out, &v); err != nil || v.ID == "" {
+		t.Fatalf("upload output %q: %v", out, err)
+	}
+	c := client.New(url)
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := c.Video(ctx, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ChunksDone >= 2 {
+			if got.Status != scenedex.StatusProcessing || (got.ChunksTotal > 0 && got.ChunksDone >= got.ChunksTotal) {
+				t.Fatalf("too late to kill mid-ingest: %+v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	server.Process.Signal(syscall.SIGKILL)
+	server.Wait()
+
+	server = startServe(t, addr, data)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	final, err := c.Wait(wctx, v.ID, 50*time.Millisecond, nil)
+	if err != nil || final.Status != scenedex.StatusReady {
+		t.Fatalf("after restart: %+v %v", final, err)
+	}
+	if final.ChunksTotal != 15 || final.ChunksDone != 15 {
+		t.Errorf("chunks %d/%d, want 15/15", final.ChunksDone, final.ChunksTotal)
+	}
+	server.Process.Signal(syscall.SIGTERM)
+	server.Wait()
+
+	// Look inside: one document per chunk, ids 0..14, no dead letters.
+	ix, err := vecindex.Open(ctx, filepath.Join(data, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.Len() != final.ChunksTotal {
+		t.Errorf("index holds %d documents for %d chunks", ix.Len(), final.ChunksTotal)
+	}
+	for i := range final.ChunksTotal {
+		if _, err := ix.Get(ctx, fmt.Sprintf("%s:%d", v.ID, i)); err != nil {
+			t.Errorf("chunk %d: %v", i, err)
+		}
+	}
+	qdb, err := sqlite.OpenQueues(ctx, filepath.Join(data, "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qdb.Close()
+	for _, name := range []string{"workflow", "chunks"} {
+		if dead, _ := qdb.Queue(name, time.Minute, 3).Dead(ctx); len(dead) != 0 {
+			t.Errorf("%s dead letters: %+v", name, dead)
+		}
+	}
+}
+
+// The CLI's commands against a running server, as a user types them.
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	url := "http://" + addr
+	startServe(t, addr, filepath.Join(dir, "data"))
+	video := testvideo.Make(t, dir, "clip.mp4", testvideo.Spec{Scenes: []int{0, 2}, SceneSecs: 2})
+	frame := filepath.Join(dir, "q.jpg")
+	os.WriteFile(frame, testvideo.Frame(t, video, 3), 0o644)
+
+	out, err := cli(t, url, "upload", video, "--wait", "--metadata", `{"brand":"acme"}`).Output()
+	if err != nil {
+		t.Fatalf("upload --wait: %v", err)
+	}
+	id := string(out[:len(out)-1])
+	for _, tc := range []struct {
+		args    []string
+		wantErr bool
+		want    string
+	}{
+		{[]string{"status", id}, false, "READY"},
+		{[]string{"videos"}, false, id},
+		{[]string{"search", "--image", frame, "-k", "1"}, false, "2.0-4.0s"},
+		{[]string{"search", "--like", id + "@0.5"}, false, id},
+		{[]string{"search", "a crowd celebrating"}, true, "cannot embed text"},
+		{[]string{"search", "--like", "nonsense"}, true, "VIDEO_ID@SECONDS"},
+		{[]string{"status", "nope"}, true, "not found"},
+		{[]string{"upload", filepath.Join(dir, "missing.mp4")}, true, "no such file"},
+		{[]string{"bogus"}, true, "unknown command"},
+		{[]string{"dead-letters"}, false, `"chunks": []`},
+		{[]string{"delete", id}, false, "deleted"},
+		{[]string{"status", id}, true, "not found"},
+	} {
+		out, err := cli(t, url, tc.args...).CombinedOutput()
+		if (err != nil) != tc.wantErr || !strings.Contains(string(out), tc.want) {
+			t.Errorf("scenedex %v: err=%v out=%s; want error=%v and %q", tc.args, err, out, tc.wantErr, tc.want)
+		}
+	}
+}
+
+
+
