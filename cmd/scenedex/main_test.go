@@ -187,6 +187,3 @@ func TestCLI(t *testing.T) {
 		}
 	}
 }
-
-
-

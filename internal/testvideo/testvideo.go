@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -128,4 +129,27 @@ func Truncate(tb testing.TB, src, dst string, n int64) string {
 		tb.Fatal(err)
 	}
 	return dst
+}
+
+var (
+	fiveOnce sync.Once
+	fivePath string
+	fiveErr  error
+)
+
+// FiveMinute720p makes, once per process, the benchmark video: 5 minutes of
+// 1280x720 H.264 + AAC with a keyframe every 2 s, in a temp folder.
+func FiveMinute720p() (string, error) {
+	fiveOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scenedex-bench-")
+		if err != nil {
+			fiveErr = err
+			return
+		}
+		fivePath, fiveErr = MakeFile(dir, "five-minutes.mp4", Spec{
+			Scenes: []int{0, 1, 5, 4}, SceneSecs: 75, Size: "1280x720", Audio: true,
+			ExtraOutput: []string{"-crf", "30"},
+		})
+	})
+	return fivePath, fiveErr
 }

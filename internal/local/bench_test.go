@@ -1,0 +1,58 @@
+package local
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// BenchmarkSecondsToSearchable uploads the 5-minute 720p video through a
+// presigned URL to a fresh local server (default settings: 10 s chunks) and
+// measures until it is READY and a search returns it. The reference in the
+// same run is the plain upload (PUT) alone.
+func BenchmarkSecondsToSearchable(b *testing.B) {
+	video, err := testvideo.FiveMinute720p()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.Stat(video)
+	frame := testvideo.Frame(b, video, 100)
+	ctx := context.Background()
+	var total, put []time.Duration
+	for b.Loop() {
+		app, err := Start(ctx, Config{Addr: "127.0.0.1:0", Data: filepath.Join(b.TempDir(), "data"), ModelOptions: modelserver.Options{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := clientFor(app)
+		start := time.Now()
+		created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: "five.mp4", Size: st.Size()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.PutFile(ctx, created.Upload, video, nil); err != nil {
+			b.Fatal(err)
+		}
+		put = append(put, time.Since(start))
+		v, err := c.Wait(ctx, created.Video.ID, 50*time.Millisecond, nil)
+		if err != nil || v.Status != scenedex.StatusReady {
+			b.Fatalf("not ready: %+v %v", v, err)
+		}
+		hits, err := c.Search(ctx, scenedex.Query{Image: frame, K: 1})
+		if err != nil || len(hits) != 1 {
+			b.Fatalf("search: %v %v", hits, err)
+		}
+		total = append(total, time.Since(start))
+		app.Close()
+	}
+	b.ReportMetric(medianDur(total).Seconds(), "to-searchable-s")
+	b.ReportMetric(medianDur(put).Seconds(), "upload-only-s")
+	b.ReportMetric(300/medianDur(total).Seconds(), "x-realtime")
+}
