@@ -1,0 +1,61 @@
+package scenedex
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestSafeFilename(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"clip.mp4", "clip.mp4"},
+		{"my clip ü+%.mp4", "my_clip_ü__.mp4"},
+		{"../../etc/passwd", "passwd"},
+		{`C:\videos\a b.mov`, "a_b.mov"},
+		{"...", "video"},
+		{"", "video"},
+		{"视频 1.mp4", "视频_1.mp4"},
+	}
+	for _, tc := range tests {
+		if got := SafeFilename(tc.in); got != tc.want {
+			t.Errorf("SafeFilename(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestValidCollection(t *testing.T) {
+	tests := map[string]bool{"default": true, "ads-2024_q1": true, "a": true, "": false, "Ads": false,
+		"-x": false, "has space": false, "ü": false, fmt.Sprintf("%064d", 0): false, fmt.Sprintf("%063d", 0): true}
+	for in, want := range tests {
+		if got := ValidCollection(in); got != want {
+			t.Errorf("ValidCollection(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	base := Errorf(CodeNotVideo, "no video stream")
+	wrapped := fmt.Errorf("probe v1: %w", Wrap(CodeNotVideo, base, "ffprobe"))
+	tests := []struct {
+		err       error
+		code      Code
+		permanent bool
+		message   string
+	}{
+		{base, CodeNotVideo, true, "no video stream"},
+		{wrapped, CodeNotVideo, true, "ffprobe: no video stream"},
+		{Errorf(CodeUnavailable, "throttled"), CodeUnavailable, false, "throttled"},
+		{errors.New("boom"), CodeInternal, false, "boom"},
+	}
+	for _, tc := range tests {
+		if got := ErrorCode(tc.err); got != tc.code {
+			t.Errorf("ErrorCode(%v) = %s, want %s", tc.err, got, tc.code)
+		}
+		if got := Permanent(tc.err); got != tc.permanent {
+			t.Errorf("Permanent(%v) = %v", tc.err, got)
+		}
+		if got := Message(tc.err); got != tc.message {
+			t.Errorf("Message(%v) = %q, want %q", tc.err, got, tc.message)
+		}
+	}
+}
