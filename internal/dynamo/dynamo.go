@@ -1,0 +1,317 @@
+// Package dynamo is the catalog on Amazon DynamoDB: one item per video
+// (pk=<video id>, sk="video") and one per finished chunk (sk="chunk#<n>"),
+// optimistic locking on a version attribute, idempotent chunk completion in a
+// transaction, and the workflow's task token kept on the video item.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// API is the subset of the DynamoDB client used.
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Catalog implements scenedex.Catalog.
+type Catalog struct {
+	Client API
+	Table  string
+	// CollectionIndex is the GSI on (collection, created_at) over video items.
+	CollectionIndex string
+	// Tries bounds optimistic-lock retries in Update.
+	Tries int
+	Now   func() time.Time
+}
+
+var _ scenedex.Catalog = (*Catalog)(nil)
+
+// New returns a catalog on table.
+func New(client API, table string) *Catalog {
+	return &Catalog{Client: client, Table: table, CollectionIndex: "by-collection", Tries: 8, Now: time.Now}
+}
+
+const (
+	videoSK   = "video"
+	tokenAttr = "task_token"
+)
+
+func key(id, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: id}, "sk": &types.AttributeValueMemberS{Value: sk}}
+}
+
+func chunkSK(i int) string { return fmt.Sprintf("chunk#%06d", i) }
+
+func jsonTags(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
+
+func jsonTagsDec(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
+
+// item renders a video as its DynamoDB item, keeping extra attributes
+// (the task token) of the stored item.
+func item(v scenedex.Video, version int, keep map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	m, err := attributevalue.MarshalMapWithOptions(v, jsonTags)
+	if err != nil {
+		return nil, fmt.Errorf("marshal video %s: %w", v.ID, err)
+	}
+	m["pk"] = &types.AttributeValueMemberS{Value: v.ID}
+	m["sk"] = &types.AttributeValueMemberS{Value: videoSK}
+	m["version"] = &types.AttributeValueMemberN{Value: strconv.Itoa(version)}
+	if t, ok := keep[tokenAttr]; ok {
+		m[tokenAttr] = t
+	}
+	return m, nil
+}
+
+func decode(m map[string]types.AttributeValue) (scenedex.Video, int, error) {
+	var v scenedex.Video
+	if err := attributevalue.UnmarshalMapWithOptions(m, &v, jsonTagsDec); err != nil {
+		return v, 0, fmt.Errorf("unmarshal video: %w", err)
+	}
+	version := 0
+	if n, ok := m["version"].(*types.AttributeValueMemberN); ok {
+		version, _ = strconv.Atoi(n.Value)
+	}
+	return v, version, nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+func wrap(err error, format string, args ...any) error {
+	return scenedex.Wrap(scenedex.CodeUnavailable, err, format, args...)
+}
+
+// Create stores a new video.
+func (c *Catalog) Create(ctx context.Context, v scenedex.Video) error {
+	now := c.Now().UTC()
+	if v.CreatedAt.IsZero() {
+		v.CreatedAt = now
+	}
+	v.UpdatedAt = now
+	m, err := item(v, 1, nil)
+	if err != nil {
+		return err
+	}
+	_, err = c.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Table), Item: m,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if isConditionFailed(err) {
+		return scenedex.Errorf(scenedex.CodeConflict, "video %s already exists", v.ID)
+	}
+	if err != nil {
+		return wrap(err, "create video %s", v.ID)
+	}
+	return nil
+}
+
+func (c *Catalog) getRaw(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
+	out, err := c.Client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(c.Table), Key: key(id, videoSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, wrap(err, "get video %s", id)
+	}
+	if len(out.Item) == 0 {
+		return nil, scenedex.Errorf(scenedex.CodeNotFound, "video %q not found", id)
+	}
+	return out.Item, nil
+}
+
+// Get returns a video.
+func (c *Catalog) Get(ctx context.Context, id string) (scenedex.Video, error) {
+	m, err := c.getRaw(ctx, id)
+	if err != nil {
+		return scenedex.Video{}, err
+	}
+	v, _, err := decode(m)
+	return v, err
+}
+
+// List returns the videos of a collection (newest first), or all videos.
+func (c *Catalog) List(ctx context.Context, collection string) ([]scenedex.Video, error) {
+	out := []scenedex.Video{}
+	var start map[string]types.AttributeValue
+	for {
+		var items []map[string]types.AttributeValue
+		if collection != "" {
+			page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(c.CollectionIndex),
+				KeyConditionExpression:    aws.String("#c = :c"),
+				ExpressionAttributeNames:  map[string]string{"#c": "collection"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: collection}},
+				ScanIndexForward:          aws.Bool(false), ExclusiveStartKey: start})
+			if err != nil {
+				return nil, wrap(err, "list collection %s", collection)
+			}
+			items, start = page.Items, page.LastEvaluatedKey
+		} else {
+			page, err := c.Client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(c.Table),
+				FilterExpression:          aws.String("sk = :v"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: videoSK}},
+				ExclusiveStartKey:         start})
+			if err != nil {
+				return nil, wrap(err, "list videos")
+			}
+			items, start = page.Items, page.LastEvaluatedKey
+		}
+		for _, m := range items {
+			v, _, err := decode(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if len(start) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// Update applies fn with optimistic locking, retrying on a concurrent write.
+func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video) error) (scenedex.Video, error) {
+	for try := 1; ; try++ {
+		m, err := c.getRaw(ctx, id)
+		if err != nil {
+			return scenedex.Video{}, err
+		}
+		v, version, err := decode(m)
+		if err != nil {
+			return v, err
+		}
+		if err := fn(&v); err != nil {
+			return v, err
+		}
+		v.ID = id
+		v.UpdatedAt = c.Now().UTC()
+		next, err := item(v, version+1, m)
+		if err != nil {
+			return v, err
+		}
+		_, err = c.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Table), Item: next,
+			ConditionExpression:       aws.String("version = :v"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.Itoa(version)}}})
+		if err == nil {
+			return v, nil
+		}
+		if !isConditionFailed(err) {
+			return v, wrap(err, "update video %s", id)
+		}
+		if try >= max(c.Tries, 1) {
+			return v, scenedex.Errorf(scenedex.CodeUnavailable, "update video %s: still contended after %d tries", id, try)
+		}
+	}
+}
+
+// Delete removes the video item and its chunk items.
+func (c *Catalog) Delete(ctx context.Context, id string) error {
+	var keys []map[string]types.AttributeValue
+	var start map[string]types.AttributeValue
+	for {
+		page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table),
+			KeyConditionExpression:    aws.String("pk = :p"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: id}},
+			ProjectionExpression:      aws.String("pk, sk"), ExclusiveStartKey: start})
+		if err != nil {
+			return wrap(err, "delete video %s", id)
+		}
+		keys = append(keys, page.Items...)
+		if start = page.LastEvaluatedKey; len(start) == 0 {
+			break
+		}
+	}
+	if len(keys) == 0 {
+		return scenedex.Errorf(scenedex.CodeNotFound, "video %q not found", id)
+	}
+	for i := 0; i < len(keys); i += 25 {
+		reqs := make([]types.WriteRequest, 0, 25)
+		for _, k := range keys[i:min(i+25, len(keys))] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+		}
+		for attempt := 0; len(reqs) > 0; attempt++ {
+			if attempt == 5 {
+				return scenedex.Errorf(scenedex.CodeUnavailable, "delete video %s: %d items left unprocessed", id, len(reqs))
+			}
+			out, err := c.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{c.Table: reqs}})
+			if err != nil {
+				return wrap(err, "delete video %s", id)
+			}
+			reqs = out.UnprocessedItems[c.Table]
+		}
+	}
+	return nil
+}
+
+// ChunkDone marks chunk i done, once: a transaction puts the chunk item only
+// if it is new and counts it on the video.
+func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenedex.Video, error) {
+	chunk := key(videoID, chunkSK(i))
+	_, err := c.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(c.Table), Item: chunk, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Update: &types.Update{TableName: aws.String(c.Table), Key: key(videoID, videoSK),
+			UpdateExpression:          aws.String("ADD chunks_done :one, version :one"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}}},
+	}})
+	var tce *types.TransactionCanceledException
+	switch {
+	case err == nil:
+	case errors.As(err, &tce):
+		reasons := tce.CancellationReasons
+		if len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
+			return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotFound, "video %q not found", videoID)
+		}
+		if len(reasons) == 0 || aws.ToString(reasons[0].Code) != "ConditionalCheckFailed" {
+			return scenedex.Video{}, wrap(err, "chunk %d of %s done", i, videoID)
+		}
+		// The chunk was counted before: a duplicate delivery.
+	default:
+		return scenedex.Video{}, wrap(err, "chunk %d of %s done", i, videoID)
+	}
+	return c.Get(ctx, videoID)
+}
+
+// SetTaskToken stores the workflow's task token on the video.
+func (c *Catalog) SetTaskToken(ctx context.Context, videoID, token string) (scenedex.Video, error) {
+	out, err := c.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(c.Table), Key: key(videoID, videoSK),
+		UpdateExpression:         aws.String("SET #t = :t ADD version :one"),
+		ConditionExpression:      aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames: map[string]string{"#t": tokenAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberS{Value: token},
+			":one": &types.AttributeValueMemberN{Value: "1"}},
+		ReturnValues: types.ReturnValueAllNew})
+	if isConditionFailed(err) {
+		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotFound, "video %q not found", videoID)
+	}
+	if err != nil {
+		return scenedex.Video{}, wrap(err, "store task token of %s", videoID)
+	}
+	v, _, err := decode(out.Attributes)
+	return v, err
+}
+
+// TaskToken returns the stored task token ("" if none).
+func (c *Catalog) TaskToken(ctx context.Context, videoID string) (string, error) {
+	m, err := c.getRaw(ctx, videoID)
+	if err != nil {
+		return "", err
+	}
+	if t, ok := m[tokenAttr].(*types.AttributeValueMemberS); ok {
+		return t.Value, nil
+	}
+	return "", nil
+}

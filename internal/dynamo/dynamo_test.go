@@ -1,0 +1,160 @@
+package dynamo
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/scenedex/scenedex/internal/awsfake"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// The fake stands in for Amazon DynamoDB (JSON 1.0 protocol): handlers check
+// the request bodies DynamoDB documents (keys, condition and update
+// expressions) and answer with its documented responses and errors.
+
+func wireVideo(id string, status scenedex.Status, version, done int, token string) map[string]any {
+	m := map[string]any{
+		"pk": map[string]any{"S": id}, "sk": map[string]any{"S": "video"}, "id": map[string]any{"S": id},
+		"collection": map[string]any{"S": "ads"}, "status": map[string]any{"S": string(status)},
+		"chunks_total": map[string]any{"N": "3"}, "chunks_done": map[string]any{"N": itoa(done)},
+		"version": map[string]any{"N": itoa(version)},
+	}
+	if token != "" {
+		m["task_token"] = map[string]any{"S": token}
+	}
+	return m
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func newCatalog(fake *awsfake.Server) *Catalog {
+	return New(dynamodb.NewFromConfig(fake.Config()), "scenedex")
+}
+
+var ccf = awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}
+
+func TestCreateConflict(t *testing.T) {
+	fake := awsfake.New(t)
+	n := 0
+	fake.On("PutItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		n++
+		if awsfake.String(b, "ConditionExpression") != "attribute_not_exists(pk)" || awsfake.String(b, "Item", "sk", "S") != "video" ||
+			awsfake.String(b, "Item", "version", "N") != "1" || awsfake.String(b, "Item", "collection", "S") != "ads" {
+			t.Errorf("PutItem body %v", b)
+		}
+		if n == 2 {
+			return ccf
+		}
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	c := newCatalog(fake)
+	v := scenedex.Video{ID: "v1", Collection: "ads", Status: scenedex.StatusUploading}
+	if err := c.Create(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(context.Background(), v); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Fatalf("second create: %v", err)
+	}
+}
+
+func TestUpdateRetriesOnConcurrentWriteAndKeepsToken(t *testing.T) {
+	fake := awsfake.New(t)
+	gets := 0
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		gets++
+		if b["ConsistentRead"] != true || awsfake.String(b, "Key", "pk", "S") != "v1" {
+			t.Errorf("GetItem body %v", b)
+		}
+		return awsfake.Reply{Body: map[string]any{"Item": wireVideo("v1", scenedex.StatusProcessing, gets, 1, "tok-123")}}
+	})
+	puts := 0
+	fake.On("PutItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		puts++
+		want := itoa(puts)
+		if awsfake.String(b, "ConditionExpression") != "version = :v" || awsfake.String(b, "ExpressionAttributeValues", ":v", "N") != want {
+			t.Errorf("put %d condition %v", puts, b)
+		}
+		if awsfake.String(b, "Item", "task_token", "S") != "tok-123" {
+			t.Errorf("task token dropped: %v", b["Item"])
+		}
+		if puts == 1 {
+			return ccf // someone else wrote in between
+		}
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	v, err := newCatalog(fake).Update(context.Background(), "v1", func(v *scenedex.Video) error {
+		v.Status = scenedex.StatusReady
+		return nil
+	})
+	if err != nil || v.Status != scenedex.StatusReady || puts != 2 || gets != 2 {
+		t.Fatalf("update: %+v %v (puts %d gets %d)", v, err, puts, gets)
+	}
+}
+
+func TestChunkDoneIsIdempotent(t *testing.T) {
+	fake := awsfake.New(t)
+	done := map[string]bool{}
+	count := 0
+	fake.On("TransactWriteItems", func(t *testing.T, b map[string]any) awsfake.Reply {
+		put, upd := awsfake.Field(b, "TransactItems", 0, "Put"), awsfake.Field(b, "TransactItems", 1, "Update")
+		if awsfake.String(put, "ConditionExpression") != "attribute_not_exists(pk)" ||
+			awsfake.String(upd, "UpdateExpression") != "ADD chunks_done :one, version :one" {
+			t.Errorf("transaction %v", b)
+		}
+		if awsfake.String(upd, "Key", "pk", "S") == "gone" {
+			return awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+				Body: map[string]any{"__type": "TransactionCanceledException", "Message": "Transaction cancelled",
+					"CancellationReasons": []any{map[string]any{"Code": "None"}, map[string]any{"Code": "ConditionalCheckFailed"}}}}
+		}
+		sk := awsfake.String(put, "Item", "sk", "S")
+		if done[sk] {
+			return awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+				Body: map[string]any{"__type": "TransactionCanceledException", "Message": "Transaction cancelled",
+					"CancellationReasons": []any{map[string]any{"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}, map[string]any{"Code": "None"}}}}
+		}
+		done[sk] = true
+		count++
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		return awsfake.Reply{Body: map[string]any{"Item": wireVideo("v1", scenedex.StatusProcessing, 1, count, "")}}
+	})
+	c := newCatalog(fake)
+	ctx := context.Background()
+	var v scenedex.Video
+	var err error
+	for _, i := range []int{0, 1, 1, 2, 0} { // duplicates of 1 and 0
+		if v, err = c.ChunkDone(ctx, "v1", i); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+	}
+	if v.ChunksDone != 3 || count != 3 {
+		t.Fatalf("done %d (counted %d), want 3", v.ChunksDone, count)
+	}
+	if _, err := c.ChunkDone(ctx, "gone", 0); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("unknown video: %v", err)
+	}
+}
+
+func TestGetUnknownAndThrottling(t *testing.T) {
+	fake := awsfake.New(t)
+	calls := 0
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		calls++
+		if awsfake.String(b, "Key", "pk", "S") == "busy" {
+			return awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}
+		}
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	c := newCatalog(fake)
+	if _, err := c.Get(context.Background(), "nope"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("unknown: %v", err)
+	}
+	calls = 0
+	if _, err := c.Get(context.Background(), "busy"); scenedex.ErrorCode(err) != scenedex.CodeUnavailable || calls != 3 {
+		t.Fatalf("throttled: %v after %d calls (the SDK retries throttling)", err, calls)
+	}
+}
