@@ -1,0 +1,372 @@
+// Package osindex is the vector index on OpenSearch k-NN, through
+// opensearch-go/v4's typed opensearchapi client, SigV4-signed for a managed
+// domain (service "es") or OpenSearch Serverless (service "aoss").
+//
+// Managed domains store each chunk under its deterministic _id "<video>:<chunk>",
+// so a retried bulk overwrites. Serverless vector collections refuse custom
+// ids; there the id is a field (chunk_id), an upsert first deletes the docs
+// carrying it, and search drops duplicate chunk_ids, so a rare race between two
+// deliveries of one chunk can never show the same moment twice.
+package osindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/opensearch-project/opensearch-go/v4"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/opensearch-project/opensearch-go/v4/signer"
+	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Index implements scenedex.Index.
+type Index struct {
+	Client     *opensearchapi.Client
+	Name       string
+	Dim        int
+	Serverless bool
+}
+
+var _ scenedex.Index = (*Index)(nil)
+
+// Connect builds a SigV4-signing client for endpoint ("https://...").
+// service is "es" for a managed domain, "aoss" for Serverless.
+func Connect(cfg aws.Config, endpoint, service string) (*opensearchapi.Client, error) {
+	signer, err := awsv2.NewSignerWithService(cfg, service)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch signer: %w", err)
+	}
+	return NewClient(endpoint, signer, nil)
+}
+
+// NewClient builds a client; signer and transport may be nil (tests).
+func NewClient(endpoint string, signer signer.Signer, transport http.RoundTripper) (*opensearchapi.Client, error) {
+	c := opensearch.Config{Addresses: []string{endpoint}, Transport: transport, HealthCheckMaxRetries: -1,
+		DiscoverNodesOnStart: aws.Bool(false)}
+	if signer != nil {
+		c.Signer = signer
+	}
+	client, err := opensearchapi.NewClient(opensearchapi.Config{Client: c})
+	if err != nil {
+		return nil, fmt.Errorf("opensearch client: %w", err)
+	}
+	return client, nil
+}
+
+// doc is the stored document.
+type doc struct {
+	ChunkID    string            `json:"chunk_id"`
+	VideoID    string            `json:"video_id"`
+	Chunk      int               `json:"chunk"`
+	Start      float64           `json:"start"`
+	End        float64           `json:"end"`
+	Collection string            `json:"collection"`
+	Filename   string            `json:"filename"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	ClipKey    string            `json:"clip_key"`
+	ThumbKey   string            `json:"thumb_key"`
+	FrameKeys  []string          `json:"frame_keys,omitempty"`
+	Vector     []float32         `json:"vector"`
+}
+
+func toDoc(d scenedex.Doc) doc {
+	return doc{ChunkID: d.ID(), VideoID: d.VideoID, Chunk: d.Index, Start: d.Start, End: d.End, Collection: d.Collection,
+		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys, Vector: d.Vector}
+}
+
+func (d doc) chunk() scenedex.Chunk {
+	return scenedex.Chunk{VideoID: d.VideoID, Index: d.Chunk, Start: d.Start, End: d.End, Collection: d.Collection,
+		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys}
+}
+
+// Mapping is the index body: a knn_vector field (HNSW, cosine similarity,
+// Lucene engine so filters apply during the search) and keyword fields for
+// the filters.
+func (ix *Index) Mapping() map[string]any {
+	return map[string]any{
+		"settings": map[string]any{"index": map[string]any{"knn": true}},
+		"mappings": map[string]any{
+			"dynamic_templates": []any{map[string]any{"metadata_as_keywords": map[string]any{
+				"path_match": "metadata.*", "mapping": map[string]any{"type": "keyword"}}}},
+			"properties": map[string]any{
+				"vector": map[string]any{"type": "knn_vector", "dimension": ix.Dim, "method": map[string]any{
+					"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
+					"parameters": map[string]any{"m": 16, "ef_construction": 128}}},
+				"chunk_id":   map[string]any{"type": "keyword"},
+				"video_id":   map[string]any{"type": "keyword"},
+				"collection": map[string]any{"type": "keyword"},
+				"filename":   map[string]any{"type": "keyword"},
+				"chunk":      map[string]any{"type": "integer"},
+				"start":      map[string]any{"type": "float"},
+				"end":        map[string]any{"type": "float"},
+				"clip_key":   map[string]any{"type": "keyword", "index": false},
+				"thumb_key":  map[string]any{"type": "keyword", "index": false},
+				"frame_keys": map[string]any{"type": "keyword", "index": false},
+				"metadata":   map[string]any{"type": "object"},
+			},
+		},
+	}
+}
+
+func jsonBody(v any) *bytes.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+// raw is the HTTP response behind a typed one (nil-safe).
+func raw[T interface{ Inspect() opensearchapi.Inspect }](resp T, isNil bool) *opensearch.Response {
+	if isNil {
+		return nil
+	}
+	return resp.Inspect().Response
+}
+
+func statusOf(resp *opensearch.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+func classify(err error, resp *opensearch.Response, format string, args ...any) error {
+	switch s := statusOf(resp); {
+	case s == http.StatusNotFound:
+		return scenedex.Wrap(scenedex.CodeNotFound, err, format, args...)
+	case s == http.StatusBadRequest:
+		return scenedex.Wrap(scenedex.CodeInvalid, err, format, args...)
+	}
+	return scenedex.Wrap(scenedex.CodeUnavailable, err, format, args...)
+}
+
+// EnsureIndex creates the index with its mapping if it does not exist.
+func (ix *Index) EnsureIndex(ctx context.Context) error {
+	resp, err := ix.Client.Indices.Exists(ctx, opensearchapi.IndicesExistsReq{Indices: []string{ix.Name}})
+	if err == nil && statusOf(resp) == http.StatusOK {
+		return nil
+	}
+	if statusOf(resp) != http.StatusNotFound {
+		return classify(err, resp, "check index %s", ix.Name)
+	}
+	_, err = ix.Client.Indices.Create(ctx, opensearchapi.IndicesCreateReq{Index: ix.Name, Body: jsonBody(ix.Mapping())})
+	var se *opensearch.StructError
+	if errors.As(err, &se) && se.Err.Type == "resource_already_exists_exception" {
+		return nil // created meanwhile by another function
+	}
+	if err != nil {
+		return scenedex.Wrap(scenedex.CodeUnavailable, err, "create index %s", ix.Name)
+	}
+	return nil
+}
+
+// Upsert bulk-indexes docs and checks every item's result.
+func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	if ix.Serverless {
+		for _, d := range docs {
+			if err := ix.deleteWhere(ctx, map[string]any{"term": map[string]any{"chunk_id": d.ID()}}); err != nil {
+				return err
+			}
+		}
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for _, d := range docs {
+		if ix.Dim != 0 && len(d.Vector) != ix.Dim {
+			return scenedex.Errorf(scenedex.CodeInvalid, "vector of %s has dimension %d, index %s has %d", d.ID(), len(d.Vector), ix.Name, ix.Dim)
+		}
+		action := map[string]any{"_index": ix.Name}
+		if !ix.Serverless {
+			action["_id"] = d.ID()
+		}
+		enc.Encode(map[string]any{"index": action})
+		enc.Encode(toDoc(d))
+	}
+	resp, err := ix.Client.Bulk(ctx, opensearchapi.BulkReq{Body: &body})
+	if err != nil {
+		return classify(err, raw(resp, resp == nil), "bulk index %d chunks", len(docs))
+	}
+	var failed []string
+	for _, item := range resp.Items {
+		for _, r := range item {
+			if r.Error != nil || r.Status >= 300 {
+				reason := fmt.Sprintf("status %d", r.Status)
+				if r.Error != nil {
+					reason = r.Error.Type + ": " + r.Error.Reason
+				}
+				failed = append(failed, r.ID+" ("+reason+")")
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return scenedex.Errorf(scenedex.CodeUnavailable, "bulk index: %d of %d items failed: %s", len(failed), len(docs), strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// Get returns one chunk's document.
+func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
+	var d doc
+	if !ix.Serverless {
+		resp, err := ix.Client.Document.Get(ctx, opensearchapi.DocumentGetReq{Index: ix.Name, DocumentID: id})
+		r := raw(resp, resp == nil)
+		if statusOf(r) == http.StatusNotFound || (err == nil && !resp.Found) {
+			return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
+		}
+		if err != nil {
+			return scenedex.Doc{}, classify(err, r, "get %s", id)
+		}
+		if err := json.Unmarshal(resp.Source, &d); err != nil {
+			return scenedex.Doc{}, fmt.Errorf("get %s: %w", id, err)
+		}
+		return scenedex.Doc{Chunk: d.chunk(), Vector: d.Vector}, nil
+	}
+	hits, err := ix.search(ctx, map[string]any{"size": 1, "query": map[string]any{"term": map[string]any{"chunk_id": id}}})
+	if err != nil {
+		return scenedex.Doc{}, err
+	}
+	if len(hits) == 0 {
+		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
+	}
+	return scenedex.Doc{Chunk: hits[0].doc.chunk(), Vector: hits[0].doc.Vector}, nil
+}
+
+type hit struct {
+	doc   doc
+	score float64
+}
+
+func (ix *Index) search(ctx context.Context, body map[string]any) ([]hit, error) {
+	resp, err := ix.Client.Search(ctx, &opensearchapi.SearchReq{Indices: []string{ix.Name}, Body: jsonBody(body)})
+	if err != nil {
+		return nil, classify(err, raw(resp, resp == nil), "search %s", ix.Name)
+	}
+	out := make([]hit, 0, len(resp.Hits.Hits))
+	for _, h := range resp.Hits.Hits {
+		var d doc
+		if err := json.Unmarshal(h.Source, &d); err != nil {
+			return nil, fmt.Errorf("search hit %s: %w", h.ID, err)
+		}
+		out = append(out, hit{doc: d, score: float64(h.Score)})
+	}
+	return out, nil
+}
+
+// Search runs a filtered k-NN query. Lucene's cosinesimil score is
+// (1+cos)/2; hits report the cosine itself, as the local index does.
+func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
+	if k <= 0 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
+	}
+	fetch := k
+	if ix.Serverless || f.ExcludeID != "" {
+		fetch = k + k/2 + 2 // room for dropped duplicates and the excluded chunk
+	}
+	var must []any
+	if f.Collection != "" {
+		must = append(must, map[string]any{"term": map[string]any{"collection": f.Collection}})
+	}
+	for key, v := range f.Metadata {
+		must = append(must, map[string]any{"term": map[string]any{"metadata." + key: v}})
+	}
+	knn := map[string]any{"vector": vec, "k": fetch}
+	boolQ := map[string]any{}
+	if len(must) > 0 {
+		boolQ["filter"] = must
+	}
+	if f.ExcludeID != "" {
+		boolQ["must_not"] = []any{map[string]any{"term": map[string]any{"chunk_id": f.ExcludeID}}}
+	}
+	if len(boolQ) > 0 {
+		knn["filter"] = map[string]any{"bool": boolQ}
+	}
+	hits, err := ix.search(ctx, map[string]any{"size": fetch, "_source": map[string]any{"excludes": []string{"vector"}},
+		"query": map[string]any{"knn": map[string]any{"vector": knn}}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]scenedex.Hit, 0, k)
+	seen := map[string]bool{}
+	for _, h := range hits {
+		if seen[h.doc.ChunkID] || h.doc.ChunkID == f.ExcludeID {
+			continue
+		}
+		seen[h.doc.ChunkID] = true
+		c := h.doc
+		out = append(out, scenedex.Hit{VideoID: c.VideoID, Chunk: c.Chunk, Filename: c.Filename, Collection: c.Collection,
+			Start: c.Start, End: c.End, Score: 2*h.score - 1, Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey})
+		if len(out) == k {
+			break
+		}
+	}
+	return out, nil
+}
+
+// DeleteVideo removes every document of a video.
+func (ix *Index) DeleteVideo(ctx context.Context, videoID string) error {
+	return ix.deleteWhere(ctx, map[string]any{"term": map[string]any{"video_id": videoID}})
+}
+
+func (ix *Index) deleteWhere(ctx context.Context, query map[string]any) error {
+	if ix.Serverless {
+		return ix.deleteMatching(ctx, query)
+	}
+	resp, err := ix.Client.Document.DeleteByQuery(ctx, opensearchapi.DocumentDeleteByQueryReq{
+		Indices: []string{ix.Name}, Body: jsonBody(map[string]any{"query": query})})
+	if err != nil {
+		r := raw(resp, resp == nil)
+		if statusOf(r) == http.StatusNotFound {
+			return nil // no index yet: nothing to delete
+		}
+		return classify(err, r, "delete by query")
+	}
+	if len(resp.Failures) > 0 {
+		return scenedex.Errorf(scenedex.CodeUnavailable, "delete by query: %d failures", len(resp.Failures))
+	}
+	return nil
+}
+
+// deleteMatching is delete-by-query for Serverless, which has no
+// _delete_by_query: find the matching ids, then bulk-delete them.
+func (ix *Index) deleteMatching(ctx context.Context, query map[string]any) error {
+	for range 200 { // bounded: Serverless search is eventually consistent
+
+		resp, err := ix.Client.Search(ctx, &opensearchapi.SearchReq{Indices: []string{ix.Name},
+			Body: jsonBody(map[string]any{"size": 500, "_source": false, "query": query})})
+		if err != nil {
+			r := raw(resp, resp == nil)
+			if statusOf(r) == http.StatusNotFound {
+				return nil
+			}
+			return classify(err, r, "find documents to delete")
+		}
+		if len(resp.Hits.Hits) == 0 {
+			return nil
+		}
+		var body bytes.Buffer
+		enc := json.NewEncoder(&body)
+		for _, h := range resp.Hits.Hits {
+			enc.Encode(map[string]any{"delete": map[string]any{"_index": ix.Name, "_id": h.ID}})
+		}
+		bresp, err := ix.Client.Bulk(ctx, opensearchapi.BulkReq{Body: &body})
+		if err != nil {
+			return classify(err, raw(bresp, bresp == nil), "bulk delete")
+		}
+		if bresp.Errors {
+			return scenedex.Errorf(scenedex.CodeUnavailable, "bulk delete reported errors")
+		}
+		if len(resp.Hits.Hits) < 500 {
+			return nil
+		}
+	}
+	return scenedex.Errorf(scenedex.CodeUnavailable, "delete: documents still matching after 200 rounds")
+}

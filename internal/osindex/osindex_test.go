@@ -1,0 +1,239 @@
+package osindex
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// fakeOpenSearch stands in for an OpenSearch domain: it checks the requests
+// against the documented REST API (index creation with a knn_vector mapping,
+// NDJSON bulk with _id, k-NN queries) and keeps documents in memory so the
+// index's behaviour (overwrite by _id, filters) is observable. Requests must be
+// SigV4-signed for the service.
+type fakeOpenSearch struct {
+	t        *testing.T
+	service  string
+	mu       sync.Mutex
+	exists   bool
+	mapping  map[string]any
+	docs     map[string]map[string]any // _id -> source
+	failIDs  map[string]bool           // bulk items to reject once
+	searches []map[string]any
+}
+
+func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	if !strings.Contains(auth, "/"+f.service+"/aws4_request") {
+		f.t.Errorf("%s %s not signed for %s: %q", r.Method, r.URL.Path, f.service, auth)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	reply := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	switch {
+	case r.Method == http.MethodHead && r.URL.Path == "/chunks":
+		if f.exists {
+			w.WriteHeader(200)
+		} else {
+			w.WriteHeader(404)
+		}
+	case r.Method == http.MethodPut && r.URL.Path == "/chunks":
+		json.Unmarshal(body, &f.mapping)
+		f.exists = true
+		reply(200, map[string]any{"acknowledged": true, "index": "chunks"})
+	case r.Method == http.MethodPost && r.URL.Path == "/_bulk":
+		var items []any
+		errors := false
+		sc := bufio.NewScanner(strings.NewReader(string(body)))
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var action map[string]map[string]any
+			json.Unmarshal(sc.Bytes(), &action)
+			meta := action["index"]
+			if meta == nil || meta["_index"] != "chunks" {
+				f.t.Errorf("bulk action %s", sc.Text())
+				continue
+			}
+			sc.Scan()
+			var src map[string]any
+			json.Unmarshal(sc.Bytes(), &src)
+			id, _ := meta["_id"].(string)
+			if id == "" || id != src["chunk_id"] {
+				f.t.Errorf("bulk _id %q does not match chunk_id %v", id, src["chunk_id"])
+			}
+			if f.failIDs[id] {
+				delete(f.failIDs, id)
+				errors = true
+				items = append(items, map[string]any{"index": map[string]any{"_index": "chunks", "_id": id, "status": 429,
+					"error": map[string]any{"type": "es_rejected_execution_exception", "reason": "rejected execution"}}})
+				continue
+			}
+			result := "created"
+			if _, ok := f.docs[id]; ok {
+				result = "updated"
+			}
+			f.docs[id] = src
+			items = append(items, map[string]any{"index": map[string]any{"_index": "chunks", "_id": id, "status": 201, "result": result}})
+		}
+		reply(200, map[string]any{"took": 3, "errors": errors, "items": items})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/chunks/_doc/"):
+		id := strings.TrimPrefix(r.URL.Path, "/chunks/_doc/")
+		if src, ok := f.docs[id]; ok {
+			reply(200, map[string]any{"_index": "chunks", "_id": id, "found": true, "_source": src})
+		} else {
+			reply(404, map[string]any{"_index": "chunks", "_id": id, "found": false})
+		}
+	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_search":
+		var q map[string]any
+		json.Unmarshal(body, &q)
+		f.searches = append(f.searches, q)
+		// Score every doc by cosine like Lucene's cosinesimil: (1+cos)/2.
+		knn, _ := q["query"].(map[string]any)["knn"].(map[string]any)["vector"].(map[string]any)
+		vec := knn["vector"].([]any)
+		var hits []any
+		for id, src := range f.docs {
+			if c, ok := filterCollection(knn); ok && src["collection"] != c {
+				continue
+			}
+			var dot float64
+			for i, x := range src["vector"].([]any) {
+				dot += x.(float64) * vec[i].(float64)
+			}
+			hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": (1 + dot) / 2, "_source": src})
+		}
+		sortHits(hits)
+		reply(200, map[string]any{"took": 1, "hits": map[string]any{"total": map[string]any{"value": len(hits)}, "hits": hits}})
+	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_delete_by_query":
+		var q map[string]any
+		json.Unmarshal(body, &q)
+		video := q["query"].(map[string]any)["term"].(map[string]any)["video_id"]
+		n := 0
+		for id, src := range f.docs {
+			if src["video_id"] == video {
+				delete(f.docs, id)
+				n++
+			}
+		}
+		reply(200, map[string]any{"took": 2, "deleted": n, "failures": []any{}})
+	default:
+		f.t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+		reply(400, map[string]any{"error": "unexpected"})
+	}
+}
+
+func filterCollection(knn map[string]any) (string, bool) {
+	f, _ := knn["filter"].(map[string]any)
+	b, _ := f["bool"].(map[string]any)
+	fs, _ := b["filter"].([]any)
+	for _, x := range fs {
+		if t, ok := x.(map[string]any)["term"].(map[string]any); ok {
+			if c, ok := t["collection"].(string); ok {
+				return c, true
+			}
+		}
+	}
+	return "", false
+}
+
+func sortHits(h []any) {
+	score := func(i int) float64 { return h[i].(map[string]any)["_score"].(float64) }
+	for i := range h {
+		for j := i + 1; j < len(h); j++ {
+			if score(j) > score(i) {
+				h[i], h[j] = h[j], h[i]
+			}
+		}
+	}
+}
+
+func newIndex(t *testing.T, f *fakeOpenSearch) *Index {
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")}
+	client, err := Connect(cfg, srv.URL, f.service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Index{Client: client, Name: "chunks", Dim: 3}
+}
+
+func doc3(video string, i int, collection string, v ...float32) scenedex.Doc {
+	return scenedex.Doc{Chunk: scenedex.Chunk{VideoID: video, Index: i, Collection: collection, Start: float64(i * 10),
+		End: float64(i*10 + 10), ThumbKey: "t", ClipKey: "c"}, Vector: v}
+}
+
+func TestManagedDomain(t *testing.T) {
+	f := &fakeOpenSearch{t: t, service: "es", docs: map[string]map[string]any{}, failIDs: map[string]bool{"v1:1": true}}
+	ix := newIndex(t, f)
+	ctx := context.Background()
+	if err := ix.EnsureIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vec := f.mapping["mappings"].(map[string]any)["properties"].(map[string]any)["vector"].(map[string]any)
+	method := vec["method"].(map[string]any)
+	if vec["type"] != "knn_vector" || vec["dimension"] != 3.0 || method["name"] != "hnsw" || method["space_type"] != "cosinesimil" {
+		t.Fatalf("mapping %v", vec)
+	}
+	if err := ix.EnsureIndex(ctx); err != nil { // exists now: no second create
+		t.Fatal(err)
+	}
+	docs := []scenedex.Doc{doc3("v1", 0, "ads", 1, 0, 0), doc3("v1", 1, "ads", 0, 1, 0), doc3("v2", 0, "talks", 0.9, 0.1, 0)}
+	err := ix.Upsert(ctx, docs)
+	if scenedex.ErrorCode(err) != scenedex.CodeUnavailable || !strings.Contains(err.Error(), "v1:1 (es_rejected_execution_exception") {
+		t.Fatalf("bulk item failure not reported: %v", err)
+	}
+	// The retry (as a redelivered message would) overwrites by _id: still 3 documents.
+	if err := ix.Upsert(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.docs) != 3 {
+		t.Fatalf("%d documents after retry, want 3", len(f.docs))
+	}
+	hits, err := ix.Search(ctx, []float32{1, 0, 0}, 2, scenedex.Filter{Collection: "ads", ExcludeID: "v1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].VideoID != "v1" || hits[0].Chunk != 1 || hits[0].Score > 0.01 {
+		t.Fatalf("hits %+v", hits)
+	}
+	q := f.searches[0]["query"].(map[string]any)["knn"].(map[string]any)["vector"].(map[string]any)
+	if q["filter"].(map[string]any)["bool"].(map[string]any)["must_not"] == nil {
+		t.Errorf("exclusion not sent as a filter: %v", q)
+	}
+	hits, _ = ix.Search(ctx, []float32{1, 0, 0}, 5, scenedex.Filter{})
+	if len(hits) != 3 || hits[0].VideoID != "v1" || hits[0].Score < 0.999 {
+		t.Fatalf("unfiltered hits %+v", hits)
+	}
+	d, err := ix.Get(ctx, "v2:0")
+	if err != nil || d.Collection != "talks" || len(d.Vector) != 3 {
+		t.Fatalf("get: %+v %v", d, err)
+	}
+	if _, err := ix.Get(ctx, "v9:0"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("get unknown: %v", err)
+	}
+	if err := ix.DeleteVideo(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.docs) != 1 {
+		t.Fatalf("after delete %d docs", len(f.docs))
+	}
+	if err := ix.Upsert(ctx, []scenedex.Doc{doc3("v3", 0, "x", 1, 2)}); scenedex.ErrorCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("wrong dimension: %v", err)
+	}
+}
