@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps build-cli run test test-short bench vet fmt clean
+.PHONY: all deps build build-cli run test bench vet fmt clean
 
 all: build-cli
 
@@ -37,3 +37,16 @@ fmt:
 
 clean:
 	rm -rf bin dist
+
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+## build: every Lambda function for linux/arm64 as dist/<name>/bootstrap, zipped to dist/<name>.zip
+build:
+	@mkdir -p dist
+	@for f in $(FUNCTIONS); do \
+		echo "building $$f"; \
+		mkdir -p dist/$$f && \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' \
+			-o dist/$$f/bootstrap ./functions/$$f || exit 1; \
+		rm -f dist/$$f.zip; (cd dist/$$f && touch -d @0 bootstrap && zip -q -X ../$$f.zip bootstrap) || exit 1; \
+	done

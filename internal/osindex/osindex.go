@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -31,8 +32,11 @@ import (
 type Index struct {
 	Client     *opensearchapi.Client
 	Name       string
-	Dim        int
+	Dim        int // 0: taken from the first vector indexed
 	Serverless bool
+
+	mu      sync.Mutex
+	ensured bool
 }
 
 var _ scenedex.Index = (*Index)(nil)
@@ -166,10 +170,31 @@ func (ix *Index) EnsureIndex(ctx context.Context) error {
 	return nil
 }
 
+// ensure creates the index once per process, before the first write (a bulk
+// into a missing index would create it with a dynamic mapping, not k-NN).
+func (ix *Index) ensure(ctx context.Context, dim int) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.ensured {
+		return nil
+	}
+	if ix.Dim == 0 {
+		ix.Dim = dim
+	}
+	if err := ix.EnsureIndex(ctx); err != nil {
+		return err
+	}
+	ix.ensured = true
+	return nil
+}
+
 // Upsert bulk-indexes docs and checks every item's result.
 func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	if len(docs) == 0 {
 		return nil
+	}
+	if err := ix.ensure(ctx, len(docs[0].Vector)); err != nil {
+		return err
 	}
 	if ix.Serverless {
 		for _, d := range docs {
@@ -248,7 +273,11 @@ type hit struct {
 func (ix *Index) search(ctx context.Context, body map[string]any) ([]hit, error) {
 	resp, err := ix.Client.Search(ctx, &opensearchapi.SearchReq{Indices: []string{ix.Name}, Body: jsonBody(body)})
 	if err != nil {
-		return nil, classify(err, raw(resp, resp == nil), "search %s", ix.Name)
+		r := raw(resp, resp == nil)
+		if statusOf(r) == http.StatusNotFound {
+			return nil, nil // nothing indexed yet
+		}
+		return nil, classify(err, r, "search %s", ix.Name)
 	}
 	out := make([]hit, 0, len(resp.Hits.Hits))
 	for _, h := range resp.Hits.Hits {

@@ -182,7 +182,11 @@ func TestManagedDomain(t *testing.T) {
 	f := &fakeOpenSearch{t: t, service: "es", docs: map[string]map[string]any{}, failIDs: map[string]bool{"v1:1": true}}
 	ix := newIndex(t, f)
 	ctx := context.Background()
-	if err := ix.EnsureIndex(ctx); err != nil {
+	ix.Dim = 0 // learnt from the first vector: the index is created before the first bulk
+	if err := ix.Upsert(ctx, []scenedex.Doc{doc3("v0", 0, "ads", 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.DeleteVideo(ctx, "v0"); err != nil {
 		t.Fatal(err)
 	}
 	vec := f.mapping["mappings"].(map[string]any)["properties"].(map[string]any)["vector"].(map[string]any)

@@ -7,6 +7,10 @@ import (
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
+func win(i int, start, end float64) scenedex.Window {
+	return scenedex.Window{Index: i, Start: start, End: end}
+}
+
 func TestPlan(t *testing.T) {
 	p := &Pipeline{cfg: Config{ChunkSeconds: 10, WindowChunks: 6}.withDefaults()}
 	tests := []struct {
@@ -17,11 +21,11 @@ func TestPlan(t *testing.T) {
 		copyAudio bool
 	}{
 		{"short h264", ffmpeg.Probe{Duration: 25, Video: ffmpeg.Stream{Codec: "h264"}, Audio: &ffmpeg.Stream{Codec: "aac"}},
-			[]scenedex.Window{{0, 0, 25}}, true, true},
+			[]scenedex.Window{win(0, 0, 25)}, true, true},
 		{"two windows, odd codecs", ffmpeg.Probe{Duration: 90, Video: ffmpeg.Stream{Codec: "prores"}, Audio: &ffmpeg.Stream{Codec: "pcm_s16le"}},
-			[]scenedex.Window{{0, 0, 60}, {1, 60, 90}}, false, false},
+			[]scenedex.Window{win(0, 0, 60), win(1, 60, 90)}, false, false},
 		{"sliver joins last window", ffmpeg.Probe{Duration: 120.02, Video: ffmpeg.Stream{Codec: "hevc"}},
-			[]scenedex.Window{{0, 0, 60}, {1, 60, 120.02}}, true, false},
+			[]scenedex.Window{win(0, 0, 60), win(1, 60, 120.02)}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,13 @@
+// Command chunk is the workflow's Map item: it cuts one window into chunks, thumbnails
+// and frames (ffmpeg from the layer), stores them in S3 and sends one SQS
+// message per chunk.
+package main
+
+import (
+	"github.com/scenedex/scenedex/internal/cloud"
+	"github.com/scenedex/scenedex/internal/lambdas"
+)
+
+func main() {
+	cloud.Run(func(f *lambdas.Functions) any { return f.Chunk }, "BUCKET", "TABLE", "CHUNK_QUEUE_URL")
+}

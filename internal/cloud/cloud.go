@@ -1,0 +1,153 @@
+// Package cloud builds the AWS adapters from a Lambda function's environment,
+// so each function's main is a few lines of wiring.
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
+	awssfn "github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/scenedex/scenedex/internal/dynamo"
+	"github.com/scenedex/scenedex/internal/ffmpeg"
+	"github.com/scenedex/scenedex/internal/lambdas"
+	"github.com/scenedex/scenedex/internal/notify"
+	"github.com/scenedex/scenedex/internal/osindex"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/s3blob"
+	"github.com/scenedex/scenedex/internal/sagemaker"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sfn"
+	"github.com/scenedex/scenedex/internal/sqsq"
+)
+
+// Env is the functions' configuration, read from environment variables.
+type Env struct {
+	Bucket             string // BUCKET
+	Table              string // TABLE
+	QueueURL           string // CHUNK_QUEUE_URL
+	OpenSearchEndpoint string // OPENSEARCH_ENDPOINT (https://...)
+	OpenSearchService  string // OPENSEARCH_SERVICE: es (managed domain) or aoss (Serverless)
+	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
+	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
+	EventBus           string // EVENT_BUS (default "default")
+	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
+	ChunkSeconds       float64
+	MaxUploadBytes     int64
+}
+
+// ReadEnv reads Env; missing required variables are an error naming them.
+func ReadEnv(required ...string) (Env, error) {
+	e := Env{
+		Bucket: os.Getenv("BUCKET"), Table: os.Getenv("TABLE"), QueueURL: os.Getenv("CHUNK_QUEUE_URL"),
+		OpenSearchEndpoint: os.Getenv("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
+		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: os.Getenv("EMBEDDING_ENDPOINT"),
+		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
+	}
+	var err error
+	if e.ChunkSeconds, err = strconv.ParseFloat(getenv("CHUNK_SECONDS", "10"), 64); err != nil {
+		return e, fmt.Errorf("CHUNK_SECONDS: %w", err)
+	}
+	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "5368709120"), 10, 64); err != nil {
+		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
+	}
+	for _, name := range required {
+		if os.Getenv(name) == "" {
+			return e, fmt.Errorf("environment variable %s is required", name)
+		}
+	}
+	return e, nil
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Build wires the pipeline and handlers from env and the default AWS config
+// (the function's role). Adapters a function does not use stay nil.
+func Build(ctx context.Context, e Env) (*lambdas.Functions, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return BuildWith(cfg, e)
+}
+
+// BuildWith is Build with a given AWS config.
+func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	fns := &lambdas.Functions{Log: log}
+	// Each function's environment names only the services it uses; the
+	// others stay nil and ReadEnv's required list guards against gaps.
+	var (
+		catalog scenedex.Catalog
+		blobs   scenedex.Blobs
+		index   scenedex.Index
+		sender  scenedex.ChunkSender
+		embed   scenedex.Embedder
+		media   pipeline.Media
+	)
+	if e.Table != "" {
+		c := dynamo.New(dynamodb.NewFromConfig(cfg), e.Table)
+		catalog, fns.Store = c, c
+	}
+	if e.Bucket != "" {
+		blobs = s3blob.New(s3.NewFromConfig(cfg), e.Bucket)
+	}
+	if e.OpenSearchEndpoint != "" {
+		client, err := osindex.Connect(cfg, e.OpenSearchEndpoint, e.OpenSearchService)
+		if err != nil {
+			return nil, err
+		}
+		index = &osindex.Index{Client: client, Name: e.OpenSearchIndex, Serverless: e.OpenSearchService == "aoss"}
+	}
+	if e.QueueURL != "" {
+		sender = sqsq.New(sqs.NewFromConfig(cfg), e.QueueURL)
+	}
+	if e.ModelEndpoint != "" {
+		embed = sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)
+	}
+	if _, err := os.Stat(e.FFmpegDir); err == nil {
+		tool, err := ffmpeg.Find(e.FFmpegDir)
+		if err != nil {
+			return nil, err
+		}
+		media = tool
+	}
+	fns.Tokens = sfn.Tokens{Client: awssfn.NewFromConfig(cfg)}
+	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
+	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
+		blobs, catalog, index, embed, sender, media, log)
+	fns.P = p
+	return fns, nil
+}
+
+// Run is a function's whole main: read the environment (failing fast on a
+// missing variable), build the adapters, start the Lambda runtime with the
+// handler pick chooses.
+func Run(pick func(*lambdas.Functions) any, required ...string) {
+	env, err := ReadEnv(required...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fns, err := Build(context.Background(), env)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(pick(fns))
+}

@@ -1,0 +1,61 @@
+package lambdas
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// Embed consumes a batch of chunk messages. Each is embedded, indexed and
+// counted on its own; only the ones that failed in a way a retry may fix are
+// returned as batch item failures, so one bad message never fails nine good
+// ones. The delivery that completes a video's last chunk releases the
+// workflow's task token.
+func (f *Functions) Embed(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if err := f.embedOne(ctx, rec); err != nil {
+			f.Log.Warn("chunk not embedded; SQS will redeliver", "message", rec.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
+	var c scenedex.Chunk
+	if err := json.Unmarshal([]byte(rec.Body), &c); err != nil || c.VideoID == "" {
+		// A poison message: let it reach the dead-letter queue for inspection.
+		return scenedex.Errorf(scenedex.CodeInvalid, "message %s is not a chunk: %v", rec.MessageId, err)
+	}
+	v, err := f.P.EmbedChunk(ctx, c)
+	switch {
+	case err == nil:
+	case scenedex.ErrorCode(err) == scenedex.CodeNotFound && v.ID == "":
+		return nil // the video was deleted meanwhile
+	case scenedex.Permanent(err):
+		reason := scenedex.Message(err)
+		f.P.MarkFailed(ctx, c.VideoID, reason)
+		if token, terr := f.Store.TaskToken(ctx, c.VideoID); terr == nil && token != "" {
+			return f.Tokens.Fail(ctx, token, "Permanent", reason)
+		}
+		return nil
+	default:
+		return err
+	}
+	if !pipeline.Complete(v) {
+		return nil
+	}
+	token, err := f.Store.TaskToken(ctx, c.VideoID)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return nil // the workflow has not started waiting yet: Await will see it complete
+	}
+	return f.Tokens.Succeed(ctx, token, VideoRef{VideoID: c.VideoID})
+}
