@@ -1,0 +1,363 @@
+package lambdas
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/scenedex/scenedex/internal/ffmpeg"
+	"github.com/scenedex/scenedex/internal/httpapi"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/s3blob"
+	"github.com/scenedex/scenedex/internal/s3local"
+	"github.com/scenedex/scenedex/internal/sagemaker"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/testvideo"
+	"github.com/scenedex/scenedex/internal/vecindex"
+)
+
+// The handlers run against real things wherever they can run here: S3 is the
+// local S3 endpoint through the real SDK, the model is the local model server
+// through the real SageMaker runtime client, ffmpeg is real, the catalog and
+// index are the local SQLite ones (the DynamoDB and OpenSearch adapters are
+// tested against their service stand-ins in their own packages). Step
+// Functions' task-token calls and SQS delivery are what these tests play:
+// recordingTokens stands in for Step Functions, and the tests build the SQS
+// and EventBridge events Lambda would deliver.
+
+// memTokens keeps task tokens beside the SQLite catalog (DynamoDB keeps them on
+// the video item).
+type memTokens struct {
+	*sqlite.Catalog
+	mu     sync.Mutex
+	tokens map[string]string
+}
+
+func (m *memTokens) SetTaskToken(ctx context.Context, id, token string) (scenedex.Video, error) {
+	m.mu.Lock()
+	m.tokens[id] = token
+	m.mu.Unlock()
+	return m.Catalog.Get(ctx, id)
+}
+
+func (m *memTokens) TaskToken(_ context.Context, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tokens[id], nil
+}
+
+type recordingTokens struct {
+	mu        sync.Mutex
+	succeeded []string
+	failed    []string
+}
+
+func (r *recordingTokens) Succeed(_ context.Context, token string, _ any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.succeeded = append(r.succeeded, token)
+	return nil
+}
+
+func (r *recordingTokens) Fail(_ context.Context, token, code, cause string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = append(r.failed, token+" "+code+": "+cause)
+	return nil
+}
+
+type recordingEvents struct{ indexed []string }
+
+func (r *recordingEvents) VideoIndexed(_ context.Context, v scenedex.Video) error {
+	r.indexed = append(r.indexed, v.ID)
+	return nil
+}
+
+type queue struct {
+	mu   sync.Mutex
+	sent []scenedex.Chunk
+}
+
+func (q *queue) SendChunks(_ context.Context, c []scenedex.Chunk) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sent = append(q.sent, c...)
+	return nil
+}
+
+type env struct {
+	fns    *Functions
+	store  *s3blob.Store
+	index  *vecindex.Index
+	tokens *recordingTokens
+	events *recordingEvents
+	queue  *queue
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s3srv, err := s3local.New(s3local.Config{Dir: dir, Bucket: "media"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3http := httptest.NewServer(s3srv)
+	t.Cleanup(s3http.Close)
+	model := httptest.NewServer(modelserver.New(modelserver.Options{}))
+	t.Cleanup(model.Close)
+	cat, err := sqlite.OpenCatalog(ctx, filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	ix, err := vecindex.Open(ctx, filepath.Join(dir, "ix.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	tool, err := ffmpeg.Find("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: s3blob.New(s3blob.LocalClient(s3http.URL, s3srv.AccessKey, s3srv.Secret), "media"), index: ix,
+		tokens: &recordingTokens{}, events: &recordingEvents{}, queue: &queue{}}
+	p := pipeline.New(pipeline.Config{ChunkSeconds: 2, WindowChunks: 2}, e.store, cat, ix,
+		sagemaker.New(sagemaker.LocalClient(model.URL), "scenedex"), e.queue, tool, nil)
+	e.fns = &Functions{P: p, Store: &memTokens{Catalog: cat, tokens: map[string]string{}}, Tokens: e.tokens, Events: e.events,
+		Log: p.Log}
+	return e
+}
+
+// s3Event is EventBridge's "Object Created" event as S3 sends it, key
+// URL-encoded.
+func s3Event(t *testing.T, key string, size int64, etag string) events.EventBridgeEvent {
+	t.Helper()
+	raw := fmt.Sprintf(`{"version":"0","id":"17793124-05d4-b198-2fde-7ededc63b103","detail-type":"Object Created",
+		"source":"aws.s3","account":"123456789012","time":"2021-11-12T00:00:00Z","region":"us-east-1",
+		"resources":["arn:aws:s3:::media"],"detail":{"version":"0","bucket":{"name":"media"},
+		"object":{"key":%q,"size":%d,"etag":%q,"sequencer":"00617F08299329D189"},
+		"request-id":"N4N7GDK58NMKJ12R","requester":"123456789012","source-ip-address":"1.2.3.4","reason":"PutObject"}}`,
+		url.QueryEscape(key), size, etag)
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// roundTrip passes v through JSON, as Step Functions passes state.
+func roundTrip[T any](t *testing.T, v any) T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sqsEvent(chunks []scenedex.Chunk, extra ...string) events.SQSEvent {
+	var ev events.SQSEvent
+	for _, c := range chunks {
+		b, _ := json.Marshal(c)
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: "m-" + c.ID(), Body: string(b), EventSource: "aws:sqs"})
+	}
+	for i, body := range extra {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint("extra-", i), Body: body, EventSource: "aws:sqs"})
+	}
+	return ev
+}
+
+func TestWorkflowWithDuplicates(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: 2, GOP: 25, Audio: true})
+	key := "uploads/ads/week 1/my clip+ü 100%.mp4"
+	f, _ := os.Open(video)
+	if err := e.store.Put(ctx, key, f, "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	info, _ := e.store.Head(ctx, key)
+	ev := s3Event(t, key, info.Size, info.ETag)
+
+	out, err := e.fns.Probe(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Skip || out.Video.Key != key || out.Video.Collection != "ads" || len(out.Windows) != 2 || len(out.Plan.Windows) != 0 {
+		t.Fatalf("probe output %+v", out)
+	}
+	state := roundTrip[ProbeOutput](t, out)
+	var counts []int
+	for i, w := range state.Windows {
+		in := ChunkInput{Video: state.Video, Plan: state.Plan, Window: w}
+		res, err := e.fns.Chunk(ctx, roundTrip[ChunkInput](t, in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 { // the Lambda is retried after a timeout: same window again
+			if again, err := e.fns.Chunk(ctx, in); err != nil || again.Chunks != res.Chunks {
+				t.Fatalf("retried chunk: %+v %v", again, err)
+			}
+		}
+		counts = append(counts, res.Chunks)
+	}
+	if err := e.fns.Await(ctx, AwaitInput{VideoID: state.VideoID, Counts: counts, TaskToken: "tok-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.tokens.succeeded) != 0 {
+		t.Fatal("token released before any embedding")
+	}
+	// SQS: the first batch is delivered twice; a poison message rides along.
+	sent := e.queue.sent
+	if len(sent) != 3+2 { // 3 chunks, the first window's twice
+		t.Fatalf("%d chunk messages sent", len(sent))
+	}
+	batches := [][]scenedex.Chunk{sent[:2], sent[:2], sent[2:]}
+	for i, b := range batches {
+		extra := []string{}
+		if i == 2 {
+			extra = append(extra, "Message Body")
+		}
+		resp, err := e.fns.Embed(ctx, sqsEvent(b, extra...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.BatchItemFailures) != len(extra) {
+			t.Fatalf("batch %d: failures %+v", i, resp.BatchItemFailures)
+		}
+	}
+	if len(e.tokens.succeeded) == 0 || e.tokens.succeeded[0] != "tok-1" {
+		t.Fatalf("token not released: %+v", e.tokens)
+	}
+	v, err := e.fns.Finalize(ctx, VideoRef{VideoID: state.VideoID})
+	if err != nil || v.Status != scenedex.StatusReady || v.ChunksDone != 3 || v.ChunksTotal != 3 {
+		t.Fatalf("finalize: %+v %v", v, err)
+	}
+	if e.index.Len() != 3 || len(e.events.indexed) != 1 {
+		t.Fatalf("index holds %d docs, events %v", e.index.Len(), e.events.indexed)
+	}
+	// A duplicate S3 event starts nothing.
+	if dup, err := e.fns.Probe(ctx, ev); err != nil || !dup.Skip {
+		t.Fatalf("duplicate event: %+v %v", dup, err)
+	}
+}
+
+func TestProbeFailuresAndFail(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := "uploads/ads/notes.mp4"
+	e.store.Put(ctx, key, strings.NewReader("not a video at all"), "video/mp4")
+	info, _ := e.store.Head(ctx, key)
+	ev := s3Event(t, key, info.Size, info.ETag)
+	_, err := e.fns.Probe(ctx, ev)
+	var perm *Permanent
+	if !errorsAs(err, &perm) || !strings.Contains(perm.Message, "Invalid data") {
+		t.Fatalf("probe of a text file: %T %v", err, err)
+	}
+	// Step Functions' Catch hands the original input plus the error to fail.
+	catch := map[string]any{"detail": json.RawMessage(ev.Detail), "error": map[string]string{
+		"Error": "Permanent", "Cause": fmt.Sprintf(`{"errorMessage":%q,"errorType":"Permanent"}`, perm.Message)}}
+	in := roundTrip[FailInput](t, catch)
+	v, err := e.fns.Fail(ctx, in)
+	if err != nil || v.Status != scenedex.StatusFailed || !strings.Contains(v.Reason, "Invalid data") || strings.Contains(v.Reason, "errorType") {
+		t.Fatalf("fail: %+v %v", v, err)
+	}
+	// An event for an object that is gone is a permanent error too.
+	if _, err := e.fns.Probe(ctx, s3Event(t, "uploads/ads/gone.mp4", 5, "x")); !errorsAs(err, &perm) {
+		t.Fatalf("gone object: %T %v", err, err)
+	}
+	// Not an S3 event.
+	if _, err := e.fns.Probe(ctx, events.EventBridgeEvent{Detail: json.RawMessage(`{}`)}); !errorsAs(err, &perm) {
+		t.Fatalf("empty event: %v", err)
+	}
+}
+
+func errorsAs[T error](err error, target *T) bool {
+	t, ok := err.(T)
+	if ok {
+		*target = t
+	}
+	return ok
+}
+
+// lambdaFixture reads one of aws-lambda-go's own test events.
+func lambdaFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/aws/aws-lambda-go").Output()
+	if err != nil {
+		t.Fatalf("locate aws-lambda-go: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "events", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEmbedWithSQSFixture(t *testing.T) {
+	e := newEnv(t)
+	var ev events.SQSEvent
+	if err := json.Unmarshal(lambdaFixture(t, "sqs-event.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.fns.Embed(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its bodies are not chunks: each is reported, alone, as a failed item.
+	if len(resp.BatchItemFailures) != len(ev.Records) || resp.BatchItemFailures[0].ItemIdentifier != ev.Records[0].MessageId {
+		t.Fatalf("failures %+v", resp.BatchItemFailures)
+	}
+}
+
+func TestHTTPAdapterWithAPIGatewayFixture(t *testing.T) {
+	e := newEnv(t)
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(lambdaFixture(t, "apigw-v2-request-iam.json"), &req); err != nil {
+		t.Fatal(err)
+	}
+	handler := HTTP(httpapi.New(e.fns.P, nil))
+	req.RawPath, req.RequestContext.HTTP.Path, req.RequestContext.HTTP.Method = "/v1/videos", "/v1/videos", http.MethodPost
+	req.RawQueryString, req.QueryStringParameters = "", nil
+	req.Headers = map[string]string{"content-type": "application/json"}
+	req.Body = `{"filename":"my clip ü.mp4","size":1234,"collection":"ads"}`
+	resp, err := handler(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created httpapi.CreateVideoResponse
+	if resp.StatusCode != 201 || json.Unmarshal([]byte(resp.Body), &created) != nil {
+		t.Fatalf("POST /v1/videos: %d %s", resp.StatusCode, resp.Body)
+	}
+	u, _ := url.Parse(created.Upload.URL)
+	if created.Video.Key != "uploads/ads/"+created.Video.ID+"/my_clip_ü.mp4" || u.Query().Get("X-Amz-Expires") != "900" ||
+		!strings.Contains(u.Query().Get("X-Amz-SignedHeaders"), "content-length") {
+		t.Fatalf("upload %+v", created)
+	}
+	// Unknown id through the same adapter: the API's JSON error.
+	req.RawPath, req.RequestContext.HTTP.Path, req.RequestContext.HTTP.Method, req.Body = "/v1/videos/nope", "/v1/videos/nope", http.MethodGet, ""
+	resp, _ = handler(context.Background(), req)
+	if resp.StatusCode != 404 || !strings.Contains(resp.Body, `"not_found"`) {
+		t.Fatalf("GET unknown: %d %s", resp.StatusCode, resp.Body)
+	}
+}

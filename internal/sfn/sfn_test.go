@@ -1,0 +1,61 @@
+package sfn
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+
+	"github.com/scenedex/scenedex/internal/awsfake"
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// The fake stands in for AWS Step Functions: SendTaskSuccess/SendTaskFailure
+// with the documented fields and errors.
+func TestTokens(t *testing.T) {
+	fake := awsfake.New(t)
+	fake.On("SendTaskSuccess", func(t *testing.T, b map[string]any) awsfake.Reply {
+		switch awsfake.String(b, "taskToken") {
+		case "used":
+			return awsfake.Reply{Status: 400, Type: "TaskTimedOut"}
+		case "bogus":
+			return awsfake.Reply{Status: 400, Type: "InvalidToken"}
+		case "busy":
+			return awsfake.Reply{Status: 400, Type: "ThrottlingException"}
+		}
+		if awsfake.String(b, "output") != `{"video_id":"v1"}` {
+			t.Errorf("output %v", b["output"])
+		}
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	fake.On("SendTaskFailure", func(t *testing.T, b map[string]any) awsfake.Reply {
+		if awsfake.String(b, "error") != "Permanent" || awsfake.String(b, "cause") != "no video stream" {
+			t.Errorf("failure body %v", b)
+		}
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	tk := Tokens{Client: sfn.NewFromConfig(fake.Config())}
+	ctx := context.Background()
+	out := map[string]string{"video_id": "v1"}
+	tests := []struct {
+		token string
+		code  scenedex.Code // "" = no error
+	}{
+		{"good", ""},
+		{"used", ""}, // the workflow moved on (duplicate completion): fine
+		{"bogus", scenedex.CodeInvalid},
+		{"busy", scenedex.CodeUnavailable},
+	}
+	for _, tc := range tests {
+		err := tk.Succeed(ctx, tc.token, out)
+		if (tc.code == "" && err != nil) || (tc.code != "" && scenedex.ErrorCode(err) != tc.code) {
+			t.Errorf("token %s: %v", tc.token, err)
+		}
+	}
+	if err := tk.Fail(ctx, "good", "Permanent", "no video stream"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.Calls("SendTaskSuccess")); n != 4+2 { // "busy" retried by the SDK: 3 calls
+		t.Errorf("%d SendTaskSuccess calls", n)
+	}
+}
