@@ -9,7 +9,7 @@ DATA    ?= ./.scenedex
 all: build-cli
 
 deps:
-	@./scripts/ensure-ffmpeg.sh
+	@./scripts/ensure-tools.sh
 	@$(GO) mod download
 
 build-cli: deps
@@ -38,15 +38,6 @@ fmt:
 clean:
 	rm -rf bin dist
 
-FUNCTIONS := $(notdir $(wildcard functions/*))
-
 ## build: every Lambda function for linux/arm64 as dist/<name>/bootstrap, zipped to dist/<name>.zip
-build:
-	@mkdir -p dist
-	@for f in $(FUNCTIONS); do \
-		echo "building $$f"; \
-		mkdir -p dist/$$f && \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w -buildid=' \
-			-o dist/$$f/bootstrap ./functions/$$f || exit 1; \
-		rm -f dist/$$f.zip; (cd dist/$$f && touch -d @0 bootstrap && zip -q -X ../$$f.zip bootstrap) || exit 1; \
-	done
+build: deps
+	@OUT=dist GO=$(GO) ./scripts/build-functions.sh

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scenedex/scenedex/internal/httpapi"
@@ -116,7 +117,9 @@ func (c *Client) Raw(ctx context.Context, method, path string, in, out any) erro
 	return c.do(ctx, method, path, in, out)
 }
 
-// PutFile sends a file to a presigned upload, reporting progress to wrap.
+// PutFile sends a file to its upload: one presigned PUT, or, for a
+// multipart upload, its parts (four at a time) and then the completion call.
+// wrap (optional) sees every byte read, for a progress bar.
 func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, wrap func(io.Reader) io.Reader) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -127,28 +130,57 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 	if err != nil {
 		return err
 	}
-	var body io.Reader = f
-	if wrap != nil {
-		body = wrap(f)
+	if wrap == nil {
+		wrap = func(r io.Reader) io.Reader { return r }
 	}
-	req, err := http.NewRequestWithContext(ctx, up.Method, up.URL, body)
-	if err != nil {
+	if len(up.Parts) == 0 {
+		_, err := put(ctx, up.Method, up.URL, wrap(f), st.Size(), up.Headers)
 		return err
 	}
-	req.ContentLength = st.Size()
-	for k, v := range up.Headers {
+	parts := make([]scenedex.Part, len(up.Parts))
+	errs := make(chan error, len(up.Parts))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, p := range up.Parts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			etag, err := put(ctx, http.MethodPut, p.URL, wrap(io.NewSectionReader(f, p.Offset, p.Size)), p.Size, nil)
+			if err != nil {
+				errs <- fmt.Errorf("part %d: %w", p.Number, err)
+				return
+			}
+			parts[i] = scenedex.Part{Number: p.Number, ETag: etag}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, up.CompleteURL, pipeline.CompleteRequest{Parts: parts}, nil)
+}
+
+func put(ctx context.Context, method, url string, body io.Reader, size int64, headers map[string]string) (etag string, err error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return "", err
+	}
+	req.ContentLength = size
+	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := (&http.Client{}).Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("upload: %w", err)
+		return "", fmt.Errorf("upload: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("upload refused (HTTP %d): %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("upload refused (HTTP %d): %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	return nil
+	return resp.Header.Get("ETag"), nil
 }
 
 // Wait polls a video until READY or FAILED, calling progress on each change.

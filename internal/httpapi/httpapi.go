@@ -37,6 +37,7 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("GET /v1/videos", a.listVideos)
 	a.mux.HandleFunc("GET /v1/videos/{id}", a.getVideo)
 	a.mux.HandleFunc("DELETE /v1/videos/{id}", a.deleteVideo)
+	a.mux.HandleFunc("POST /v1/videos/{id}/complete", a.completeVideo)
 	a.mux.HandleFunc("POST /v1/search", a.search)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, scenedex.Errorf(scenedex.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
@@ -66,6 +67,19 @@ func (a *API) createVideo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusCreated, CreateVideoResponse{Video: v, Upload: up})
+}
+
+func (a *API) completeVideo(w http.ResponseWriter, r *http.Request) {
+	var req pipeline.CompleteRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	v, err := a.P.CompleteUpload(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
 }
 
 func (a *API) getVideo(w http.ResponseWriter, r *http.Request) {

@@ -311,3 +311,48 @@ func medianDur(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+func TestMultipartUpload(t *testing.T) {
+	dir := t.TempDir()
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs, MultipartAbove: 1 << 20, PartSize: 5 << 20},
+		Runner:   Options{Poll: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	c := client.New(app.URL)
+	ctx := context.Background()
+	// Noise compresses badly: a few seconds make a file of several parts.
+	video := testvideo.Make(t, dir, "big.mp4", testvideo.Spec{Scenes: []int{3, 3}, SceneSecs: 3, Size: "1280x720", ExtraOutput: []string{"-qp", "0"}})
+	st, _ := os.Stat(video)
+	if st.Size() < 11<<20 {
+		t.Fatalf("test video only %d bytes; want at least 3 parts", st.Size())
+	}
+	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: "big.mp4", Size: st.Size()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := created.Upload
+	if up.URL != "" || len(up.Parts) < 3 || up.CompleteURL != "/v1/videos/"+created.Video.ID+"/complete" || up.Parts[1].Offset != 5<<20 {
+		t.Fatalf("upload plan %+v", up)
+	}
+	// Completing before the parts are there is refused by S3.
+	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: []scenedex.Part{{Number: 1, ETag: `"nope"`}}}, nil); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("complete with a bogus part: %v", err)
+	}
+	if err := c.PutFile(ctx, up, video, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := waitFinal(t, c, created.Video.ID)
+	if v.Status != scenedex.StatusReady || v.ChunksTotal != 2 || v.UploadID != "" {
+		t.Fatalf("multipart video: %+v", v)
+	}
+	stored, _ := os.Stat(filepath.Join(app.S3.ObjectsDir(), filepath.FromSlash(v.Key)))
+	if stored == nil || stored.Size() != st.Size() {
+		t.Fatalf("stored object %v, want %d bytes", stored, st.Size())
+	}
+	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: []scenedex.Part{{Number: 1, ETag: "x"}}}, nil); apiCode(err) != scenedex.CodeConflict {
+		t.Fatalf("second complete: %v", err)
+	}
+}

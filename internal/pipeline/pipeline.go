@@ -31,7 +31,9 @@ type Config struct {
 	UploadTTL      time.Duration // presigned PUT lifetime (15m)
 	ReadTTL        time.Duration // presigned GET lifetime for ffmpeg (1h)
 	LinkTTL        time.Duration // presigned thumbnail/clip links in search hits (1h)
-	MaxUploadBytes int64         // largest accepted upload (5 GiB, S3's single PUT limit)
+	MaxUploadBytes int64         // largest accepted upload (50 GiB)
+	MultipartAbove int64         // uploads larger than this use multipart (100 MiB)
+	PartSize       int64         // multipart part size (64 MiB; grows to stay within 10,000 parts)
 	WorkDir        string        // scratch space for cutting ("" = system temp)
 }
 
@@ -58,7 +60,13 @@ func (c Config) withDefaults() Config {
 		c.LinkTTL = time.Hour
 	}
 	if c.MaxUploadBytes <= 0 {
-		c.MaxUploadBytes = 5 << 30
+		c.MaxUploadBytes = 50 << 30
+	}
+	if c.MultipartAbove <= 0 {
+		c.MultipartAbove = 100 << 20
+	}
+	if c.PartSize < 5<<20 { // S3's minimum part size
+		c.PartSize = 64 << 20
 	}
 	return c
 }

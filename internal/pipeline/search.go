@@ -116,6 +116,11 @@ func (p *Pipeline) Delete(ctx context.Context, videoID string) error {
 	if err != nil {
 		return err
 	}
+	if v.UploadID != "" {
+		if err := p.Blobs.AbortMultipart(ctx, v.Key, v.UploadID); err != nil && scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+			return err
+		}
+	}
 	if err := p.Index.DeleteVideo(ctx, v.ID); err != nil {
 		return err
 	}

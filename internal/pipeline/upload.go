@@ -21,12 +21,29 @@ type UploadRequest struct {
 	Metadata    map[string]string `json:"metadata"`
 }
 
-// Upload tells the client where to send the bytes.
+// Upload tells the client where to send the bytes: one PUT to URL, or, for a
+// large file, one PUT per part and then POST CompleteURL with the parts' ETags.
 type Upload struct {
-	Method    string            `json:"method"`
-	URL       string            `json:"url"`
-	Headers   map[string]string `json:"headers"` // send exactly these
-	ExpiresAt time.Time         `json:"expires_at"`
+	Method      string            `json:"method"`
+	URL         string            `json:"url,omitempty"`
+	Headers     map[string]string `json:"headers"` // send exactly these
+	Parts       []PartUpload      `json:"parts,omitempty"`
+	CompleteURL string            `json:"complete_url,omitempty"` // API path, e.g. /v1/videos/{id}/complete
+	ExpiresAt   time.Time         `json:"expires_at"`
+}
+
+// PartUpload is one part of a multipart upload: bytes [Offset, Offset+Size)
+// of the file go to URL.
+type PartUpload struct {
+	Number int    `json:"number"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	URL    string `json:"url"`
+}
+
+// CompleteRequest is the body of POST /v1/videos/{id}/complete.
+type CompleteRequest struct {
+	Parts []scenedex.Part `json:"parts"`
 }
 
 var metaKeyRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
@@ -43,15 +60,71 @@ func (p *Pipeline) CreateUpload(ctx context.Context, req UploadRequest) (scenede
 		Key:      scenedex.UploadsPrefix + req.Collection + "/" + id + "/" + scenedex.SafeFilename(req.Filename),
 		Metadata: req.Metadata, Status: scenedex.StatusUploading, Stage: "awaiting upload",
 	}
+	up := Upload{Method: "PUT", Headers: map[string]string{"Content-Type": v.ContentType},
+		ExpiresAt: time.Now().Add(p.cfg.UploadTTL).UTC().Truncate(time.Second)}
+	if v.Size > p.cfg.MultipartAbove {
+		uploadID, err := p.Blobs.CreateMultipart(ctx, v.Key, v.ContentType)
+		if err != nil {
+			return v, Upload{}, err
+		}
+		v.UploadID = uploadID
+		if up.Parts, err = p.presignParts(ctx, v); err != nil {
+			return v, Upload{}, err
+		}
+		up.Headers = map[string]string{} // parts carry no content type
+		up.CompleteURL = "/v1/videos/" + id + "/complete"
+	} else {
+		url, err := p.Blobs.PresignPut(ctx, v.Key, v.Size, v.ContentType, p.cfg.UploadTTL)
+		if err != nil {
+			return v, Upload{}, err
+		}
+		up.URL = url
+	}
 	if err := p.Catalog.Create(ctx, v); err != nil {
 		return v, Upload{}, err
 	}
-	url, err := p.Blobs.PresignPut(ctx, v.Key, v.Size, v.ContentType, p.cfg.UploadTTL)
-	if err != nil {
-		return v, Upload{}, err
+	return v, up, nil
+}
+
+func (p *Pipeline) presignParts(ctx context.Context, v scenedex.Video) ([]PartUpload, error) {
+	partSize := max(p.cfg.PartSize, (v.Size+9999)/10000) // S3 allows 10,000 parts
+	var parts []PartUpload
+	for off, n := int64(0), 1; off < v.Size; off, n = off+partSize, n+1 {
+		size := min(partSize, v.Size-off)
+		url, err := p.Blobs.PresignPart(ctx, v.Key, v.UploadID, n, size, p.cfg.UploadTTL)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, PartUpload{Number: n, Offset: off, Size: size, URL: url})
 	}
-	return v, Upload{Method: "PUT", URL: url, Headers: map[string]string{"Content-Type": v.ContentType},
-		ExpiresAt: time.Now().Add(p.cfg.UploadTTL).UTC().Truncate(time.Second)}, nil
+	return parts, nil
+}
+
+// CompleteUpload finishes a multipart upload; the object then exists and its
+// Object Created event starts the workflow.
+func (p *Pipeline) CompleteUpload(ctx context.Context, videoID string, req CompleteRequest) (scenedex.Video, error) {
+	v, err := p.Catalog.Get(ctx, videoID)
+	if err != nil {
+		return v, err
+	}
+	if v.UploadID == "" || v.Status != scenedex.StatusUploading {
+		return v, scenedex.Errorf(scenedex.CodeConflict, "video %s has no multipart upload in progress (status %s)", videoID, v.Status)
+	}
+	if len(req.Parts) == 0 {
+		return v, scenedex.Errorf(scenedex.CodeInvalid, "parts is empty: give each part's number and the ETag its PUT returned")
+	}
+	for i, part := range req.Parts {
+		if part.Number != i+1 || strings.TrimSpace(part.ETag) == "" {
+			return v, scenedex.Errorf(scenedex.CodeInvalid, "parts must be numbered 1..n in order, each with its ETag (part %d)", i+1)
+		}
+	}
+	if err := p.Blobs.CompleteMultipart(ctx, v.Key, v.UploadID, req.Parts); err != nil {
+		return v, err
+	}
+	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		v.UploadID = ""
+		return nil
+	})
 }
 
 func (p *Pipeline) validateUpload(req *UploadRequest) error {

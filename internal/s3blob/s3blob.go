@@ -99,6 +99,56 @@ func (s *Store) Head(ctx context.Context, key string) (scenedex.ObjectInfo, erro
 	return scenedex.ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: strings.Trim(aws.ToString(out.ETag), `"`)}, nil
 }
 
+// CreateMultipart starts a multipart upload.
+func (s *Store) CreateMultipart(ctx context.Context, key, contentType string) (string, error) {
+	in := &s3.CreateMultipartUploadInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
+	}
+	out, err := s.Client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", classify(err, "create multipart upload "+key)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+// PresignPart signs the upload of part n of exactly size bytes.
+func (s *Store) PresignPart(ctx context.Context, key, uploadID string, n int, size int64, ttl time.Duration) (string, error) {
+	req, err := s.Presign.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(s.Bucket), Key: aws.String(key),
+		UploadId: aws.String(uploadID), PartNumber: aws.Int32(int32(n)), ContentLength: aws.Int64(size)}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("presign part %d of %s: %w", n, key, err)
+	}
+	return req.URL, nil
+}
+
+// CompleteMultipart assembles the parts into the object.
+func (s *Store) CompleteMultipart(ctx context.Context, key, uploadID string, parts []scenedex.Part) error {
+	cp := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		cp[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(p.ETag)}
+	}
+	_, err := s.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(s.Bucket), Key: aws.String(key),
+		UploadId: aws.String(uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: cp}})
+	if err != nil {
+		var api smithy.APIError
+		if errors.As(err, &api) && (api.ErrorCode() == "InvalidPart" || api.ErrorCode() == "InvalidPartOrder" || api.ErrorCode() == "NoSuchUpload" || api.ErrorCode() == "EntityTooSmall") {
+			return scenedex.Wrap(scenedex.CodeInvalid, err, "complete upload of %s: %s", key, api.ErrorCode())
+		}
+		return classify(err, "complete upload of "+key)
+	}
+	return nil
+}
+
+// AbortMultipart discards an unfinished multipart upload.
+func (s *Store) AbortMultipart(ctx context.Context, key, uploadID string) error {
+	_, err := s.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID)})
+	if err != nil {
+		return classify(err, "abort upload of "+key)
+	}
+	return nil
+}
+
 // Delete deletes one object (deleting a missing key is not an error, as on S3).
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if _, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)}); err != nil {

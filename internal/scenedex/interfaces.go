@@ -17,6 +17,19 @@ type Blobs interface {
 	Head(ctx context.Context, key string) (ObjectInfo, error)
 	Delete(ctx context.Context, key string) error
 	DeletePrefix(ctx context.Context, prefix string) error
+
+	// Multipart uploads, for files above the single-PUT threshold.
+	CreateMultipart(ctx context.Context, key, contentType string) (uploadID string, err error)
+	// PresignPart signs a PUT of exactly size bytes as part n (1-based).
+	PresignPart(ctx context.Context, key, uploadID string, n int, size int64, ttl time.Duration) (string, error)
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+}
+
+// Part is one uploaded part of a multipart upload.
+type Part struct {
+	Number int    `json:"number"`
+	ETag   string `json:"etag"`
 }
 
 // ObjectInfo describes a stored object.

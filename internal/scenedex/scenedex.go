@@ -29,7 +29,8 @@ type Video struct {
 	ID          string            `json:"id"`
 	Collection  string            `json:"collection"`
 	Filename    string            `json:"filename"`
-	Key         string            `json:"key"` // object key under uploads/
+	Key         string            `json:"key"`                 // object key under uploads/
+	UploadID    string            `json:"upload_id,omitempty"` // multipart upload in progress
 	ContentType string            `json:"content_type,omitempty"`
 	Size        int64             `json:"size"`
 	ETag        string            `json:"etag,omitempty"`

@@ -55,6 +55,12 @@ func OpenCatalog(ctx context.Context, path string) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range migrations {
+		if _, err := db.ExecContext(ctx, m); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			db.Close()
+			return nil, fmt.Errorf("migrate %s: %w", path, err)
+		}
+	}
 	return &Catalog{db: db, now: time.Now}, nil
 }
 
@@ -62,7 +68,10 @@ func OpenCatalog(ctx context.Context, path string) (*Catalog, error) {
 func (c *Catalog) Close() error { return c.db.Close() }
 
 const videoCols = `id, collection, filename, key, content_type, size, etag, metadata, status, stage, reason,
-	duration, width, height, chunks_total, chunks_done, created_at, updated_at`
+	duration, width, height, chunks_total, chunks_done, created_at, updated_at, upload_id`
+
+// migrations bring older catalogs up to date; "duplicate column" means done.
+var migrations = []string{`ALTER TABLE videos ADD COLUMN upload_id TEXT NOT NULL DEFAULT ''`}
 
 type scanner interface{ Scan(...any) error }
 
@@ -71,7 +80,7 @@ func scanVideo(row scanner) (scenedex.Video, error) {
 	var meta string
 	var created, updated int64
 	err := row.Scan(&v.ID, &v.Collection, &v.Filename, &v.Key, &v.ContentType, &v.Size, &v.ETag, &meta,
-		&v.Status, &v.Stage, &v.Reason, &v.Duration, &v.Width, &v.Height, &v.ChunksTotal, &v.ChunksDone, &created, &updated)
+		&v.Status, &v.Stage, &v.Reason, &v.Duration, &v.Width, &v.Height, &v.ChunksTotal, &v.ChunksDone, &created, &updated, &v.UploadID)
 	if err != nil {
 		return v, err
 	}
@@ -90,7 +99,7 @@ func videoArgs(v scenedex.Video) []any {
 		meta = []byte("{}")
 	}
 	return []any{v.ID, v.Collection, v.Filename, v.Key, v.ContentType, v.Size, v.ETag, string(meta), v.Status,
-		v.Stage, v.Reason, v.Duration, v.Width, v.Height, v.ChunksTotal, v.ChunksDone, ms(v.CreatedAt), ms(v.UpdatedAt)}
+		v.Stage, v.Reason, v.Duration, v.Width, v.Height, v.ChunksTotal, v.ChunksDone, ms(v.CreatedAt), ms(v.UpdatedAt), v.UploadID}
 }
 
 // Create stores a new video.
@@ -100,7 +109,7 @@ func (c *Catalog) Create(ctx context.Context, v scenedex.Video) error {
 		v.CreatedAt = now
 	}
 	v.UpdatedAt = now
-	_, err := c.db.ExecContext(ctx, `INSERT INTO videos (`+videoCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, videoArgs(v)...)
+	_, err := c.db.ExecContext(ctx, `INSERT INTO videos (`+videoCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, videoArgs(v)...)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return scenedex.Errorf(scenedex.CodeConflict, "video %s already exists", v.ID)
@@ -179,7 +188,7 @@ func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video
 		args := videoArgs(v)
 		_, err = tx.ExecContext(ctx, `UPDATE videos SET collection=?, filename=?, key=?, content_type=?, size=?, etag=?,
 			metadata=?, status=?, stage=?, reason=?, duration=?, width=?, height=?, chunks_total=?, chunks_done=?,
-			created_at=?, updated_at=? WHERE id=?`, append(args[1:], id)...)
+			created_at=?, updated_at=?, upload_id=? WHERE id=?`, append(args[1:], id)...)
 		out = v
 		return err
 	})
