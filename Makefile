@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps build build-cli run test bench vet fmt clean
+.PHONY: all deps build build-cli layer run test bench vet fmt clean
 
 all: build-cli
 
@@ -41,3 +41,8 @@ clean:
 ## build: every Lambda function for linux/arm64 as dist/<name>/bootstrap, zipped to dist/<name>.zip
 build: deps
 	@OUT=dist GO=$(GO) ./scripts/build-functions.sh
+
+## layer: the ffmpeg/ffprobe Lambda layer for arm64 (pinned, checksummed npm packages) in dist/layer-ffmpeg/bin
+layer:
+	rm -rf dist/layer-ffmpeg
+	./layers/ffmpeg/build.sh arm64 dist/layer-ffmpeg

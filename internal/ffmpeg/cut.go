@@ -127,8 +127,10 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 	if !s.CopyVideo {
 		vf = fmt.Sprintf("fps=%g,%s", float64(s.FramesPerChunk)/s.ChunkSeconds, vf)
 	}
+	// -vsync (not its newer name -fps_mode) so the layer's static builds,
+	// which predate ffmpeg 5.1, take the same arguments.
 	for i, p := range pieces {
-		args = append(args, "-map", fmt.Sprintf("%d:v:0", i), "-vf", vf, "-fps_mode", "passthrough",
+		args = append(args, "-map", fmt.Sprintf("%d:v:0", i), "-vf", vf, "-vsync", "passthrough",
 			"-enc_time_base", "1:1000", "-frame_pts", "1", "-q:v", "3", strings.TrimSuffix(p.Clip, ".mp4")+"-f%d.jpg")
 	}
 	if _, err := run(ctx, t.FFmpeg, args...); err != nil {

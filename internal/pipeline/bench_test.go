@@ -87,7 +87,7 @@ func rawCuts(b *testing.B, video, dir string, chunk float64) {
 	for _, args := range [][]string{
 		{"-v", "error", "-y", "-i", video, "-map", "0", "-c", "copy", "-f", "segment", "-segment_time", fmt.Sprint(chunk),
 			"-reset_timestamps", "1", filepath.Join(dir, "c%04d.mp4")},
-		{"-v", "error", "-y", "-skip_frame", "nokey", "-i", video, "-vf", "scale=320:-2", "-fps_mode", "passthrough",
+		{"-v", "error", "-y", "-skip_frame", "nokey", "-i", video, "-vf", "scale=320:-2", "-vsync", "passthrough",
 			"-q:v", "3", filepath.Join(dir, "f%05d.jpg")},
 	} {
 		if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {

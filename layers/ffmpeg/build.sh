@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the ffmpeg layer for one architecture: OUT/bin/ffmpeg and
+# OUT/bin/ffprobe (Lambda layers unpack under /opt, so they land in /opt/bin).
+#
+#   layers/ffmpeg/build.sh arm64 dist/layer-ffmpeg-arm64
+#
+# The binaries are static builds (johnvansickle.com, GPLv3) shipped inside npm
+# packages; pins.txt names each package version and its sha512 integrity, and a
+# download that does not match is refused. Only npm's registry is needed.
+set -euo pipefail
+arch="${1:?usage: build.sh arm64|x64 OUT}"
+out="${2:?usage: build.sh arm64|x64 OUT}"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out/bin"
+found=0
+while read -r a pkg integrity bin; do
+  case "$a" in ''|\#*) continue ;; esac
+  [ "$a" = "$arch" ] || continue
+  found=$((found + 1))
+  tgz="$(cd "$work" && npm pack --silent "$pkg" 2>/dev/null | tail -n 1)"
+  got="sha512-$(node -e 'const c=require("crypto"),f=require("fs");process.stdout.write(c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$work/$tgz")"
+  if [ "$got" != "$integrity" ]; then
+    echo "integrity mismatch for $pkg: got $got, pinned $integrity" >&2
+    exit 1
+  fi
+  mkdir -p "$work/x"
+  tar -xzf "$work/$tgz" -C "$work/x" "package/$bin"
+  install -m 0755 "$work/x/package/$bin" "$out/bin/$bin"
+  echo "$pkg -> $out/bin/$bin (verified $integrity)"
+done < "$here/pins.txt"
+if [ "$found" -ne 2 ]; then
+  echo "pins.txt has $found entries for $arch, want ffmpeg and ffprobe" >&2
+  exit 1
+fi
