@@ -43,6 +43,7 @@ type Env struct {
 	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
 	EventBus           string // EVENT_BUS (default "default")
+	StateMachineArn    string // STATE_MACHINE_ARN (the start function)
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
 	ChunkSeconds       float64
 	MaxUploadBytes     int64
@@ -55,6 +56,7 @@ func ReadEnv(required ...string) (Env, error) {
 		OpenSearchEndpoint: os.Getenv("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
 		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: os.Getenv("EMBEDDING_ENDPOINT"),
 		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
+		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
 	}
 	var err error
 	if e.ChunkSeconds, err = strconv.ParseFloat(getenv("CHUNK_SECONDS", "10"), 64); err != nil {
@@ -129,7 +131,9 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		}
 		media = tool
 	}
-	fns.Tokens = sfn.Tokens{Client: awssfn.NewFromConfig(cfg)}
+	sfnClient := awssfn.NewFromConfig(cfg)
+	fns.Tokens = sfn.Tokens{Client: sfnClient}
+	fns.Starter = sfn.Starter{Client: sfnClient, StateMachineArn: e.StateMachineArn}
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
 	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
 		blobs, catalog, index, embed, sender, media, log)

@@ -47,15 +47,19 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	default:
 		return err
 	}
-	if !pipeline.Complete(v) {
-		return nil
-	}
 	token, err := f.Store.TaskToken(ctx, c.VideoID)
 	if err != nil {
 		return err
 	}
 	if token == "" {
 		return nil // the workflow has not started waiting yet: Await will see it complete
+	}
+	if !pipeline.Complete(v) {
+		// Progress: keep the waiting state's heartbeat alive (best effort).
+		if err := f.Tokens.Heartbeat(ctx, token); err != nil {
+			f.Log.Warn("heartbeat not sent", "video", c.VideoID, "err", err)
+		}
+		return nil
 	}
 	return f.Tokens.Succeed(ctx, token, VideoRef{VideoID: c.VideoID})
 }

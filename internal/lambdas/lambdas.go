@@ -22,6 +22,12 @@ type TokenStore interface {
 type Tokens interface {
 	Succeed(ctx context.Context, token string, output any) error
 	Fail(ctx context.Context, token, code, cause string) error
+	Heartbeat(ctx context.Context, token string) error
+}
+
+// Starter starts a named workflow run (Step Functions).
+type Starter interface {
+	Start(ctx context.Context, name string, input []byte) (started bool, err error)
 }
 
 // Publisher announces indexed videos (EventBridge).
@@ -31,11 +37,12 @@ type Publisher interface {
 
 // Functions are the handlers over their dependencies.
 type Functions struct {
-	P      *pipeline.Pipeline
-	Store  TokenStore
-	Tokens Tokens
-	Events Publisher
-	Log    *slog.Logger
+	P       *pipeline.Pipeline
+	Store   TokenStore
+	Tokens  Tokens
+	Events  Publisher
+	Starter Starter
+	Log     *slog.Logger
 }
 
 // Retryable is an error the state machine retries with backoff (the

@@ -60,15 +60,23 @@ func (m *memTokens) TaskToken(_ context.Context, id string) (string, error) {
 }
 
 type recordingTokens struct {
-	mu        sync.Mutex
-	succeeded []string
-	failed    []string
+	mu         sync.Mutex
+	succeeded  []string
+	failed     []string
+	heartbeats int
 }
 
 func (r *recordingTokens) Succeed(_ context.Context, token string, _ any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.succeeded = append(r.succeeded, token)
+	return nil
+}
+
+func (r *recordingTokens) Heartbeat(_ context.Context, token string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.heartbeats++
 	return nil
 }
 
@@ -246,6 +254,9 @@ func TestWorkflowWithDuplicates(t *testing.T) {
 			t.Fatalf("batch %d: failures %+v", i, resp.BatchItemFailures)
 		}
 	}
+	if e.tokens.heartbeats == 0 {
+		t.Error("no heartbeat while embeddings arrived")
+	}
 	if len(e.tokens.succeeded) == 0 || e.tokens.succeeded[0] != "tok-1" {
 		t.Fatalf("token not released: %+v", e.tokens)
 	}
@@ -360,4 +371,37 @@ func TestHTTPAdapterWithAPIGatewayFixture(t *testing.T) {
 	if resp.StatusCode != 404 || !strings.Contains(resp.Body, `"not_found"`) {
 		t.Fatalf("GET unknown: %d %s", resp.StatusCode, resp.Body)
 	}
+}
+
+func TestExecutionName(t *testing.T) {
+	mk := func(key, etag, seq string) S3ObjectCreated {
+		var d S3ObjectCreated
+		d.Bucket.Name, d.Object.Key, d.Object.ETag, d.Object.Sequencer = "media", key, etag, seq
+		return d
+	}
+	a := mk("uploads/ads/my+clip+%C3%BC.mp4", "e1", "s1")
+	names := map[string]bool{}
+	for _, d := range []S3ObjectCreated{a, mk(a.Object.Key, "e2", "s2"), mk("uploads/ads/other.mp4", "e1", "s1"),
+		mk("uploads/"+strings.Repeat("very-long-folder/", 20)+"x.mp4", "e", "s")} {
+		n := ExecutionName(d)
+		if len(n) > 80 || !regexpValid(n) {
+			t.Errorf("invalid execution name %q", n)
+		}
+		names[n] = true
+	}
+	if len(names) != 4 {
+		t.Errorf("names collide: %v", names)
+	}
+	if ExecutionName(a) != ExecutionName(mk(a.Object.Key, "e1", "s1")) {
+		t.Error("the same object version got two names")
+	}
+}
+
+func regexpValid(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -19,6 +19,8 @@ import (
 type API interface {
 	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
 	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+	SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error)
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 }
 
 // Tokens sends task results.
@@ -42,6 +44,33 @@ func (t Tokens) Fail(ctx context.Context, token, code, cause string) error {
 	}
 	_, err := t.Client.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(code), Cause: aws.String(cause)})
 	return classify(err)
+}
+
+// Heartbeat tells the waiting state that embeddings are still arriving.
+func (t Tokens) Heartbeat(ctx context.Context, token string) error {
+	_, err := t.Client.SendTaskHeartbeat(ctx, &sfn.SendTaskHeartbeatInput{TaskToken: aws.String(token)})
+	return classify(err)
+}
+
+// Starter starts workflow runs, one per object version.
+type Starter struct {
+	Client          API
+	StateMachineArn string
+}
+
+// Start starts an execution named name; a name already used (a duplicate
+// event) starts nothing and is not an error.
+func (s Starter) Start(ctx context.Context, name string, input []byte) (started bool, err error) {
+	_, err = s.Client.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(s.StateMachineArn),
+		Name: aws.String(name), Input: aws.String(string(input))})
+	var exists *types.ExecutionAlreadyExists
+	if errors.As(err, &exists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, scenedex.Wrap(scenedex.CodeUnavailable, err, "start execution %s", name)
+	}
+	return true, nil
 }
 
 func classify(err error) error {

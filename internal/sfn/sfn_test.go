@@ -59,3 +59,26 @@ func TestTokens(t *testing.T) {
 		t.Errorf("%d SendTaskSuccess calls", n)
 	}
 }
+
+func TestStarterIgnoresDuplicateNames(t *testing.T) {
+	fake := awsfake.New(t)
+	seen := map[string]bool{}
+	fake.On("StartExecution", func(t *testing.T, b map[string]any) awsfake.Reply {
+		name := awsfake.String(b, "name")
+		if awsfake.String(b, "stateMachineArn") != "arn:aws:states:us-east-1:1:stateMachine:ingest" || awsfake.String(b, "input") != `{"a":1}` {
+			t.Errorf("StartExecution %v", b)
+		}
+		if seen[name] {
+			return awsfake.Reply{Status: 400, Type: "ExecutionAlreadyExists"}
+		}
+		seen[name] = true
+		return awsfake.Reply{Body: map[string]any{"executionArn": "arn:exec:" + name, "startDate": 1.7e9}}
+	})
+	s := Starter{Client: sfn.NewFromConfig(fake.Config()), StateMachineArn: "arn:aws:states:us-east-1:1:stateMachine:ingest"}
+	for i, want := range []bool{true, false} {
+		started, err := s.Start(context.Background(), "clip-abc", []byte(`{"a":1}`))
+		if err != nil || started != want {
+			t.Fatalf("start %d: %v %v", i, started, err)
+		}
+	}
+}
