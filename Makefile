@@ -4,13 +4,18 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps build build-cli layer run test bench vet fmt clean
+.PHONY: all deps infra-deps build build-cli layer run test bench vet fmt clean synth deploy destroy
 
 all: build-cli
 
 deps:
 	@./scripts/ensure-tools.sh
 	@$(GO) mod download
+
+# The CDK CLI and the ASL validator, pinned in infra/package-lock.json.
+infra-deps:
+	@cd infra && npm ci --no-audit --no-fund --loglevel=error
+	@cd infra && $(GO) mod download
 
 build-cli: deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/scenedex
@@ -19,10 +24,11 @@ build-cli: deps
 run: build-cli
 	$(BIN) serve --addr $(ADDR) --data $(DATA)
 
-## test: every test, with real ffmpeg, HTTP, SQLite
-test: deps
+## test: every test, with real ffmpeg, HTTP, SQLite; and the CDK app's template tests
+test: deps infra-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, search latency at 10k/100k
 bench: deps
@@ -46,3 +52,17 @@ build: deps
 layer:
 	rm -rf dist/layer-ffmpeg
 	./layers/ffmpeg/build.sh arm64 dist/layer-ffmpeg
+
+CDK := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 infra/node_modules/.bin/cdk --output $(CURDIR)/cdk.out
+
+## synth: the CloudFormation template in cdk.out/ (no AWS account needed: dummy account and region)
+synth: build layer infra-deps
+	CDK_DEFAULT_ACCOUNT=$${CDK_DEFAULT_ACCOUNT:-123456789012} CDK_DEFAULT_REGION=$${CDK_DEFAULT_REGION:-us-east-1} $(CDK) synth --quiet $(CDK_ARGS)
+
+## deploy: the stack into the account and region of your AWS credentials (needs Docker for the model image unless -c embeddingEndpoint=NAME)
+deploy: build layer infra-deps
+	$(CDK) deploy $(CDK_ARGS)
+
+## destroy: remove the stack (the media bucket, its access-log bucket and the catalog table are retained)
+destroy: infra-deps
+	$(CDK) destroy $(CDK_ARGS)

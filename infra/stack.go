@@ -1,0 +1,523 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssagemaker"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// Config is what the stack is built from: cdk.json context plus paths.
+type Config struct {
+	SearchEngine      string // "domain" (default) or "serverless"
+	EmbeddingEndpoint string // an existing SageMaker endpoint; "" deploys the project's model
+	SourceBucket      string // an existing bucket to take videos from; "" creates one
+	CorsOrigins       []string
+	FunctionsDir      string // make build's output: <dir>/<function>/bootstrap
+	LayerDir          string // make layer's output: <dir>/bin/ffmpeg, ffprobe
+	RepoDir           string // build context of the model image
+	Workflow          WorkflowOptions
+	EmbedConcurrency  int // most embed functions at once: protects the model endpoint
+}
+
+func (c *Config) defaults() {
+	if c.SearchEngine == "" {
+		c.SearchEngine = "domain"
+	}
+	if len(c.CorsOrigins) == 0 {
+		c.CorsOrigins = []string{"*"}
+	}
+	if c.Workflow.MapConcurrency == 0 {
+		c.Workflow.MapConcurrency = 4
+	}
+	if c.Workflow.WaitTimeoutSecs == 0 {
+		c.Workflow.WaitTimeoutSecs = 4 * 3600
+	}
+	if c.Workflow.HeartbeatSecs == 0 {
+		c.Workflow.HeartbeatSecs = 30 * 60
+	}
+	if c.EmbedConcurrency == 0 {
+		c.EmbedConcurrency = 5
+	}
+}
+
+const indexName = "scenedex-chunks"
+
+// NewStack builds the whole pipeline.
+func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, cfg Config) awscdk.Stack {
+	cfg.defaults()
+	stack := awscdk.NewStack(scope, &id, props)
+	s := &builder{stack: stack, cfg: cfg, fns: map[string]awslambda.Function{}}
+	s.storage()
+	s.search()
+	s.model()
+	s.functions()
+	if s.finishSearch != nil {
+		s.finishSearch()
+	}
+	s.workflow()
+	s.api()
+	s.monitoring()
+	s.suppressions()
+	return stack
+}
+
+type builder struct {
+	stack      awscdk.Stack
+	cfg        Config
+	logs       awss3.Bucket
+	bucket     awss3.IBucket
+	table      awsdynamodb.Table
+	queue      awssqs.Queue
+	dlq        awssqs.Queue
+	eventDLQ   awssqs.Queue
+	layer      awslambda.LayerVersion
+	fns        map[string]awslambda.Function
+	machine    awsstepfunctions.StateMachine
+	httpAPI    awsapigatewayv2.HttpApi
+	osEndpoint *string
+	osService  string
+	osGrant    func(grantee awsiam.IGrantable, write bool)
+	finishSearch func() // Serverless: the data-access policy, once the roles exist
+	endpoint   *string // SageMaker endpoint name
+	endpointArn *string
+}
+
+func (s *builder) str(v string) *string { return jsii.String(v) }
+
+// ---- storage: buckets, table, queues ----
+
+func (s *builder) storage() {
+	s.logs = awss3.NewBucket(s.stack, s.str("AccessLogs"), &awss3.BucketProps{
+		Encryption: awss3.BucketEncryption_S3_MANAGED, EnforceSSL: jsii.Bool(true),
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
+		LifecycleRules:   &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(90))}},
+		RemovalPolicy:    awscdk.RemovalPolicy_RETAIN,
+	})
+	if s.cfg.SourceBucket != "" {
+		// The owner must switch on "Send notifications to Amazon EventBridge"
+		// on that bucket (README: drop-in for an existing bucket).
+		s.bucket = awss3.Bucket_FromBucketName(s.stack, s.str("Media"), s.str(s.cfg.SourceBucket))
+	} else {
+		s.bucket = awss3.NewBucket(s.stack, s.str("Media"), &awss3.BucketProps{
+			Encryption: awss3.BucketEncryption_S3_MANAGED, EnforceSSL: jsii.Bool(true), Versioned: jsii.Bool(false),
+			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), EventBridgeEnabled: jsii.Bool(true),
+			ServerAccessLogsBucket: s.logs, ServerAccessLogsPrefix: s.str("media/"),
+			Cors: &[]*awss3.CorsRule{{
+				AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT, awss3.HttpMethods_GET, awss3.HttpMethods_HEAD},
+				AllowedOrigins: jsii.Strings(s.cfg.CorsOrigins...), AllowedHeaders: jsii.Strings("*"),
+				ExposedHeaders: jsii.Strings("ETag"), MaxAge: jsii.Number(3000),
+			}},
+			LifecycleRules: &[]*awss3.LifecycleRule{{
+				Id: s.str("abandoned-multipart-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+			}},
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+	}
+	s.table = awsdynamodb.NewTable(s.stack, s.str("Catalog"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: s.str("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: s.str("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
+		Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-collection"),
+		PartitionKey: &awsdynamodb.Attribute{Name: s.str("collection"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: s.str("created_at"), Type: awsdynamodb.AttributeType_STRING}})
+
+	s.dlq = awssqs.NewQueue(s.stack, s.str("ChunksDLQ"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED, RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	s.queue = awssqs.NewQueue(s.stack, s.str("Chunks"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		// Lambda's guidance: at least six times the consumer's timeout.
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * embedTimeoutSecs)),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(3)},
+	})
+	s.eventDLQ = awssqs.NewQueue(s.stack, s.str("EventsDLQ"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED, RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+}
+
+const embedTimeoutSecs = 120
+
+// ---- search: OpenSearch domain or Serverless collection ----
+
+func (s *builder) search() {
+	if s.cfg.SearchEngine == "serverless" {
+		s.serverlessCollection()
+		return
+	}
+	s.domain()
+}
+
+// ---- the model: an existing endpoint, or the project's own container ----
+
+func (s *builder) model() {
+	if s.cfg.EmbeddingEndpoint != "" {
+		s.endpoint = s.str(s.cfg.EmbeddingEndpoint)
+		s.endpointArn = awscdk.Stack_Of(s.stack).FormatArn(&awscdk.ArnComponents{Service: s.str("sagemaker"),
+			Resource: s.str("endpoint"), ResourceName: s.str(lowerASCII(s.cfg.EmbeddingEndpoint))})
+		return
+	}
+	image := awsecrassets.NewDockerImageAsset(s.stack, s.str("ModelImage"), &awsecrassets.DockerImageAssetProps{
+		Directory: s.str(s.cfg.RepoDir), File: s.str("model/Dockerfile"), Platform: awsecrassets.Platform_LINUX_AMD64(),
+		Exclude: jsii.Strings(".git", ".scenedex", "dist", "bin", "cdk.out", "node_modules", "infra", "layers"),
+	})
+	role := awsiam.NewRole(s.stack, s.str("ModelRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(s.str("sagemaker.amazonaws.com"), nil),
+		Description: s.str("scenedex model container: pull its image, write its logs"),
+	})
+	image.Repository().GrantPull(role)
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*awscdk.Stack_Of(s.stack).FormatArn(&awscdk.ArnComponents{Service: s.str("logs"), Resource: s.str("log-group"),
+			ResourceName: s.str("/aws/sagemaker/Endpoints/*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME})),
+	}))
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ecr:GetAuthorizationToken"), Resources: jsii.Strings("*"),
+	}))
+	model := awssagemaker.NewCfnModel(s.stack, s.str("Model"), &awssagemaker.CfnModelProps{
+		ExecutionRoleArn: role.RoleArn(),
+		PrimaryContainer: &awssagemaker.CfnModel_ContainerDefinitionProperty{Image: image.ImageUri()},
+	})
+	model.Node().AddDependency(role)
+	config := awssagemaker.NewCfnEndpointConfig(s.stack, s.str("EndpointConfig"), &awssagemaker.CfnEndpointConfigProps{
+		ProductionVariants: []any{&awssagemaker.CfnEndpointConfig_ProductionVariantProperty{
+			ModelName: model.AttrModelName(), VariantName: s.str("main"),
+			ServerlessConfig: &awssagemaker.CfnEndpointConfig_ServerlessConfigProperty{
+				MemorySizeInMb: jsii.Number(2048), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency * 2)),
+			},
+		}},
+	})
+	ep := awssagemaker.NewCfnEndpoint(s.stack, s.str("Endpoint"), &awssagemaker.CfnEndpointProps{EndpointConfigName: config.AttrEndpointConfigName()})
+	s.endpoint = ep.AttrEndpointName()
+	s.endpointArn = ep.Ref() // Ref of AWS::SageMaker::Endpoint is its ARN
+	s.suppress(model, "AwsSolutions-SM1", "The model container needs no network access beyond SageMaker's own; a VPC adds NAT cost and nothing to protect.")
+	s.suppress(config, "AwsSolutions-SM2", "Serverless inference endpoints do not support a customer KMS key on the endpoint config; SageMaker encrypts with its own keys.")
+	s.suppress(role, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken has no resource scope; log groups are limited to SageMaker endpoint groups.")
+}
+
+// ---- functions ----
+
+type fnSpec struct {
+	name, doc string
+	memory    float64
+	timeout   float64 // seconds
+	ffmpeg    bool
+	env       map[string]*string
+}
+
+func (s *builder) function(spec fnSpec) awslambda.Function {
+	logGroup := awslogs.NewLogGroup(s.stack, s.str(title(spec.name)+"Logs"), &awslogs.LogGroupProps{
+		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	props := &awslambda.FunctionProps{
+		Description:  s.str("scenedex " + spec.name + ": " + spec.doc),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      s.str("bootstrap"),
+		Code:         awslambda.Code_FromAsset(s.str(filepath.Join(s.cfg.FunctionsDir, spec.name)), nil),
+		MemorySize:   jsii.Number(spec.memory),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+		Tracing:      awslambda.Tracing_ACTIVE,
+		LogGroup:     logGroup,
+		Environment:  &spec.env,
+	}
+	if spec.ffmpeg {
+		props.Layers = &[]awslambda.ILayerVersion{s.layer}
+		props.EphemeralStorageSize = awscdk.Size_Gibibytes(jsii.Number(4))
+	}
+	fn := awslambda.NewFunction(s.stack, s.str(title(spec.name)), props)
+	s.fns[spec.name] = fn
+	return fn
+}
+
+func (s *builder) functions() {
+	s.layer = awslambda.NewLayerVersion(s.stack, s.str("FFmpeg"), &awslambda.LayerVersionProps{
+		Code:                    awslambda.Code_FromAsset(s.str(s.cfg.LayerDir), nil),
+		CompatibleArchitectures: &[]awslambda.Architecture{awslambda.Architecture_ARM_64()},
+		CompatibleRuntimes:      &[]awslambda.Runtime{awslambda.Runtime_PROVIDED_AL2023()},
+		Description:             s.str("ffmpeg and ffprobe (static, arm64) in /opt/bin"),
+		License:                 s.str("GPL-3.0-or-later"),
+	})
+	base := func(extra map[string]*string) map[string]*string {
+		env := map[string]*string{"BUCKET": s.bucket.BucketName(), "TABLE": s.table.TableName()}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	search := map[string]*string{"OPENSEARCH_ENDPOINT": s.osEndpoint, "OPENSEARCH_SERVICE": s.str(s.osService),
+		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint}
+	specs := []fnSpec{
+		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(nil)},
+		{"api", "status, list, delete, search", 512, 29, false, base(search)},
+		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
+		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
+		{"chunk", "cut one window into chunks and frames", 3008, 900, true, base(map[string]*string{"CHUNK_QUEUE_URL": s.queue.QueueUrl()})},
+		{"await", "store the task token of the embeddings wait", 256, 15, false, base(nil)},
+		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
+		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
+		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
+	}
+	for _, spec := range specs {
+		s.function(spec)
+	}
+	s.grants()
+	s.fns["embed"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(10), MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(5)),
+		ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency)),
+	}))
+	rule := awsevents.NewRule(s.stack, s.str("ObjectCreated"), &awsevents.RuleProps{
+		Description: s.str("videos arriving under uploads/ start the scenedex workflow"),
+		EventPattern: &awsevents.EventPattern{
+			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings("Object Created"),
+			Detail: &map[string]any{
+				"bucket": map[string]any{"name": []any{s.bucket.BucketName()}},
+				"object": map[string]any{"key": []any{map[string]any{"prefix": "uploads/"}}},
+			},
+		},
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(s.fns["start"], &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+	}))
+}
+
+// machineName is fixed so functions can be granted on the state machine
+// without a circular reference.
+func (s *builder) machineName() string { return *s.stack.StackName() + "-ingest" }
+
+func (s *builder) machineArn() *string {
+	return s.stack.FormatArn(&awscdk.ArnComponents{Service: s.str("states"), Resource: s.str("stateMachine"),
+		ResourceName: s.str(s.machineName()), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME})
+}
+
+func (s *builder) statement(actions []string, resources ...*string) awsiam.PolicyStatement {
+	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources})
+}
+
+func (s *builder) objects(prefix string) *string { return s.bucket.ArnForObjects(s.str(prefix + "*")) }
+
+// grants gives each function only what its steps use.
+func (s *builder) grants() {
+	f := s.fns
+	tableRW := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+	for name, actions := range map[string][]string{
+		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW,
+		"chunk": {"dynamodb:GetItem"},
+		"embed": append(tableRW, "dynamodb:TransactWriteItems"),
+		"api":   append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+	} {
+		resources := []*string{s.table.TableArn()}
+		if name == "api" {
+			resources = append(resources, s.str(*s.table.TableArn()+"/index/*"))
+		}
+		f[name].AddToRolePolicy(s.statement(actions, resources...))
+	}
+	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
+	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
+	for _, name := range []string{"probe", "fail"} {
+		f[name].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/")))
+	}
+	f["chunk"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/")))
+	f["chunk"].AddToRolePolicy(s.statement([]string{"s3:PutObject"}, s.objects("chunks/")))
+	f["embed"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("chunks/")))
+	f["api"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("chunks/")))
+	f["api"].AddToRolePolicy(s.statement([]string{"s3:DeleteObject", "s3:AbortMultipartUpload"}, s.objects("uploads/"), s.objects("chunks/")))
+	f["api"].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
+		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"chunks/*"}}},
+	}))
+	// The queue, the model, the index, the workflow, the event bus.
+	s.queue.GrantSendMessages(f["chunk"])
+	for _, name := range []string{"embed", "api"} {
+		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
+		s.osGrant(f[name], name == "embed" || name == "api")
+	}
+	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
+	f["await"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess"}, s.machineArn()))
+	f["start"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
+	f["finalize"].AddToRolePolicy(s.statement([]string{"events:PutEvents"},
+		s.stack.FormatArn(&awscdk.ArnComponents{Service: s.str("events"), Resource: s.str("event-bus"), ResourceName: s.str("default")})))
+}
+
+// ---- the workflow ----
+
+func (s *builder) workflow() {
+	logGroup := awslogs.NewLogGroup(s.stack, s.str("WorkflowLogs"), &awslogs.LogGroupProps{
+		LogGroupName: s.str("/aws/vendedlogs/states/" + s.machineName()), Retention: awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	subs := map[string]*string{}
+	for _, name := range workflowFunctions {
+		subs[name+"Arn"] = s.fns[lowerASCII(name)].FunctionArn()
+	}
+	s.machine = awsstepfunctions.NewStateMachine(s.stack, s.str("Ingest"), &awsstepfunctions.StateMachineProps{
+		StateMachineName:        s.str(s.machineName()),
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(s.str(WorkflowDefinition(s.cfg.Workflow))),
+		DefinitionSubstitutions: &subs,
+		Logs: &awsstepfunctions.LogOptions{Destination: logGroup, Level: awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(true)},
+		TracingEnabled: jsii.Bool(true),
+	})
+	for _, name := range workflowFunctions {
+		s.fns[lowerASCII(name)].GrantInvoke(s.machine)
+	}
+}
+
+// ---- the API ----
+
+func (s *builder) api() {
+	logGroup := awslogs.NewLogGroup(s.stack, s.str("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	s.httpAPI = awsapigatewayv2.NewHttpApi(s.stack, s.str("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		Description:        s.str("scenedex HTTP API v1 (IAM-authorized)"),
+		DefaultAuthorizer:  awsapigatewayv2authorizers.NewHttpIamAuthorizer(),
+		CreateDefaultStage: jsii.Bool(true),
+	})
+	format, _ := json.Marshal(map[string]string{"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+		"caller": "$context.identity.caller", "user": "$context.identity.user", "requestTime": "$context.requestTime",
+		"routeKey": "$context.routeKey", "status": "$context.status", "error": "$context.integrationErrorMessage"})
+	stage := s.httpAPI.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{DestinationArn: logGroup.LogGroupArn(), Format: s.str(string(format))})
+	upload := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str("UploadIntegration"), s.fns["upload"], nil)
+	api := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str("ApiIntegration"), s.fns["api"], nil)
+	routes := []struct {
+		path   string
+		method awsapigatewayv2.HttpMethod
+		to     awsapigatewayv2.HttpRouteIntegration
+	}{
+		{"/v1/videos", awsapigatewayv2.HttpMethod_POST, upload},
+		{"/v1/videos/{id}/complete", awsapigatewayv2.HttpMethod_POST, upload},
+		{"/v1/videos", awsapigatewayv2.HttpMethod_GET, api},
+		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_GET, api},
+		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_DELETE, api},
+		{"/v1/search", awsapigatewayv2.HttpMethod_POST, api},
+		{"/healthz", awsapigatewayv2.HttpMethod_GET, api},
+	}
+	for _, r := range routes {
+		s.httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{Path: s.str(r.path), Methods: &[]awsapigatewayv2.HttpMethod{r.method}, Integration: r.to})
+	}
+	out := func(id, value, doc string) {
+		awscdk.NewCfnOutput(s.stack, s.str(id), &awscdk.CfnOutputProps{Value: s.str(value), Description: s.str(doc)})
+	}
+	out("ApiUrl", *s.httpAPI.ApiEndpoint(), "scenedex API (SigV4-sign requests; SCENEDEX_URL for the CLI)")
+	out("BucketName", *s.bucket.BucketName(), "videos go under uploads/<collection>/")
+	out("StateMachineArn", *s.machine.StateMachineArn(), "one execution per uploaded video")
+	out("OpenSearchEndpoint", *s.osEndpoint, "k-NN index "+indexName)
+	out("EmbeddingEndpoint", *s.endpoint, "SageMaker endpoint answering the model contract")
+}
+
+// ---- alarms and a dashboard ----
+
+func (s *builder) monitoring() {
+	alarm := func(id, doc string, metric awscloudwatch.IMetric) awscloudwatch.Alarm {
+		return awscloudwatch.NewAlarm(s.stack, s.str(id), &awscloudwatch.AlarmProps{
+			AlarmDescription: s.str(doc), Metric: metric, Threshold: jsii.Number(0), EvaluationPeriods: jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	alarm("ChunksDLQNotEmpty", "chunk messages failed 3 times: see the chunks DLQ", s.dlq.MetricApproximateNumberOfMessagesVisible(five))
+	alarm("EventsDLQNotEmpty", "Object Created events could not start a workflow", s.eventDLQ.MetricApproximateNumberOfMessagesVisible(five))
+	alarm("WorkflowFailures", "videos ended FAILED", s.machine.MetricFailed(five))
+	alarm("EmbedErrors", "the embed function errored", s.fns["embed"].MetricErrors(five))
+	dash := awscloudwatch.NewDashboard(s.stack, s.str("Dashboard"), &awscloudwatch.DashboardProps{
+		DashboardName: s.str(*s.stack.StackName() + "-scenedex"),
+	})
+	graph := func(title string, metrics ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: s.str(title), Left: &metrics, Width: jsii.Number(12)})
+	}
+	dash.AddWidgets(
+		graph("Workflow runs", s.machine.MetricStarted(five), s.machine.MetricSucceeded(five), s.machine.MetricFailed(five)),
+		graph("Chunk queue", s.queue.MetricApproximateNumberOfMessagesVisible(five), s.dlq.MetricApproximateNumberOfMessagesVisible(five)),
+	)
+	dash.AddWidgets(
+		graph("Embed", s.fns["embed"].MetricInvocations(five), s.fns["embed"].MetricErrors(five), s.fns["embed"].MetricThrottles(five)),
+		graph("Chunk duration", s.fns["chunk"].MetricDuration(five)),
+	)
+}
+
+// ---- cdk-nag suppressions: each with its reason ----
+
+func (s *builder) suppress(c constructs.IConstruct, id, reason string, appliesTo ...string) {
+	sup := &cdknag.NagPackSuppression{Id: s.str(id), Reason: s.str(reason)}
+	if len(appliesTo) > 0 {
+		var at []any
+		for _, a := range appliesTo {
+			at = append(at, a)
+		}
+		sup.AppliesTo = &at
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{sup}, jsii.Bool(true))
+}
+
+func (s *builder) suppressions() {
+	s.suppress(s.logs, "AwsSolutions-S1", "This is the access-log bucket itself; logging it into itself would loop.")
+	for name, fn := range s.fns {
+		s.suppress(fn, "AwsSolutions-IAM4", "AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs.",
+			"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+		s.suppress(fn, "AwsSolutions-IAM5", fmt.Sprintf("The %s function's object permissions are scoped to its key prefixes (uploads/* or chunks/*), "+
+			"X-Ray's PutTraceSegments has no resource scope, and index permissions cover the documents of one index.", name))
+	}
+	s.suppress(s.eventDLQ, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue: the EventBridge rule's target sends undeliverable events here.")
+	s.suppress(s.machine, "AwsSolutions-IAM5", "CDK grants invoke on each workflow function and its versions (<arn>:*); "+
+		"X-Ray and CloudWatch Logs delivery actions have no resource scope.")
+	// CDK's own singleton functions (they install the bucket's EventBridge
+	// switch and the domain's log-group policy at deploy time).
+	for _, id := range []string{"BucketNotificationsHandler050a0587b7544547bf325f094a3db834", "AWS679f53fac002430cb0da5b7982bd2287"} {
+		if c := s.stack.Node().TryFindChild(s.str(id)); c != nil {
+			s.suppress(c, "AwsSolutions-IAM4", "CDK's deploy-time helper function; AWSLambdaBasicExecutionRole only writes its own logs.",
+				"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+			s.suppress(c, "AwsSolutions-IAM5", "CDK's deploy-time helper function; its actions are limited to the one configuration call it makes.")
+			s.suppress(c, "AwsSolutions-L1", "CDK's deploy-time helper function; CDK chooses and updates its runtime.")
+		}
+	}
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+func (c Config) withDefaults() Config {
+	c.defaults()
+	return c
+}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail"}
+
+// synth builds the stack with cdk-nag's AwsSolutions checks, as the app does,
+// over stand-in function bundles and layer (the template does not depend on
+// their bytes), and returns the template as JSON plus nag's errors.
+func synth(t *testing.T, cfg Config) (map[string]any, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range functionNames {
+		os.MkdirAll(filepath.Join(dir, "dist", name), 0o755)
+		os.WriteFile(filepath.Join(dir, "dist", name, "bootstrap"), []byte("stand-in for "+name), 0o755)
+	}
+	os.MkdirAll(filepath.Join(dir, "layer", "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "layer", "bin", "ffmpeg"), []byte("stand-in"), 0o755)
+	cfg.FunctionsDir, cfg.LayerDir, cfg.RepoDir = filepath.Join(dir, "dist"), filepath.Join(dir, "layer"), ".."
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+	stack := NewStack(app, "scenedex-test", &awscdk.StackProps{Env: &awscdk.Environment{
+		Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}}, cfg)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	tpl := assertions.Template_FromStack(stack, nil)
+	var nagErrors []string
+	for _, m := range *assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
+		nagErrors = append(nagErrors, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+	}
+	b, _ := json.Marshal(tpl.ToJSON())
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out, nagErrors
+}
+
+// resources returns the template's resources of a type, by logical id.
+func resources(tpl map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		rm := r.(map[string]any)
+		if rm["Type"] == typ {
+			props, _ := rm["Properties"].(map[string]any)
+			if props == nil {
+				props = map[string]any{}
+			}
+			out[id] = props
+		}
+	}
+	return out
+}
+
+// one returns the single resource of typ whose logical id is name (a regular
+// expression) plus CDK's 8-hex-digit suffix, if any.
+func one(t *testing.T, tpl map[string]any, typ, name string) map[string]any {
+	t.Helper()
+	re := regexp.MustCompile("^" + name + "([0-9A-F]{8})?$")
+	var found []map[string]any
+	for id, p := range resources(tpl, typ) {
+		if re.MatchString(id) {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s resources named %s, want 1", len(found), typ, name)
+	}
+	return found[0]
+}
+
+func get(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+func js(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// functionPolicies maps each function to the actions→resources its role's
+// policies allow.
+func functionPolicies(tpl map[string]any) map[string]map[string][]string {
+	roleOf := map[string]string{}
+	for id, p := range resources(tpl, "AWS::Lambda::Function") {
+		for _, name := range functionNames {
+			if strings.HasPrefix(id, title(name)) && !strings.Contains(id, "Logs") {
+				roleOf[fmt.Sprint(get(p, "Role", "Fn::GetAtt", 0))] = name
+			}
+		}
+	}
+	out := map[string]map[string][]string{}
+	for _, p := range resources(tpl, "AWS::IAM::Policy") {
+		roles, _ := p["Roles"].([]any)
+		for _, r := range roles {
+			name, ok := roleOf[fmt.Sprint(get(r, "Ref"))]
+			if !ok {
+				continue
+			}
+			if out[name] == nil {
+				out[name] = map[string][]string{}
+			}
+			for _, st := range get(p, "PolicyDocument", "Statement").([]any) {
+				actions := get(st, "Action")
+				list, ok := actions.([]any)
+				if !ok {
+					list = []any{actions}
+				}
+				for _, a := range list {
+					out[name][fmt.Sprint(a)] = append(out[name][fmt.Sprint(a)], js(get(st, "Resource")))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestDefaultStack(t *testing.T) {
+	tpl, nagErrors := synth(t, Config{})
+	if len(nagErrors) > 0 {
+		t.Fatalf("cdk-nag AwsSolutions errors without a suppression:\n%s", strings.Join(nagErrors, "\n"))
+	}
+
+	t.Run("bucket", func(t *testing.T) {
+		b := one(t, tpl, "AWS::S3::Bucket", "Media")
+		if js(get(b, "PublicAccessBlockConfiguration")) != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` {
+			t.Errorf("public access: %s", js(b["PublicAccessBlockConfiguration"]))
+		}
+		if get(b, "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm") != "AES256" {
+			t.Errorf("encryption: %s", js(b["BucketEncryption"]))
+		}
+		n := one(t, tpl, "Custom::S3BucketNotifications", "MediaNotifications")
+		if get(n, "NotificationConfiguration", "EventBridgeConfiguration") == nil {
+			t.Errorf("EventBridge notifications off: %s", js(n))
+		}
+		if get(b, "LoggingConfiguration", "LogFilePrefix") != "media/" {
+			t.Errorf("access logs: %s", js(b["LoggingConfiguration"]))
+		}
+		if get(b, "LifecycleConfiguration", "Rules", 0, "AbortIncompleteMultipartUpload", "DaysAfterInitiation") != 1.0 {
+			t.Errorf("lifecycle: %s", js(b["LifecycleConfiguration"]))
+		}
+		cors := js(get(b, "CorsConfiguration"))
+		if !strings.Contains(cors, `"PUT"`) || !strings.Contains(cors, `"ETag"`) {
+			t.Errorf("cors: %s", cors)
+		}
+		ssl := false
+		for _, p := range resources(tpl, "AWS::S3::BucketPolicy") {
+			if strings.Contains(js(p), `"aws:SecureTransport":"false"`) && strings.Contains(js(p), `"Effect":"Deny"`) {
+				ssl = true
+			}
+		}
+		if !ssl {
+			t.Error("no bucket policy denies requests without TLS")
+		}
+	})
+
+	t.Run("rule", func(t *testing.T) {
+		r := one(t, tpl, "AWS::Events::Rule", "ObjectCreated")
+		p := js(r["EventPattern"])
+		for _, want := range []string{`"source":["aws.s3"]`, `"detail-type":["Object Created"]`, `"key":[{"prefix":"uploads/"}]`} {
+			if !strings.Contains(p, want) {
+				t.Errorf("pattern %s lacks %s", p, want)
+			}
+		}
+		target := get(r, "Targets", 0)
+		if !strings.Contains(js(get(target, "Arn")), "Start") || get(target, "DeadLetterConfig") == nil || get(target, "RetryPolicy", "MaximumRetryAttempts") != 8.0 {
+			t.Errorf("target %s", js(target))
+		}
+	})
+
+	t.Run("state machine", func(t *testing.T) {
+		sm := one(t, tpl, "AWS::StepFunctions::StateMachine", "Ingest")
+		if get(sm, "LoggingConfiguration", "Level") != "ALL" || get(sm, "TracingConfiguration", "Enabled") != true {
+			t.Errorf("logging/tracing: %s %s", js(sm["LoggingConfiguration"]), js(sm["TracingConfiguration"]))
+		}
+		subs := get(sm, "DefinitionSubstitutions").(map[string]any)
+		for _, name := range workflowFunctions {
+			if !strings.Contains(js(subs[name+"Arn"]), title(lowerASCII(name))) {
+				t.Errorf("substitution %sArn = %s", name, js(subs[name+"Arn"]))
+			}
+		}
+		var def map[string]any
+		json.Unmarshal([]byte(WorkflowDefinition(Config{}.withDefaults().Workflow)), &def)
+		states := def["States"].(map[string]any)
+		if get(states, "ChunkWindows", "MaxConcurrency") != 4.0 || get(states, "ChunkWindows", "ItemsPath") != "$.windows" {
+			t.Errorf("map: %s", js(states["ChunkWindows"]))
+		}
+		wait := states["WaitForEmbeddings"]
+		if get(wait, "Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken" || get(wait, "TimeoutSeconds") == nil ||
+			get(wait, "HeartbeatSeconds") == nil || get(wait, "Parameters", "Payload", "task_token.$") != "$$.Task.Token" {
+			t.Errorf("wait: %s", js(wait))
+		}
+		for name, st := range states {
+			if get(st, "Type") != "Task" {
+				continue
+			}
+			if !strings.Contains(js(get(st, "Retry")), "Lambda.ServiceException") {
+				t.Errorf("%s does not retry Lambda service errors", name)
+			}
+			if name != "MarkFailed" && get(st, "Catch", 0, "Next") != "MarkFailed" {
+				t.Errorf("%s has no Catch to MarkFailed", name)
+			}
+		}
+		if get(states, "ChunkWindows", "Catch", 0, "Next") != "MarkFailed" {
+			t.Error("the Map has no Catch")
+		}
+		// Every function the workflow calls may be invoked by its role only.
+		role := fmt.Sprint(get(sm, "RoleArn", "Fn::GetAtt", 0))
+		invokes := ""
+		for _, p := range resources(tpl, "AWS::IAM::Policy") {
+			if strings.Contains(js(p["Roles"]), role) {
+				invokes += js(p)
+			}
+		}
+		for _, name := range workflowFunctions {
+			if !strings.Contains(invokes, title(lowerASCII(name))) {
+				t.Errorf("state machine role cannot invoke %s", name)
+			}
+		}
+	})
+
+	t.Run("asl-validator", func(t *testing.T) {
+		arns := map[string]string{}
+		for _, name := range workflowFunctions {
+			arns[name] = "arn:aws:lambda:us-east-1:123456789012:function:scenedex-" + lowerASCII(name)
+		}
+		path := filepath.Join(t.TempDir(), "workflow.asl.json")
+		os.WriteFile(path, []byte(RenderWorkflow(WorkflowDefinition(Config{}.withDefaults().Workflow), arns)), 0o644)
+		bin := filepath.Join("node_modules", ".bin", "asl-validator")
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("asl-validator not installed (make test runs npm ci in infra/): %v", err)
+		}
+		out, err := exec.Command(bin, "--json-path", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "is valid") {
+			t.Fatalf("asl-validator: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("queue and embed", func(t *testing.T) {
+		q := one(t, tpl, "AWS::SQS::Queue", "Chunks")
+		if get(q, "RedrivePolicy", "maxReceiveCount") != 3.0 || get(q, "SqsManagedSseEnabled") != true {
+			t.Errorf("queue %s", js(q))
+		}
+		embed := one(t, tpl, "AWS::Lambda::Function", "Embed")
+		if vis, timeout := get(q, "VisibilityTimeout").(float64), get(embed, "Timeout").(float64); vis <= timeout {
+			t.Errorf("visibility %v not above the embed timeout %v", vis, timeout)
+		}
+		m := one(t, tpl, "AWS::Lambda::EventSourceMapping", "EmbedSqsEventSource.*")
+		if get(m, "BatchSize") != 10.0 || get(m, "MaximumBatchingWindowInSeconds") != 5.0 ||
+			js(get(m, "FunctionResponseTypes")) != `["ReportBatchItemFailures"]` || get(m, "ScalingConfig", "MaximumConcurrency") != 5.0 {
+			t.Errorf("event source %s", js(m))
+		}
+		for _, p := range resources(tpl, "AWS::SQS::QueuePolicy") {
+			if !strings.Contains(js(p), `"aws:SecureTransport":"false"`) {
+				t.Errorf("queue policy does not enforce TLS: %s", js(p))
+			}
+		}
+		if n := len(resources(tpl, "AWS::SQS::QueuePolicy")); n < 3 {
+			t.Errorf("%d queue policies, want one per queue", n)
+		}
+	})
+
+	t.Run("table", func(t *testing.T) {
+		d := one(t, tpl, "AWS::DynamoDB::Table", "Catalog")
+		if d["BillingMode"] != "PAY_PER_REQUEST" || get(d, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true ||
+			get(d, "GlobalSecondaryIndexes", 0, "IndexName") != "by-collection" {
+			t.Errorf("table %s", js(d))
+		}
+	})
+
+	t.Run("opensearch domain", func(t *testing.T) {
+		d := one(t, tpl, "AWS::OpenSearchService::Domain", "Search")
+		if get(d, "EncryptionAtRestOptions", "Enabled") != true || get(d, "NodeToNodeEncryptionOptions", "Enabled") != true ||
+			get(d, "DomainEndpointOptions", "EnforceHTTPS") != true || d["AccessPolicies"] != nil {
+			t.Errorf("domain %s", js(d))
+		}
+	})
+
+	t.Run("model", func(t *testing.T) {
+		one(t, tpl, "AWS::SageMaker::Model", "Model")
+		c := one(t, tpl, "AWS::SageMaker::EndpointConfig", "EndpointConfig")
+		if get(c, "ProductionVariants", 0, "ServerlessConfig", "MemorySizeInMB") != 2048.0 {
+			t.Errorf("endpoint config %s", js(c))
+		}
+		one(t, tpl, "AWS::SageMaker::Endpoint", "Endpoint")
+	})
+
+	t.Run("api", func(t *testing.T) {
+		routes := resources(tpl, "AWS::ApiGatewayV2::Route")
+		var keys []string
+		for _, r := range routes {
+			keys = append(keys, fmt.Sprint(r["RouteKey"]))
+			if r["AuthorizationType"] != "AWS_IAM" {
+				t.Errorf("route %v is not IAM-authorized", r["RouteKey"])
+			}
+		}
+		sort.Strings(keys)
+		want := "DELETE /v1/videos/{id},GET /healthz,GET /v1/videos,GET /v1/videos/{id},POST /v1/search,POST /v1/videos,POST /v1/videos/{id}/complete"
+		if strings.Join(keys, ",") != want {
+			t.Errorf("routes %v", keys)
+		}
+		stage := one(t, tpl, "AWS::ApiGatewayV2::Stage", "HttpApiDefaultStage")
+		if get(stage, "AccessLogSettings", "DestinationArn") == nil {
+			t.Errorf("stage without access logs: %s", js(stage))
+		}
+		outputs := tpl["Outputs"].(map[string]any)
+		for _, o := range []string{"ApiUrl", "BucketName", "StateMachineArn", "OpenSearchEndpoint"} {
+			if outputs[o] == nil {
+				t.Errorf("output %s missing", o)
+			}
+		}
+	})
+
+	t.Run("functions", func(t *testing.T) {
+		fns := resources(tpl, "AWS::Lambda::Function")
+		for _, name := range functionNames {
+			var fn map[string]any
+			for id, p := range fns {
+				if strings.HasPrefix(id, title(name)) {
+					fn = p
+				}
+			}
+			if fn == nil {
+				t.Fatalf("function %s missing", name)
+			}
+			if fn["Runtime"] != "provided.al2023" || js(fn["Architectures"]) != `["arm64"]` || get(fn, "TracingConfig", "Mode") != "Active" {
+				t.Errorf("%s: %v %v", name, fn["Runtime"], fn["Architectures"])
+			}
+			hasLayer := fn["Layers"] != nil
+			if hasLayer != (name == "probe" || name == "chunk") {
+				t.Errorf("%s: ffmpeg layer %v", name, hasLayer)
+			}
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		pol := functionPolicies(tpl)
+		allows := func(fn, action, resourcePart string) bool {
+			for _, r := range pol[fn][action] {
+				if strings.Contains(r, resourcePart) {
+					return true
+				}
+			}
+			return false
+		}
+		tests := []struct {
+			fn, action, resource string
+			want                 bool
+		}{
+			{"upload", "s3:PutObject", "/uploads/*", true},
+			{"upload", "s3:GetObject", "", false},
+			{"chunk", "s3:PutObject", "/chunks/*", true},
+			{"chunk", "s3:PutObject", "/uploads/*", false},
+			{"chunk", "s3:GetObject", "/uploads/*", true},
+			{"probe", "s3:PutObject", "", false},
+			{"embed", "s3:GetObject", "/chunks/*", true},
+			{"embed", "s3:PutObject", "", false},
+			{"embed", "sagemaker:InvokeEndpoint", "Endpoint", true},
+			{"embed", "es:ESHttpPost", "scenedex-chunks", true},
+			{"embed", "states:SendTaskSuccess", "stateMachine", true},
+			{"embed", "dynamodb:TransactWriteItems", "Catalog", true},
+			{"chunk", "sqs:SendMessage", "Chunks", true},
+			{"embed", "sqs:SendMessage", "", false},
+			{"start", "states:StartExecution", "-ingest", true},
+			{"start", "s3:GetObject", "", false},
+			{"finalize", "events:PutEvents", "event-bus/default", true},
+			{"api", "dynamodb:DeleteItem", "Catalog", true},
+			{"probe", "dynamodb:DeleteItem", "", false},
+			{"upload", "sagemaker:InvokeEndpoint", "", false},
+		}
+		for _, tc := range tests {
+			got := allows(tc.fn, tc.action, tc.resource)
+			if tc.resource == "" {
+				got = len(pol[tc.fn][tc.action]) > 0
+			}
+			if got != tc.want {
+				t.Errorf("%s may %s on %q: %v, want %v (policies: %v)", tc.fn, tc.action, tc.resource, got, tc.want, pol[tc.fn][tc.action])
+			}
+		}
+		for fn, actions := range pol {
+			for a := range actions {
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					t.Errorf("%s is granted %s", fn, a)
+				}
+			}
+		}
+	})
+
+	t.Run("alarms", func(t *testing.T) {
+		if n := len(resources(tpl, "AWS::CloudWatch::Alarm")); n != 4 {
+			t.Errorf("%d alarms, want 4", n)
+		}
+		one(t, tpl, "AWS::CloudWatch::Dashboard", "Dashboard")
+	})
+}
+
+func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
+	tpl, nagErrors := synth(t, Config{SearchEngine: "serverless", EmbeddingEndpoint: "my-clip", SourceBucket: "existing-videos"})
+	if len(nagErrors) > 0 {
+		t.Fatalf("cdk-nag AwsSolutions errors without a suppression:\n%s", strings.Join(nagErrors, "\n"))
+	}
+	c := one(t, tpl, "AWS::OpenSearchServerless::Collection", "Search")
+	if c["Type"] != "VECTORSEARCH" {
+		t.Errorf("collection %s", js(c))
+	}
+	types := map[string]bool{}
+	for _, p := range resources(tpl, "AWS::OpenSearchServerless::SecurityPolicy") {
+		types[fmt.Sprint(p["Type"])] = true
+	}
+	if !types["encryption"] || !types["network"] {
+		t.Errorf("security policies %v", types)
+	}
+	access := one(t, tpl, "AWS::OpenSearchServerless::AccessPolicy", "SearchAccess")
+	if !strings.Contains(js(access), "Embed") || !strings.Contains(js(access), "aoss:WriteDocument") {
+		t.Errorf("data access policy %s", js(access))
+	}
+	if len(resources(tpl, "AWS::OpenSearchService::Domain")) != 0 || len(resources(tpl, "AWS::SageMaker::Model")) != 0 {
+		t.Error("domain or model deployed although not wanted")
+	}
+	if len(resources(tpl, "AWS::S3::Bucket")) != 1 { // only the access-log bucket
+		t.Errorf("%d buckets created with sourceBucket set", len(resources(tpl, "AWS::S3::Bucket")))
+	}
+	rule := one(t, tpl, "AWS::Events::Rule", "ObjectCreated")
+	if !strings.Contains(js(rule["EventPattern"]), `"name":["existing-videos"]`) {
+		t.Errorf("rule does not watch the existing bucket: %s", js(rule["EventPattern"]))
+	}
+	pol := functionPolicies(tpl)
+	if !strings.Contains(js(pol["embed"]["sagemaker:InvokeEndpoint"]), "endpoint/my-clip") {
+		t.Errorf("embed endpoint grant %v", pol["embed"]["sagemaker:InvokeEndpoint"])
+	}
+}
+
+func TestMain(m *testing.M) {
+	// jsii's Node runs the CDK; Node 20 works but warns on every start.
+	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+	os.Exit(m.Run())
+}
