@@ -356,3 +356,54 @@ func TestMultipartUpload(t *testing.T) {
 		t.Fatalf("second complete: %v", err)
 	}
 }
+
+// A model that is down dead-letters every chunk and fails the video with the
+// reason; once the model is back (a restart here), redriving the dead letters
+// brings the same video to READY without re-uploading it.
+func TestDeadLettersAndRedrive(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	opts := Options{RetryBase: 10 * time.Millisecond, Poll: 20 * time.Millisecond}
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data, ModelOptions: modelserver.Options{FailRate: 1},
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs}, Runner: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(app.URL)
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: chunkSecs})
+	id := uploadFile(t, c, video, "")
+	v := waitFinal(t, c, id)
+	if v.Status != scenedex.StatusFailed || !strings.Contains(v.Reason, "failed after 3 attempts") || !strings.Contains(v.Reason, "injected failure") {
+		t.Fatalf("with the model down: %s %q", v.Status, v.Reason)
+	}
+	// Both chunks end up dead-lettered (the video failed with the first).
+	var dl DeadLetters
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := c.Raw(context.Background(), "GET", "/v1/dead-letters", nil, &dl); err != nil {
+			t.Fatal(err)
+		}
+		if len(dl.Chunks) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(dl.Chunks) != 2 || dl.Chunks[0].Attempts != 3 || !strings.Contains(dl.Chunks[0].LastError, "injected failure") {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	app.Close()
+
+	app, c = startApp(t, data, modelserver.Options{})
+	var out map[string]int
+	if err := c.Raw(context.Background(), "POST", "/v1/dead-letters/redrive", struct{}{}, &out); err != nil || out["redriven"] != len(dl.Chunks) {
+		t.Fatalf("redrive %v %v", out, err)
+	}
+	v = waitFinal(t, c, id)
+	if v.Status != scenedex.StatusReady || v.ChunksDone != 2 || v.Reason != "" {
+		t.Fatalf("after redrive: %+v", v)
+	}
+	if err := c.Raw(context.Background(), "GET", "/v1/dead-letters", nil, &dl); err != nil || len(dl.Chunks)+len(dl.Workflow) != 0 {
+		t.Fatalf("dead letters left %+v %v", dl, err)
+	}
+	if n := app.Index.Len(); n != 2 {
+		t.Fatalf("index holds %d docs, want 2", n)
+	}
+}
