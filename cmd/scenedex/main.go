@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"delete":       {"delete ID", deleteVideo},
 	"search":       {`search (--image FILE | --like ID@SECONDS | "text") [--collection C] [-k N] [--json]`, search},
 	"dead-letters": {"dead-letters [--redrive]", deadLetters},
+	"backfill":     {"backfill s3://BUCKET/uploads/... --state-machine ARN [--dry-run]   (cloud: videos already in a bucket)", backfillCmd},
 }
 
 func usage() {

@@ -14,13 +14,14 @@ import (
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // ExecutionName names the workflow run of one object version: readable key
-// words plus a hash of bucket, key and version (sequencer or etag), within
-// Step Functions' 80 characters. The same object version always gets the same
-// name, so a repeated event cannot start a second run.
+// words plus a hash of bucket, key and version (the version id, or the ETag in
+// an unversioned bucket), within Step Functions' 80 characters. The same object
+// version always gets the same name, whether from a (repeated) event or a
+// backfill, so it cannot start a second run.
 func ExecutionName(d S3ObjectCreated) string {
 	version := d.Object.VersionID
 	if version == "" {
-		version = d.Object.Sequencer + "/" + strings.Trim(d.Object.ETag, `"`)
+		version = "etag:" + strings.Trim(d.Object.ETag, `"`)
 	}
 	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + d.Object.Key + "\x00" + version))
 	words := strings.Trim(unsafeName.ReplaceAllString(d.Object.Key, "-"), "-")
