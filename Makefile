@@ -12,9 +12,10 @@ deps:
 	@./scripts/ensure-tools.sh
 	@$(GO) mod download
 
-# The CDK CLI and the ASL validator, pinned in infra/package-lock.json.
+# The CDK CLI and the ASL validator, pinned in infra/_tools/package-lock.json
+# (a folder Go skips: npm packages ship .go templates that do not compile).
 infra-deps:
-	@cd infra && npm ci --no-audit --no-fund --loglevel=error
+	@cd infra/_tools && npm ci --no-audit --no-fund --loglevel=error
 	@cd infra && $(GO) mod download
 
 build-cli: deps
@@ -53,7 +54,7 @@ layer:
 	rm -rf dist/layer-ffmpeg
 	./layers/ffmpeg/build.sh arm64 dist/layer-ffmpeg
 
-CDK := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 infra/node_modules/.bin/cdk --output $(CURDIR)/cdk.out
+CDK := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 infra/_tools/node_modules/.bin/cdk --output $(CURDIR)/cdk.out
 
 ## synth: the CloudFormation template in cdk.out/ (no AWS account needed: dummy account and region)
 synth: build layer infra-deps

@@ -83,24 +83,24 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 }
 
 type builder struct {
-	stack      awscdk.Stack
-	cfg        Config
-	logs       awss3.Bucket
-	bucket     awss3.IBucket
-	table      awsdynamodb.Table
-	queue      awssqs.Queue
-	dlq        awssqs.Queue
-	eventDLQ   awssqs.Queue
-	layer      awslambda.LayerVersion
-	fns        map[string]awslambda.Function
-	machine    awsstepfunctions.StateMachine
-	httpAPI    awsapigatewayv2.HttpApi
-	osEndpoint *string
-	osService  string
-	osGrant    func(grantee awsiam.IGrantable, write bool)
-	finishSearch func() // Serverless: the data-access policy, once the roles exist
-	endpoint   *string // SageMaker endpoint name
-	endpointArn *string
+	stack        awscdk.Stack
+	cfg          Config
+	logs         awss3.Bucket
+	bucket       awss3.IBucket
+	table        awsdynamodb.Table
+	queue        awssqs.Queue
+	dlq          awssqs.Queue
+	eventDLQ     awssqs.Queue
+	layer        awslambda.LayerVersion
+	fns          map[string]awslambda.Function
+	machine      awsstepfunctions.StateMachine
+	httpAPI      awsapigatewayv2.HttpApi
+	osEndpoint   *string
+	osService    string
+	osGrant      func(grantee awsiam.IGrantable, write bool)
+	finishSearch func()  // Serverless: the data-access policy, once the roles exist
+	endpoint     *string // SageMaker endpoint name
+	endpointArn  *string
 }
 
 func (s *builder) str(v string) *string { return jsii.String(v) }
@@ -111,8 +111,8 @@ func (s *builder) storage() {
 	s.logs = awss3.NewBucket(s.stack, s.str("AccessLogs"), &awss3.BucketProps{
 		Encryption: awss3.BucketEncryption_S3_MANAGED, EnforceSSL: jsii.Bool(true),
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), ObjectOwnership: awss3.ObjectOwnership_BUCKET_OWNER_PREFERRED,
-		LifecycleRules:   &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(90))}},
-		RemovalPolicy:    awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{Expiration: awscdk.Duration_Days(jsii.Number(90))}},
+		RemovalPolicy:  awscdk.RemovalPolicy_RETAIN,
 	})
 	if s.cfg.SourceBucket != "" {
 		// The owner must switch on "Send notifications to Amazon EventBridge"
@@ -135,12 +135,12 @@ func (s *builder) storage() {
 		})
 	}
 	s.table = awsdynamodb.NewTable(s.stack, s.str("Catalog"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: s.str("pk"), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: s.str("sk"), Type: awsdynamodb.AttributeType_STRING},
-		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PartitionKey:                     &awsdynamodb.Attribute{Name: s.str("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:                          &awsdynamodb.Attribute{Name: s.str("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
-		Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
-		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
+		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
 	})
 	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-collection"),
 		PartitionKey: &awsdynamodb.Attribute{Name: s.str("collection"), Type: awsdynamodb.AttributeType_STRING},
@@ -191,7 +191,7 @@ func (s *builder) model() {
 	})
 	image.Repository().GrantPull(role)
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
+		Actions: jsii.Strings("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
 		Resources: jsii.Strings(*awscdk.Stack_Of(s.stack).FormatArn(&awscdk.ArnComponents{Service: s.str("logs"), Resource: s.str("log-group"),
 			ResourceName: s.str("/aws/sagemaker/Endpoints/*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME})),
 	}))

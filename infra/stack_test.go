@@ -250,7 +250,7 @@ func TestDefaultStack(t *testing.T) {
 		}
 		path := filepath.Join(t.TempDir(), "workflow.asl.json")
 		os.WriteFile(path, []byte(RenderWorkflow(WorkflowDefinition(Config{}.withDefaults().Workflow), arns)), 0o644)
-		bin := filepath.Join("node_modules", ".bin", "asl-validator")
+		bin := filepath.Join("_tools", "node_modules", ".bin", "asl-validator")
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("asl-validator not installed (make test runs npm ci in infra/): %v", err)
 		}

@@ -11,9 +11,9 @@ var workflowFunctions = []string{"Probe", "Chunk", "Await", "Finalize", "Fail"}
 
 // WorkflowOptions tunes the state machine.
 type WorkflowOptions struct {
-	MapConcurrency   int // windows cut at once per video
-	WaitTimeoutSecs  int // longest wait for all embeddings of one video
-	HeartbeatSecs    int // longest silence between two embedded chunks
+	MapConcurrency  int // windows cut at once per video
+	WaitTimeoutSecs int // longest wait for all embeddings of one video
+	HeartbeatSecs   int // longest silence between two embedded chunks
 }
 
 // retryLambda retries the Lambda service's transient errors and our
@@ -42,9 +42,9 @@ func WorkflowDefinition(o WorkflowOptions) string {
 				"Retry": retryLambda(), "Catch": catchToFail, "Next": "Duplicate?",
 			},
 			"Duplicate?": map[string]any{
-				"Type": "Choice",
+				"Type":    "Choice",
 				"Choices": []any{map[string]any{"Variable": "$.skip", "BooleanEquals": true, "Next": "AlreadyProcessed"}},
-				"Default":  "ChunkWindows",
+				"Default": "ChunkWindows",
 			},
 			"AlreadyProcessed": map[string]any{"Type": "Succeed", "Comment": "a repeated event for a processed object"},
 			"ChunkWindows": map[string]any{
