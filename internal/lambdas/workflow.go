@@ -168,6 +168,9 @@ func (f *Functions) Finalize(ctx context.Context, in VideoRef) (scenedex.Video, 
 	if err != nil {
 		return v, stepError(err)
 	}
+	if v.Status == scenedex.StatusFailed {
+		return v, &Permanent{Message: v.Reason}
+	}
 	if v.Status != scenedex.StatusReady {
 		return v, &Retryable{Message: fmt.Sprintf("video %s has %d of %d chunks indexed", v.ID, v.ChunksDone, v.ChunksTotal)}
 	}

@@ -197,7 +197,7 @@ func (r *Runner) workflowOnce(ctx context.Context) bool {
 			return false // shutting down: the lease is released on the next start
 		default:
 			r.Log.Warn("workflow attempt failed; will retry", "key", ev.Key, "attempt", d.Attempt, "err", err)
-			r.Workflow.Nack(ctx, d, err, r.backoff(d.Attempt))
+			r.Workflow.Nack(ctx, d, errors.New(scenedex.Message(err)), r.backoff(d.Attempt))
 		}
 	}
 	return len(got)+len(dead) > 0
@@ -290,7 +290,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		case err == nil:
 			if pipeline.Complete(v) {
 				if _, err := r.P.Finalize(ctx, v.ID); err != nil {
-					r.Chunks.Nack(ctx, d, err, r.backoff(d.Attempt))
+					r.Chunks.Nack(ctx, d, errors.New(scenedex.Message(err)), r.backoff(d.Attempt))
 					continue
 				}
 			}
@@ -304,7 +304,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 			return false
 		default:
 			r.Log.Warn("embed attempt failed; will retry", "chunk", c.ID(), "attempt", d.Attempt, "err", err)
-			r.Chunks.Nack(ctx, d, err, r.backoff(d.Attempt))
+			r.Chunks.Nack(ctx, d, errors.New(scenedex.Message(err)), r.backoff(d.Attempt))
 		}
 	}
 	return len(got)+len(dead) > 0

@@ -212,9 +212,9 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	if err != nil {
 		return v, err // deleted meanwhile: not found, nothing to do
 	}
-	if v.Status == scenedex.StatusFailed {
-		return v, nil // the video already failed; don't index its leftovers
-	}
+	// A video FAILED by another chunk still gets this one indexed and
+	// counted: no finished work is thrown away, and a redrive of the dead
+	// chunk alone can then complete it.
 	if len(c.FrameKeys) == 0 {
 		return v, scenedex.Errorf(scenedex.CodeInvalid, "chunk %s has no frames", c.ID())
 	}

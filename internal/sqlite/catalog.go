@@ -147,9 +147,14 @@ func (c *Catalog) List(ctx context.Context, collection string) ([]scenedex.Video
 		q += ` WHERE collection = ?`
 		args = append(args, collection)
 	}
-	rows, err := c.db.QueryContext(ctx, q+` ORDER BY created_at DESC, id`, args...)
+	return c.query(ctx, "list videos", q+` ORDER BY created_at DESC, id`, args...)
+}
+
+// query runs a SELECT of videoCols and scans every row.
+func (c *Catalog) query(ctx context.Context, what, q string, args ...any) ([]scenedex.Video, error) {
+	rows, err := c.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list videos: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	out := []scenedex.Video{}
@@ -233,18 +238,5 @@ func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenede
 
 // Stale returns videos in status s not updated since before.
 func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT `+videoCols+` FROM videos WHERE status = ? AND updated_at < ?`, s, ms(before))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []scenedex.Video
-	for rows.Next() {
-		v, err := scanVideo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return c.query(ctx, "stale videos", `SELECT `+videoCols+` FROM videos WHERE status = ? AND updated_at < ?`, s, ms(before))
 }
