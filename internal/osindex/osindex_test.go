@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,10 @@ type fakeOpenSearch struct {
 	docs     map[string]map[string]any // _id -> source
 	failIDs  map[string]bool           // bulk items to reject once
 	searches []map[string]any
+	// serverless plays an OpenSearch Serverless vector collection: custom
+	// document ids are refused, ids are assigned, no _delete_by_query.
+	serverless bool
+	nextID     int
 }
 
 func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -65,6 +70,16 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for sc.Scan() {
 			var action map[string]map[string]any
 			json.Unmarshal(sc.Bytes(), &action)
+			if del := action["delete"]; del != nil {
+				id, _ := del["_id"].(string)
+				status := 404
+				if _, ok := f.docs[id]; ok {
+					delete(f.docs, id)
+					status = 200
+				}
+				items = append(items, map[string]any{"delete": map[string]any{"_index": "chunks", "_id": id, "status": status}})
+				continue
+			}
 			meta := action["index"]
 			if meta == nil || meta["_index"] != "chunks" {
 				f.t.Errorf("bulk action %s", sc.Text())
@@ -74,7 +89,16 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			var src map[string]any
 			json.Unmarshal(sc.Bytes(), &src)
 			id, _ := meta["_id"].(string)
-			if id == "" || id != src["chunk_id"] {
+			if f.serverless {
+				if id != "" {
+					errors = true
+					items = append(items, map[string]any{"index": map[string]any{"_index": "chunks", "status": 400,
+						"error": map[string]any{"type": "illegal_argument_exception", "reason": "Document ID is not supported in create/index operation request"}}})
+					continue
+				}
+				f.nextID++
+				id = fmt.Sprintf("auto-%d", f.nextID)
+			} else if id == "" || id != src["chunk_id"] {
 				f.t.Errorf("bulk _id %q does not match chunk_id %v", id, src["chunk_id"])
 			}
 			if f.failIDs[id] {
@@ -103,6 +127,30 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var q map[string]any
 		json.Unmarshal(body, &q)
 		f.searches = append(f.searches, q)
+		if term, ok := get(q, "query", "term", "chunk_id").(string); ok { // lookups by chunk id
+			var hits []any
+			for id, src := range f.docs {
+				if src["chunk_id"] == term {
+					h := map[string]any{"_index": "chunks", "_id": id, "_score": 1.0}
+					if q["_source"] != false {
+						h["_source"] = src
+					}
+					hits = append(hits, h)
+				}
+			}
+			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": hits}})
+			return
+		}
+		if video, ok := get(q, "query", "term", "video_id").(string); ok {
+			var hits []any
+			for id, src := range f.docs {
+				if src["video_id"] == video {
+					hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": 1.0})
+				}
+			}
+			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": hits}})
+			return
+		}
 		// Score every doc by cosine like Lucene's cosinesimil: (1+cos)/2.
 		knn, _ := q["query"].(map[string]any)["knn"].(map[string]any)["vector"].(map[string]any)
 		vec := knn["vector"].([]any)
@@ -119,6 +167,8 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sortHits(hits)
 		reply(200, map[string]any{"took": 1, "hits": map[string]any{"total": map[string]any{"value": len(hits)}, "hits": hits}})
+	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_delete_by_query" && f.serverless:
+		reply(404, map[string]any{"error": map[string]any{"type": "unsupported_operation", "reason": "not supported by OpenSearch Serverless"}})
 	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_delete_by_query":
 		var q map[string]any
 		json.Unmarshal(body, &q)
@@ -240,4 +290,56 @@ func TestManagedDomain(t *testing.T) {
 	if err := ix.Upsert(ctx, []scenedex.Doc{doc3("v3", 0, "x", 1, 2)}); scenedex.ErrorCode(err) != scenedex.CodeInvalid {
 		t.Fatalf("wrong dimension: %v", err)
 	}
+}
+
+func get(v any, path ...string) any {
+	for _, k := range path {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+func TestServerlessCollection(t *testing.T) {
+	f := &fakeOpenSearch{t: t, service: "aoss", docs: map[string]map[string]any{}, serverless: true}
+	ix := newIndex(t, f)
+	ix.Serverless = true
+	ctx := context.Background()
+	docs := []scenedex.Doc{doc3("v1", 0, "ads", 1, 0, 0), doc3("v1", 1, "ads", 0, 1, 0), doc3("v2", 0, "ads", 0.9, 0.1, 0)}
+	for range 2 { // a redelivery: the chunks are replaced, not added again
+		if err := ix.Upsert(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.docs) != 3 {
+		t.Fatalf("%d documents after a repeated upsert, want 3", len(f.docs))
+	}
+	d, err := ix.Get(ctx, "v1:1")
+	if err != nil || d.Index != 1 || len(d.Vector) != 3 {
+		t.Fatalf("get: %+v %v", d, err)
+	}
+	if _, err := ix.Get(ctx, "v9:0"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("get unknown: %v", err)
+	}
+	// Even if a race left two copies of a chunk, search shows it once.
+	f.docs["dup"] = f.docs[firstID(f, "v1:0")]
+	hits, err := ix.Search(ctx, []float32{1, 0, 0}, 3, scenedex.Filter{})
+	if err != nil || len(hits) != 3 || hits[0].VideoID != "v1" || hits[0].Chunk != 0 || hits[1].VideoID != "v2" {
+		t.Fatalf("hits %+v %v", hits, err)
+	}
+	if err := ix.DeleteVideo(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.docs) != 1 {
+		t.Fatalf("after delete %d docs", len(f.docs))
+	}
+}
+
+func firstID(f *fakeOpenSearch, chunkID string) string {
+	for id, src := range f.docs {
+		if src["chunk_id"] == chunkID {
+			return id
+		}
+	}
+	return ""
 }
