@@ -55,7 +55,7 @@ func upload(ctx context.Context, args []string) error {
 			return usageError{"--metadata must be a JSON object of strings: " + err.Error()}
 		}
 	}
-	c := client.New(apiURL())
+	c := apiClient()
 	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: filepath.Base(path), Size: st.Size(),
 		ContentType: mime.TypeByExtension(strings.ToLower(filepath.Ext(path))), Collection: *collection, Metadata: meta})
 	if err != nil {
@@ -127,7 +127,7 @@ func status(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"give exactly one video ID"}
 	}
-	v, err := client.New(apiURL()).Video(ctx, pos[0])
+	v, err := apiClient().Video(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func videos(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	vs, err := client.New(apiURL()).Videos(ctx, *collection)
+	vs, err := apiClient().Videos(ctx, *collection)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func deleteVideo(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"give exactly one video ID"}
 	}
-	if err := client.New(apiURL()).Delete(ctx, pos[0]); err != nil {
+	if err := apiClient().Delete(ctx, pos[0]); err != nil {
 		return err
 	}
 	fmt.Println("deleted", pos[0])
@@ -211,7 +211,7 @@ func search(ctx context.Context, args []string) error {
 		}
 		q.Like = &scenedex.LikeRef{VideoID: id, T: sec}
 	}
-	hits, err := client.New(apiURL()).Search(ctx, q)
+	hits, err := apiClient().Search(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func deadLetters(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	c := client.New(apiURL())
+	c := apiClient()
 	if *redrive {
 		var out map[string]int
 		if err := c.Raw(ctx, "POST", "/v1/dead-letters/redrive", struct{}{}, &out); err != nil {

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/scenedex/scenedex/internal/client"
 )
 
 type command struct {
@@ -95,6 +97,13 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// apiClient talks to SCENEDEX_URL, with SCENEDEX_TOKEN as bearer token if set.
+func apiClient() *client.Client {
+	c := client.New(apiURL())
+	c.Token = os.Getenv("SCENEDEX_TOKEN")
+	return c
 }
 
 func apiURL() string {

@@ -16,6 +16,7 @@ import (
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address of the API and the local S3 endpoint")
+	token := fs.String("token", os.Getenv("SCENEDEX_TOKEN"), "bearer token required on /v1 (required to listen beyond loopback)")
 	data := fs.String("data", "./.scenedex", "data folder (blobs, catalog, queue, index)")
 	modelURL := fs.String("model-url", os.Getenv("SCENEDEX_MODEL_URL"), "SageMaker-runtime-compatible model endpoint base URL (default: the built-in model)")
 	modelName := fs.String("model-endpoint", "scenedex-local", "endpoint name sent to the model")
@@ -38,7 +39,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	app, err := local.Start(ctx, local.Config{
-		Addr: *addr, Data: *data, ModelURL: *modelURL, ModelEndpoint: *modelName,
+		Addr: *addr, Token: *token, Data: *data, ModelURL: *modelURL, ModelEndpoint: *modelName,
 		ModelOptions: modelserver.Options{FailRate: *failRate, Delay: *delay, Seed: uint64(time.Now().UnixNano())},
 		Pipeline:     pipeline.Config{ChunkSeconds: *chunk, FramesPerChunk: *frames},
 		Runner:       local.Options{EmbedWorkers: *workers},

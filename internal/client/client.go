@@ -22,6 +22,7 @@ import (
 // Client talks to one API.
 type Client struct {
 	BaseURL string
+	Token   string // bearer token, if the server wants one
 	HTTP    *http.Client
 }
 
@@ -56,6 +57,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -166,6 +167,21 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	WriteError(w, err)
 }
 
+// RequireToken lets a request through only with "Authorization: Bearer
+// <token>" (the local server's optional authentication; the cloud API uses
+// IAM). /healthz stays open.
+func RequireToken(token string, h http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scenedex"`)
+			WriteError(w, scenedex.Errorf(scenedex.CodeUnauthenticated, "missing or wrong bearer token (set SCENEDEX_TOKEN)"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Status maps an error code to its HTTP status.
 func Status(c scenedex.Code) int {
 	switch c {
@@ -173,6 +189,8 @@ func Status(c scenedex.Code) int {
 		return http.StatusBadRequest
 	case scenedex.CodeNotFound:
 		return http.StatusNotFound
+	case scenedex.CodeUnauthenticated:
+		return http.StatusUnauthorized
 	case scenedex.CodeConflict:
 		return http.StatusConflict
 	case scenedex.CodeTooLarge:

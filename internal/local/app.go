@@ -31,6 +31,7 @@ const Bucket = "scenedex"
 // Config configures the all-in-one server.
 type Config struct {
 	Addr          string // API and S3 endpoint, e.g. 127.0.0.1:8080 (port 0 picks one)
+	Token         string // bearer token required on /v1 ("" = none: loopback addresses only)
 	Data          string // data folder
 	ModelURL      string // an endpoint speaking the SageMaker runtime API; "" = the built-in model
 	ModelEndpoint string // endpoint name (default scenedex-local)
@@ -70,14 +71,20 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	app = &App{done: make(chan struct{})}
+	opened := app // the error returns below set app to nil
 	defer func() {
 		if err != nil {
-			app.closeAll()
+			opened.closeAll()
 		}
 	}()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && cfg.Token == "" {
+		ln.Close()
+		return nil, fmt.Errorf("refusing to serve on %s without a token: anyone who can reach it could read and delete your videos; "+
+			"set --token (SCENEDEX_TOKEN) or listen on 127.0.0.1", ln.Addr())
 	}
 	app.closers = append(app.closers, ln.Close)
 	app.URL = "http://" + publicHost(ln.Addr().(*net.TCPAddr))
@@ -135,9 +142,13 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	api := httpapi.New(p, cfg.Log)
 	api.Handle("GET /v1/dead-letters", app.deadLetters)
 	api.Handle("POST /v1/dead-letters/redrive", app.redrive)
+	var apiHandler http.Handler = api
+	if cfg.Token != "" {
+		apiHandler = httpapi.RequireToken(cfg.Token, api)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", api)
-	mux.Handle("/healthz", api)
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/healthz", apiHandler)
 	mux.Handle("/", s3srv) // everything else is the S3 endpoint (path-style /<bucket>/<key>)
 	srv := &http.Server{Handler: logRequests(cfg.Log, mux), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}

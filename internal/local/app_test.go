@@ -407,3 +407,31 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("index holds %d docs, want 2", n)
 	}
 }
+
+func TestTokenAndNonLoopback(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Start(context.Background(), Config{Addr: "0.0.0.0:0", Data: filepath.Join(dir, "a")}); err == nil ||
+		!strings.Contains(err.Error(), "without a token") {
+		t.Fatalf("non-loopback without a token: %v", err)
+	}
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "b"), Token: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	c := client.New(app.URL)
+	if _, err := c.Videos(context.Background(), ""); apiCode(err) != scenedex.CodeUnauthenticated {
+		t.Fatalf("without token: %v", err)
+	}
+	c.Token = "wrong"
+	if _, err := c.Videos(context.Background(), ""); apiCode(err) != scenedex.CodeUnauthenticated {
+		t.Fatalf("wrong token: %v", err)
+	}
+	c.Token = "s3cret"
+	if _, err := c.Videos(context.Background(), ""); err != nil {
+		t.Fatalf("right token: %v", err)
+	}
+	if resp, err := http.Get(app.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz must stay open: %v", err)
+	}
+}

@@ -12,14 +12,15 @@ import (
 type Code string
 
 const (
-	CodeInvalid     Code = "invalid_argument" // bad input from the caller: 400
-	CodeNotFound    Code = "not_found"        // 404
-	CodeConflict    Code = "conflict"         // 409
-	CodeTooLarge    Code = "too_large"        // 413
-	CodeUnsupported Code = "unsupported"      // the configured model cannot do this: 400
-	CodeNotVideo    Code = "not_a_video"      // the object is not a usable video: permanent
-	CodeUnavailable Code = "unavailable"      // a dependency is down or throttling: retry
-	CodeInternal    Code = "internal"         // 500
+	CodeInvalid         Code = "invalid_argument" // bad input from the caller: 400
+	CodeNotFound        Code = "not_found"        // 404
+	CodeUnauthenticated Code = "unauthenticated"  // 401
+	CodeConflict        Code = "conflict"         // 409
+	CodeTooLarge        Code = "too_large"        // 413
+	CodeUnsupported     Code = "unsupported"      // the configured model cannot do this: 400
+	CodeNotVideo        Code = "not_a_video"      // the object is not a usable video: permanent
+	CodeUnavailable     Code = "unavailable"      // a dependency is down or throttling: retry
+	CodeInternal        Code = "internal"         // 500
 )
 
 // Error is a domain error with a code and a message meant for users.
