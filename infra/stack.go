@@ -276,7 +276,7 @@ func (s *builder) functions() {
 		{"api", "status, list, delete, search", 512, 29, false, base(search)},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
-		{"chunk", "cut one window into chunks and frames", 3008, 900, true, base(map[string]*string{"CHUNK_QUEUE_URL": s.queue.QueueUrl()})},
+		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
 		{"await", "store the task token of the embeddings wait", 256, 15, false, base(nil)},
 		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
 		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
@@ -323,12 +323,12 @@ func (s *builder) objects(prefix string) *string { return s.bucket.ArnForObjects
 // grants gives each function only what its steps use.
 func (s *builder) grants() {
 	f := s.fns
+	// TransactWriteItems (embed's idempotent chunk count) is authorized by
+	// the PutItem and UpdateItem it contains. chunk never reads the table.
 	tableRW := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	for name, actions := range map[string][]string{
-		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW,
-		"chunk": {"dynamodb:GetItem"},
-		"embed": append(tableRW, "dynamodb:TransactWriteItems"),
-		"api":   append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW, "embed": tableRW,
+		"api": append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 	} {
 		resources := []*string{s.table.TableArn()}
 		if name == "api" {

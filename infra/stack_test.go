@@ -252,7 +252,7 @@ func TestDefaultStack(t *testing.T) {
 		os.WriteFile(path, []byte(RenderWorkflow(WorkflowDefinition(Config{}.withDefaults().Workflow), arns)), 0o644)
 		bin := filepath.Join("_tools", "node_modules", ".bin", "asl-validator")
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("asl-validator not installed (make test runs npm ci in infra/): %v", err)
+			t.Fatalf("asl-validator not installed (make test runs npm ci in infra/_tools): %v", err)
 		}
 		out, err := exec.Command(bin, "--json-path", path).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "is valid") {
@@ -382,7 +382,8 @@ func TestDefaultStack(t *testing.T) {
 			{"embed", "sagemaker:InvokeEndpoint", "Endpoint", true},
 			{"embed", "es:ESHttpPost", "scenedex-chunks", true},
 			{"embed", "states:SendTaskSuccess", "stateMachine", true},
-			{"embed", "dynamodb:TransactWriteItems", "Catalog", true},
+			{"embed", "dynamodb:UpdateItem", "Catalog", true},
+			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},
 			{"embed", "sqs:SendMessage", "", false},
 			{"start", "states:StartExecution", "-ingest", true},

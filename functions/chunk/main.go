@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Chunk }, "BUCKET", "TABLE", "CHUNK_QUEUE_URL")
+	cloud.Run(func(f *lambdas.Functions) any { return f.Chunk }, "BUCKET", "CHUNK_QUEUE_URL")
 }
