@@ -2,10 +2,16 @@ package sagemaker
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
 
 	"github.com/scenedex/scenedex/internal/descriptor"
 	"github.com/scenedex/scenedex/internal/modelserver"
@@ -91,5 +97,37 @@ func TestBadImageIsInvalid(t *testing.T) {
 	_, err := New(LocalClient(srv.URL), "scenedex-local").EmbedImages(context.Background(), [][]byte{[]byte("not a jpeg")})
 	if scenedex.ErrorCode(err) != scenedex.CodeInvalid {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Throttling (as SageMaker answers it: 400 ThrottlingException) is retried
+// with backoff until the endpoint takes the call.
+func TestThrottlingIsRetried(t *testing.T) {
+	model := modelserver.New(modelserver.Options{})
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls <= 3 {
+			w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"message":"Rate exceeded"}`))
+			return
+		}
+		model.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	client := sagemakerruntime.New(sagemakerruntime.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("a", "b", ""),
+		Retryer:     retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 5 * time.Millisecond })})
+	e := New(client, "scenedex-local")
+	e.Backoff = time.Millisecond
+	frame := testvideo.Frame(t, testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{0}, SceneSecs: 1}), 0.5)
+	vecs, err := e.EmbedImages(context.Background(), [][]byte{frame})
+	if err != nil || len(vecs) != 1 {
+		t.Fatalf("after throttling: %v %v", vecs, err)
+	}
+	if calls != 4 {
+		t.Errorf("%d calls, want 3 throttled + 1", calls)
 	}
 }
