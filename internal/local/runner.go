@@ -141,7 +141,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	loop := func(name string, every time.Duration, fn func(context.Context) bool) {
+	loop := func(every time.Duration, fn func(context.Context) bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -157,11 +157,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	loop("workflow", r.opts.Poll, r.workflowOnce)
+	loop(r.opts.Poll, r.workflowOnce)
 	for range r.opts.EmbedWorkers {
-		loop("embed", r.opts.Poll, r.embedOnce)
+		loop(r.opts.Poll, r.embedOnce)
 	}
-	loop("sweep", r.opts.SweepEvery, func(ctx context.Context) bool { r.sweep(ctx); return false })
+	loop(r.opts.SweepEvery, func(ctx context.Context) bool { r.sweep(ctx); return false })
 	wg.Wait()
 	return nil
 }

@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/vecindex"
 )
 
 func win(i int, start, end float64) scenedex.Window {
@@ -80,5 +84,60 @@ func TestValidateUpload(t *testing.T) {
 				t.Errorf("err %v, want %s", err, tc.code)
 			}
 		})
+	}
+}
+
+type countingIndex struct {
+	scenedex.Index
+	gets int
+}
+
+func (c *countingIndex) Get(ctx context.Context, id string) (scenedex.Doc, error) {
+	c.gets++
+	return c.Index.Get(ctx, id)
+}
+
+// A --like lookup costs a few index reads, not one per chunk (in the cloud
+// each is an OpenSearch request).
+func TestMomentAtFewLookups(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := sqlite.OpenCatalog(ctx, filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	ix, err := vecindex.Open(ctx, filepath.Join(dir, "i.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	cat.Create(ctx, scenedex.Video{ID: "v", Collection: "c", Status: scenedex.StatusReady, Duration: 1000, ChunksTotal: 100})
+	var docs []scenedex.Doc
+	for i := range 100 {
+		// Keyframe-aligned boundaries drift a little from the 10 s grid.
+		start, end := float64(i*10)+0.4, float64(i*10+10)+0.4
+		if i == 0 {
+			start = 0
+		}
+		docs = append(docs, scenedex.Doc{Chunk: scenedex.Chunk{VideoID: "v", Index: i, Start: start, End: end}, Vector: []float32{1, float32(i)}})
+	}
+	if err := ix.Upsert(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingIndex{Index: ix}
+	p := &Pipeline{Catalog: cat, Index: counted, cfg: Config{ChunkSeconds: 10, WindowChunks: 6}.withDefaults()}
+	for _, tc := range []struct {
+		t    float64
+		want int
+	}{{0, 0}, {555.2, 55}, {560.2, 55}, {560.5, 56}, {999.9, 99}} {
+		counted.gets = 0
+		d, err := p.momentAt(ctx, "v", tc.t)
+		if err != nil || d.Index != tc.want {
+			t.Errorf("t=%v: chunk %d, %v; want %d", tc.t, d.Index, err, tc.want)
+		}
+		if counted.gets > 3 {
+			t.Errorf("t=%v took %d lookups", tc.t, counted.gets)
+		}
 	}
 }

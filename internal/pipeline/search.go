@@ -84,6 +84,24 @@ func (p *Pipeline) momentAt(ctx context.Context, videoID string, t float64) (sce
 	if t < 0 || t > v.Duration {
 		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeInvalid, "t=%.2f is outside video %s (0 to %.2f s)", t, videoID, v.Duration)
 	}
+	// Chunk numbers follow the plan (window*perWindow + position), so the
+	// chunk holding t is found in one or two lookups; true boundaries sit on
+	// keyframes, hence the neighbours. A full scan is the fallback.
+	win := p.cfg.ChunkSeconds * float64(p.cfg.WindowChunks)
+	w := int(t / win)
+	guess := w*p.cfg.WindowChunks + min(int((t-float64(w)*win)/p.cfg.ChunkSeconds), p.cfg.WindowChunks-1)
+	for _, i := range []int{guess, guess - 1, guess + 1} {
+		if i < 0 || i >= v.ChunksTotal {
+			continue
+		}
+		d, err := p.Index.Get(ctx, scenedex.ChunkID(videoID, i))
+		if err == nil && t >= d.Start && t < d.End {
+			return d, nil
+		}
+		if err != nil && scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+			return scenedex.Doc{}, err
+		}
+	}
 	var best scenedex.Doc
 	found := false
 	for i := range v.ChunksTotal {
