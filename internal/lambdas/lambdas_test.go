@@ -405,3 +405,28 @@ func regexpValid(s string) bool {
 	}
 	return s != ""
 }
+
+// Keys arrive URL-encoded ("a b+c" as "a+b%2Bc"); should a key arrive as it
+// is, its '+' and '%' must survive too: the object's head decides.
+func TestObjectKeyDecoding(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, key := range []string{"uploads/ads/a b+c.mp4", "uploads/ads/x+y.mp4", "uploads/ads/100%.mp4", "uploads/ads/ü é.mp4"} {
+		e.store.Put(ctx, key, strings.NewReader("data"), "video/mp4")
+	}
+	tests := []struct{ sent, want string }{
+		{"uploads/ads/a+b%2Bc.mp4", "uploads/ads/a b+c.mp4"},     // encoded, as S3 sends
+		{"uploads/ads/x+y.mp4", "uploads/ads/x+y.mp4"},           // literal '+': "x y.mp4" does not exist
+		{"uploads/ads/100%25.mp4", "uploads/ads/100%.mp4"},       // encoded percent
+		{"uploads/ads/100%.mp4", "uploads/ads/100%.mp4"},         // literal percent (not decodable)
+		{"uploads/ads/%C3%BC+%C3%A9.mp4", "uploads/ads/ü é.mp4"}, // encoded unicode
+	}
+	for _, tc := range tests {
+		var d S3ObjectCreated
+		d.Bucket.Name, d.Object.Key, d.Object.ETag = "media", tc.sent, "e"
+		oc, err := e.fns.objectCreated(ctx, d)
+		if err != nil || oc.Key != tc.want || oc.Size != 4 {
+			t.Errorf("%q: %+v %v, want %q", tc.sent, oc, err, tc.want)
+		}
+	}
+}
