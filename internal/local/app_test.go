@@ -435,3 +435,22 @@ func TestTokenAndNonLoopback(t *testing.T) {
 		t.Fatalf("healthz must stay open: %v", err)
 	}
 }
+
+// An upload that never arrives ends FAILED once its URL has expired.
+func TestAbandonedUploadFails(t *testing.T) {
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(t.TempDir(), "data"),
+		Pipeline: pipeline.Config{UploadTTL: time.Second}, Runner: Options{SweepEvery: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	c := client.New(app.URL)
+	created, err := c.CreateVideo(context.Background(), pipeline.UploadRequest{Filename: "never.mp4", Size: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := waitFinal(t, c, created.Video.ID)
+	if v.Status != scenedex.StatusFailed || !strings.Contains(v.Reason, "never completed") {
+		t.Fatalf("abandoned upload: %s %q", v.Status, v.Reason)
+	}
+}

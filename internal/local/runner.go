@@ -339,13 +339,16 @@ func (r *Runner) sweep(ctx context.Context) {
 			}
 		}
 	}
-	grace := r.P.Config().UploadTTL + time.Minute
-	stale, err := r.Catalog.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-grace))
+	cfg := r.P.Config()
+	grace := min(time.Minute, cfg.UploadTTL) // a PUT that started just in time may still be running
+	stale, err := r.Catalog.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-cfg.UploadTTL-grace))
 	if err != nil {
 		r.logErr(ctx, "sweep uploads", err)
 	}
 	for _, v := range stale {
-		r.P.MarkFailed(ctx, v.ID, "the upload never completed before its URL expired; create a new upload")
+		if time.Since(v.UpdatedAt) > cfg.UploadTTLFor(v.Size)+grace {
+			r.P.MarkFailed(ctx, v.ID, "the upload never completed before its URL expired; create a new upload")
+		}
 	}
 	processing, err := r.Catalog.Stale(ctx, scenedex.StatusProcessing, time.Now().Add(-10*time.Second))
 	if err != nil {

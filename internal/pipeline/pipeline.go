@@ -93,6 +93,17 @@ func New(cfg Config, blobs scenedex.Blobs, catalog scenedex.Catalog, index scene
 		Log: log, cfg: cfg.withDefaults()}
 }
 
+// UploadTTLFor is how long the presigned URLs of an upload of size bytes stay
+// valid: the configured TTL, plus a minute per 100 MiB above the multipart
+// threshold so that a large file can finish at a modest 2 MB/s.
+func (c Config) UploadTTLFor(size int64) time.Duration {
+	ttl := c.UploadTTL
+	if size > c.MultipartAbove {
+		ttl += time.Duration(size/(100<<20)) * time.Minute
+	}
+	return ttl
+}
+
 // Config returns the effective configuration.
 func (p *Pipeline) Config() Config { return p.cfg }
 

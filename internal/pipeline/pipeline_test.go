@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -138,6 +139,23 @@ func TestMomentAtFewLookups(t *testing.T) {
 		}
 		if counted.gets > 3 {
 			t.Errorf("t=%v took %d lookups", tc.t, counted.gets)
+		}
+	}
+}
+
+func TestUploadTTLGrowsWithMultipartSize(t *testing.T) {
+	c := Config{}.withDefaults()
+	tests := []struct {
+		size int64
+		want time.Duration
+	}{
+		{1 << 20, 15 * time.Minute},
+		{100 << 20, 15 * time.Minute},
+		{50 << 30, 15*time.Minute + 512*time.Minute},
+	}
+	for _, tc := range tests {
+		if got := c.UploadTTLFor(tc.size); got != tc.want {
+			t.Errorf("UploadTTLFor(%d) = %v, want %v", tc.size, got, tc.want)
 		}
 	}
 }

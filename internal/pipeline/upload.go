@@ -61,7 +61,7 @@ func (p *Pipeline) CreateUpload(ctx context.Context, req UploadRequest) (scenede
 		Metadata: req.Metadata, Status: scenedex.StatusUploading, Stage: "awaiting upload",
 	}
 	up := Upload{Method: "PUT", Headers: map[string]string{"Content-Type": v.ContentType},
-		ExpiresAt: time.Now().Add(p.cfg.UploadTTL).UTC().Truncate(time.Second)}
+		ExpiresAt: time.Now().Add(p.cfg.UploadTTLFor(v.Size)).UTC().Truncate(time.Second)}
 	if v.Size > p.cfg.MultipartAbove {
 		uploadID, err := p.Blobs.CreateMultipart(ctx, v.Key, v.ContentType)
 		if err != nil {
@@ -91,7 +91,7 @@ func (p *Pipeline) presignParts(ctx context.Context, v scenedex.Video) ([]PartUp
 	var parts []PartUpload
 	for off, n := int64(0), 1; off < v.Size; off, n = off+partSize, n+1 {
 		size := min(partSize, v.Size-off)
-		url, err := p.Blobs.PresignPart(ctx, v.Key, v.UploadID, n, size, p.cfg.UploadTTL)
+		url, err := p.Blobs.PresignPart(ctx, v.Key, v.UploadID, n, size, p.cfg.UploadTTLFor(v.Size))
 		if err != nil {
 			return nil, err
 		}
