@@ -281,6 +281,7 @@ func (s *builder) functions() {
 		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
 		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
+		{"sweep", "uploads that never arrived end FAILED", 256, 300, false, base(nil)},
 	}
 	for _, spec := range specs {
 		s.function(spec)
@@ -303,6 +304,11 @@ func (s *builder) functions() {
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.fns["start"], &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
+	awsevents.NewRule(s.stack, s.str("SweepSchedule"), &awsevents.RuleProps{
+		Description: s.str("every 15 minutes: uploads that never arrived end FAILED"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(15))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.fns["sweep"], nil)},
+	})
 }
 
 // machineName is fixed so functions can be granted on the state machine
@@ -328,7 +334,8 @@ func (s *builder) grants() {
 	tableRW := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	for name, actions := range map[string][]string{
 		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW, "embed": tableRW,
-		"api": append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+		"api":   append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+		"sweep": append(tableRW, "dynamodb:Scan"),
 	} {
 		resources := []*string{s.table.TableArn()}
 		if name == "api" {
@@ -338,6 +345,7 @@ func (s *builder) grants() {
 	}
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
+	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload"}, s.objects("uploads/")))
 	for _, name := range []string{"probe", "fail"} {
 		f[name].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/")))
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail"}
+var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail", "sweep"}
 
 // synth builds the stack with cdk-nag's AwsSolutions checks, as the app does,
 // over stand-in function bundles and layer (the template does not depend on
@@ -392,6 +392,8 @@ func TestDefaultStack(t *testing.T) {
 			{"api", "dynamodb:DeleteItem", "Catalog", true},
 			{"probe", "dynamodb:DeleteItem", "", false},
 			{"upload", "sagemaker:InvokeEndpoint", "", false},
+			{"sweep", "dynamodb:Scan", "Catalog", true},
+			{"sweep", "s3:GetObject", "", false},
 		}
 		for _, tc := range tests {
 			got := allows(tc.fn, tc.action, tc.resource)
@@ -408,6 +410,13 @@ func TestDefaultStack(t *testing.T) {
 					t.Errorf("%s is granted %s", fn, a)
 				}
 			}
+		}
+	})
+
+	t.Run("sweep schedule", func(t *testing.T) {
+		r := one(t, tpl, "AWS::Events::Rule", "SweepSchedule")
+		if r["ScheduleExpression"] != "rate(15 minutes)" || !strings.Contains(js(get(r, "Targets", 0, "Arn")), "Sweep") {
+			t.Errorf("sweep rule %s", js(r))
 		}
 	})
 

@@ -106,7 +106,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	)
 	if e.Table != "" {
 		c := dynamo.New(dynamodb.NewFromConfig(cfg), e.Table)
-		catalog, fns.Store = c, c
+		catalog, fns.Store, fns.Stale = c, c, c
 	}
 	if e.Bucket != "" {
 		blobs = s3blob.New(s3.NewFromConfig(cfg), e.Bucket)

@@ -256,6 +256,38 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Stale returns the videos in status s not updated since before (a scan:
+// run from the hourly sweep, not on a request path).
+func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error) {
+	cut, err := attributevalue.Marshal(before.UTC())
+	if err != nil {
+		return nil, err
+	}
+	var out []scenedex.Video
+	var start map[string]types.AttributeValue
+	for {
+		page, err := c.Client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(c.Table),
+			FilterExpression:         aws.String("sk = :v AND #s = :s AND updated_at < :t"),
+			ExpressionAttributeNames: map[string]string{"#s": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: videoSK},
+				":s": &types.AttributeValueMemberS{Value: string(s)}, ":t": cut},
+			ExclusiveStartKey: start})
+		if err != nil {
+			return nil, wrap(err, "scan for stale videos")
+		}
+		for _, m := range page.Items {
+			v, _, err := decode(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if start = page.LastEvaluatedKey; len(start) == 0 {
+			return out, nil
+		}
+	}
+}
+
 // ChunkDone marks chunk i done, once: a transaction puts the chunk item only
 // if it is new and counts it on the video.
 func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenedex.Video, error) {

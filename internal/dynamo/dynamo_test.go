@@ -3,7 +3,9 @@ package dynamo
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -156,5 +158,33 @@ func TestGetUnknownAndThrottling(t *testing.T) {
 	calls = 0
 	if _, err := c.Get(context.Background(), "busy"); scenedex.ErrorCode(err) != scenedex.CodeUnavailable || calls != 3 {
 		t.Fatalf("throttled: %v after %d calls (the SDK retries throttling)", err, calls)
+	}
+}
+
+func TestStaleScansAllPages(t *testing.T) {
+	fake := awsfake.New(t)
+	page := 0
+	fake.On("Scan", func(t *testing.T, b map[string]any) awsfake.Reply {
+		page++
+		if awsfake.String(b, "FilterExpression") != "sk = :v AND #s = :s AND updated_at < :t" ||
+			awsfake.String(b, "ExpressionAttributeValues", ":s", "S") != "UPLOADING" ||
+			!strings.HasPrefix(awsfake.String(b, "ExpressionAttributeValues", ":t", "S"), "2026-01-01T00:00:00") {
+			t.Errorf("scan %v", b)
+		}
+		if page == 1 {
+			if b["ExclusiveStartKey"] != nil {
+				t.Error("first page with a start key")
+			}
+			return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("a", scenedex.StatusUploading, 1, 0, "")},
+				"LastEvaluatedKey": map[string]any{"pk": map[string]any{"S": "a"}, "sk": map[string]any{"S": "video"}}}}
+		}
+		if awsfake.String(b, "ExclusiveStartKey", "pk", "S") != "a" {
+			t.Errorf("second page does not continue: %v", b["ExclusiveStartKey"])
+		}
+		return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("b", scenedex.StatusUploading, 1, 0, "")}}}
+	})
+	vs, err := newCatalog(fake).Stale(context.Background(), scenedex.StatusUploading, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(vs) != 2 || vs[1].ID != "b" {
+		t.Fatalf("stale %+v %v", vs, err)
 	}
 }

@@ -7,6 +7,7 @@ package lambdas
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -35,10 +36,16 @@ type Publisher interface {
 	VideoIndexed(ctx context.Context, v scenedex.Video) error
 }
 
+// StaleLister finds videos stuck in a status (the catalog).
+type StaleLister interface {
+	Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error)
+}
+
 // Functions are the handlers over their dependencies.
 type Functions struct {
 	P       *pipeline.Pipeline
 	Store   TokenStore
+	Stale   StaleLister
 	Tokens  Tokens
 	Events  Publisher
 	Starter Starter

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -428,5 +429,29 @@ func TestObjectKeyDecoding(t *testing.T) {
 		if err != nil || oc.Key != tc.want || oc.Size != 4 {
 			t.Errorf("%q: %+v %v, want %q", tc.sent, oc, err, tc.want)
 		}
+	}
+}
+
+func TestSweepFailsAbandonedUploads(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cat := e.fns.Store.(*memTokens).Catalog
+	e.fns.Stale = cat
+	e.fns.P = pipeline.New(pipeline.Config{UploadTTL: 50 * time.Millisecond}, e.fns.P.Blobs, cat, e.index, e.fns.P.Embedder, e.queue, e.fns.P.Media, nil)
+	gone, _, err := e.fns.P.CreateUpload(ctx, pipeline.UploadRequest{Filename: "never.mp4", Size: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	fresh, _, _ := e.fns.P.CreateUpload(ctx, pipeline.UploadRequest{Filename: "soon.mp4", Size: 10})
+	res, err := e.fns.Sweep(ctx)
+	if err != nil || res.Failed != 1 {
+		t.Fatalf("sweep %+v %v", res, err)
+	}
+	if v, _ := cat.Get(ctx, gone.ID); v.Status != scenedex.StatusFailed || v.Reason != pipeline.AbandonedReason {
+		t.Errorf("abandoned: %+v", v)
+	}
+	if v, _ := cat.Get(ctx, fresh.ID); v.Status != scenedex.StatusUploading {
+		t.Errorf("an upload still in time was failed: %+v", v)
 	}
 }

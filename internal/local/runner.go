@@ -340,14 +340,13 @@ func (r *Runner) sweep(ctx context.Context) {
 		}
 	}
 	cfg := r.P.Config()
-	grace := min(time.Minute, cfg.UploadTTL) // a PUT that started just in time may still be running
-	stale, err := r.Catalog.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-cfg.UploadTTL-grace))
+	stale, err := r.Catalog.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-cfg.UploadTTL))
 	if err != nil {
 		r.logErr(ctx, "sweep uploads", err)
 	}
 	for _, v := range stale {
-		if time.Since(v.UpdatedAt) > cfg.UploadTTLFor(v.Size)+grace {
-			r.P.MarkFailed(ctx, v.ID, "the upload never completed before its URL expired; create a new upload")
+		if cfg.UploadAbandoned(v, time.Now()) {
+			r.P.MarkFailed(ctx, v.ID, pipeline.AbandonedReason)
 		}
 	}
 	processing, err := r.Catalog.Stale(ctx, scenedex.StatusProcessing, time.Now().Add(-10*time.Second))

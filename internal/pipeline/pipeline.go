@@ -104,6 +104,15 @@ func (c Config) UploadTTLFor(size int64) time.Duration {
 	return ttl
 }
 
+// UploadAbandoned reports whether v, still UPLOADING, is past its URLs'
+// expiry plus a grace for a PUT that started just in time.
+func (c Config) UploadAbandoned(v scenedex.Video, now time.Time) bool {
+	return v.Status == scenedex.StatusUploading && now.Sub(v.UpdatedAt) > c.UploadTTLFor(v.Size)+min(time.Minute, c.UploadTTL)
+}
+
+// AbandonedReason is the reason an abandoned upload fails with.
+const AbandonedReason = "the upload never completed before its URL expired; create a new upload"
+
 // Config returns the effective configuration.
 func (p *Pipeline) Config() Config { return p.cfg }
 
