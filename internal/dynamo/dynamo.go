@@ -59,7 +59,16 @@ func key(id, sk string) map[string]types.AttributeValue {
 
 func chunkSK(i int) string { return fmt.Sprintf("chunk#%06d", i) }
 
-func jsonTags(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
+// timeLayout is RFC 3339 with a fixed-width fraction, so stored times sort
+// as text (the by-collection index orders by created_at).
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func jsonTags(o *attributevalue.EncoderOptions) {
+	o.TagKey = "json"
+	o.EncodeTime = func(t time.Time) (types.AttributeValue, error) {
+		return &types.AttributeValueMemberS{Value: t.UTC().Format(timeLayout)}, nil
+	}
+}
 
 func jsonTagsDec(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
 
@@ -259,10 +268,7 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 // Stale returns the videos in status s not updated since before (a scan:
 // run from the hourly sweep, not on a request path).
 func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error) {
-	cut, err := attributevalue.Marshal(before.UTC())
-	if err != nil {
-		return nil, err
-	}
+	cut := &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)}
 	var out []scenedex.Video
 	var start map[string]types.AttributeValue
 	for {

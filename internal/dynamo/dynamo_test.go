@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/scenedex/scenedex/internal/awsfake"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -186,5 +187,27 @@ func TestStaleScansAllPages(t *testing.T) {
 	vs, err := newCatalog(fake).Stale(context.Background(), scenedex.StatusUploading, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil || len(vs) != 2 || vs[1].ID != "b" {
 		t.Fatalf("stale %+v %v", vs, err)
+	}
+}
+
+// Stored times are fixed-width, so text order is time order (the GSI sorts
+// created_at as a string).
+func TestTimesSortAsText(t *testing.T) {
+	base := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	var prev string
+	for _, d := range []time.Duration{0, 100 * time.Millisecond, 120 * time.Millisecond, time.Second, 1001 * time.Millisecond} {
+		m, err := item(scenedex.Video{ID: "v", CreatedAt: base.Add(d)}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := m["created_at"].(*types.AttributeValueMemberS).Value
+		if s <= prev {
+			t.Errorf("%q does not sort after %q", s, prev)
+		}
+		prev = s
+		v, _, err := decode(m)
+		if err != nil || !v.CreatedAt.Equal(base.Add(d)) {
+			t.Errorf("round trip of %v: %v %v", base.Add(d), v.CreatedAt, err)
+		}
 	}
 }
