@@ -2,16 +2,16 @@ package ffmpeg
 
 import (
 	"context"
-
 	"encoding/csv"
 	"fmt"
-	"github.com/scenedex/scenedex/internal/scenedex"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
 // CutSpec says which window of which input to cut, and how.
