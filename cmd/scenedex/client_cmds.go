@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"mime"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,7 +56,7 @@ func upload(ctx context.Context, args []string) error {
 	}
 	c := apiClient()
 	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: filepath.Base(path), Size: st.Size(),
-		ContentType: mime.TypeByExtension(strings.ToLower(filepath.Ext(path))), Collection: *collection, Metadata: meta})
+		ContentType: pipeline.GuessContentType(path), Collection: *collection, Metadata: meta})
 	if err != nil {
 		return err
 	}

@@ -454,3 +454,28 @@ func TestAbandonedUploadFails(t *testing.T) {
 		t.Fatalf("abandoned upload: %s %q", v.Status, v.Reason)
 	}
 }
+
+// Codecs MP4 cannot stream-copy are re-encoded; those it can are copied even
+// from other containers.
+func TestOddCodecs(t *testing.T) {
+	dir := t.TempDir()
+	_, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	tests := []struct {
+		name string
+		spec testvideo.Spec
+	}{
+		{"mjpeg+pcm.avi", testvideo.Spec{VideoCodec: "mjpeg", AudioCodec: "pcm_s16le"}},
+		{"vp9+opus.webm", testvideo.Spec{VideoCodec: "libvpx-vp9", AudioCodec: "libopus", ExtraOutput: []string{"-deadline", "realtime", "-cpu-used", "8"}}},
+		{"mpeg2+mp2.mpg", testvideo.Spec{VideoCodec: "mpeg2video", AudioCodec: "mp2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := tc.spec
+			spec.Scenes, spec.SceneSecs, spec.Audio = []int{0, 1}, chunkSecs, true
+			v := waitFinal(t, c, uploadFile(t, c, testvideo.Make(t, dir, tc.name, spec), "odd"))
+			if v.Status != scenedex.StatusReady || v.ChunksTotal < 2 {
+				t.Fatalf("%s: %s %q (%d chunks)", tc.name, v.Status, v.Reason, v.ChunksTotal)
+			}
+		})
+	}
+}

@@ -60,6 +60,7 @@ func TestValidateUpload(t *testing.T) {
 	}{
 		{"ok, type from extension", UploadRequest{Filename: "a.mp4", Size: 10}, "", "video/mp4"},
 		{"unknown extension", UploadRequest{Filename: "a.xyz", Size: 10}, "", "application/octet-stream"},
+		{"webm is video, whatever the system says", UploadRequest{Filename: "a.webm", Size: 10}, "", "video/webm"},
 		{"empty", UploadRequest{Filename: "a.mp4", Size: 0}, scenedex.CodeInvalid, ""},
 		{"too big", UploadRequest{Filename: "a.mp4", Size: 1001}, scenedex.CodeTooLarge, ""},
 		{"no name", UploadRequest{Filename: "  ", Size: 10}, scenedex.CodeInvalid, ""},

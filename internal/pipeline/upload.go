@@ -146,16 +146,13 @@ func (p *Pipeline) validateUpload(req *UploadRequest) error {
 		return scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid: use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", req.Collection)
 	}
 	if req.ContentType == "" {
-		req.ContentType = mime.TypeByExtension(strings.ToLower(path.Ext(req.Filename)))
-		if req.ContentType == "" {
-			req.ContentType = "application/octet-stream"
-		}
+		req.ContentType = GuessContentType(req.Filename)
 	}
 	mt, _, err := mime.ParseMediaType(req.ContentType)
 	if err != nil {
 		return scenedex.Errorf(scenedex.CodeInvalid, "content_type %q is not a media type", req.ContentType)
 	}
-	if !strings.HasPrefix(mt, "video/") && mt != "application/octet-stream" && mt != "application/mp4" {
+	if !strings.HasPrefix(mt, "video/") && mt != "application/octet-stream" && mt != "application/mp4" && mt != "application/mxf" {
 		return scenedex.Errorf(scenedex.CodeInvalid, "content_type %q is not a video type (video/* or application/octet-stream)", req.ContentType)
 	}
 	if len(req.Metadata) > 32 {
@@ -170,4 +167,17 @@ func (p *Pipeline) validateUpload(req *UploadRequest) error {
 		}
 	}
 	return nil
+}
+
+// GuessContentType names a file's type from its extension: video containers
+// first (system tables call .webm audio), then the system's MIME table, else
+// application/octet-stream.
+func GuessContentType(filename string) string {
+	if t := scenedex.VideoContentType(filename); t != "" {
+		return t
+	}
+	if t := mime.TypeByExtension(strings.ToLower(path.Ext(filename))); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }

@@ -145,6 +145,23 @@ var collectionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 // letter or digit.
 func ValidCollection(name string) bool { return collectionRE.MatchString(name) }
 
+var videoTypes = map[string]string{
+	".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mov": "video/quicktime", ".qt": "video/quicktime",
+	".mkv": "video/x-matroska", ".webm": "video/webm", ".avi": "video/x-msvideo", ".mpg": "video/mpeg",
+	".mpeg": "video/mpeg", ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".mts": "video/mp2t", ".3gp": "video/3gpp",
+	".flv": "video/x-flv", ".wmv": "video/x-ms-wmv", ".ogv": "video/ogg", ".mxf": "application/mxf",
+}
+
+// VideoContentType is the content type of a video file by its extension, or
+// "" for an extension that is not a video container's. (System MIME tables
+// disagree: some map .webm to audio/webm.)
+func VideoContentType(filename string) string {
+	if i := strings.LastIndexByte(filename, '.'); i >= 0 {
+		return videoTypes[strings.ToLower(filename[i:])]
+	}
+	return ""
+}
+
 // SafeFilename keeps letters (any script), digits, '.', '-' and '_' and
 // replaces everything else with '_', so the name can sit in an object key and a
 // URL without surprises. It never returns an empty string or a dot-only name.

@@ -59,3 +59,13 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestVideoContentType(t *testing.T) {
+	tests := map[string]string{"a.webm": "video/webm", "B.MP4": "video/mp4", "c.mov": "video/quicktime", "d": "",
+		"e.txt": "", "dir.v1/f.mkv": "video/x-matroska"}
+	for in, want := range tests {
+		if got := VideoContentType(in); got != want {
+			t.Errorf("VideoContentType(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

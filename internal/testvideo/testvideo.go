@@ -31,6 +31,7 @@ type Spec struct {
 	Size        string  // e.g. "320x240"
 	GOP         int     // keyframe interval in frames (default 50 = 2 s)
 	Audio       bool
+	AudioCodec  string // default aac
 	VideoCodec  string // default libx264
 	Container   string // file extension decides the muxer; default mp4
 	ExtraOutput []string
@@ -71,7 +72,11 @@ func MakeFile(dir, name string, s Spec) (string, error) {
 	}
 	args = append(args, "-filter_complex", filter.String(), "-map", "[v]")
 	if s.Audio {
-		args = append(args, "-map", fmt.Sprintf("%d:a", len(s.Scenes)), "-c:a", "aac")
+		codec := s.AudioCodec
+		if codec == "" {
+			codec = "aac"
+		}
+		args = append(args, "-map", fmt.Sprintf("%d:a", len(s.Scenes)), "-c:a", codec)
 	}
 	args = append(args, "-c:v", s.VideoCodec)
 	if s.VideoCodec == "libx264" {
