@@ -467,13 +467,17 @@ func TestOddCodecs(t *testing.T) {
 		{"mjpeg+pcm.avi", testvideo.Spec{VideoCodec: "mjpeg", AudioCodec: "pcm_s16le"}},
 		{"vp9+opus.webm", testvideo.Spec{VideoCodec: "libvpx-vp9", AudioCodec: "libopus", ExtraOutput: []string{"-deadline", "realtime", "-cpu-used", "8"}}},
 		{"mpeg2+mp2.mpg", testvideo.Spec{VideoCodec: "mpeg2video", AudioCodec: "mp2"}},
+		{"tiny.mp4", testvideo.Spec{Scenes: []int{2}, SceneSecs: 0.4, Size: "160x96"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			spec.Scenes, spec.SceneSecs, spec.Audio = []int{0, 1}, chunkSecs, true
+			spec.Audio = true
+			if spec.Scenes == nil {
+				spec.Scenes, spec.SceneSecs = []int{0, 1}, chunkSecs
+			}
 			v := waitFinal(t, c, uploadFile(t, c, testvideo.Make(t, dir, tc.name, spec), "odd"))
-			if v.Status != scenedex.StatusReady || v.ChunksTotal < 2 {
+			if v.Status != scenedex.StatusReady || v.ChunksTotal < len(spec.Scenes) {
 				t.Fatalf("%s: %s %q (%d chunks)", tc.name, v.Status, v.Reason, v.ChunksTotal)
 			}
 		})
