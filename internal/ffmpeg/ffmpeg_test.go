@@ -58,6 +58,30 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// Keyframes every 10 s with 4 s chunks: cuts snap to keyframes, no chunk is
+// empty, each has a frame, and together they cover the window.
+func TestCutSparseKeyframes(t *testing.T) {
+	tl := tool(t)
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "sparse.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: 10, GOP: 250})
+	pieces, err := tl.Cut(context.Background(), CutSpec{Input: video, Start: 0, Duration: 30, ChunkSeconds: 4, MaxChunks: 8,
+		CopyVideo: true, FramesPerChunk: 3, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pieces) == 0 || pieces[0].Start != 0 || pieces[len(pieces)-1].End < 29.9 {
+		t.Fatalf("pieces %+v", pieces)
+	}
+	for i, p := range pieces {
+		if p.End-p.Start < 1 || len(p.Frames) == 0 {
+			t.Errorf("chunk %d: %.2f-%.2f with %d frames", i, p.Start, p.End, len(p.Frames))
+		}
+		if i > 0 && p.Start != pieces[i-1].End {
+			t.Errorf("gap or overlap between chunk %d and %d", i-1, i)
+		}
+	}
+}
+
 func TestCut(t *testing.T) {
 	tl := tool(t)
 	dir := t.TempDir()
