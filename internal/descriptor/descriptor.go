@@ -20,6 +20,8 @@ import (
 	_ "image/jpeg" // decoders for the model contract's images
 	_ "image/png"
 	"math"
+
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
 // Dim is the length of every vector.
@@ -55,36 +57,8 @@ func Embed(img image.Image) []float32 {
 	hog(rgb, v[colorDims:])
 	scale(v[:colorDims], colorShare)
 	scale(v[colorDims:], 1-colorShare)
-	Normalize(v)
+	vector.Normalize(v)
 	return v
-}
-
-// Pool averages vectors (the frames of one chunk) into one, L2-normalised.
-func Pool(vs [][]float32) []float32 {
-	if len(vs) == 0 {
-		return nil
-	}
-	out := make([]float32, len(vs[0]))
-	for _, v := range vs {
-		for i := range out {
-			if i < len(v) {
-				out[i] += v[i]
-			}
-		}
-	}
-	Normalize(out)
-	return out
-}
-
-// Normalize scales v to unit length (a zero vector stays zero).
-func Normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s > 0 {
-		scale(v, 1/math.Sqrt(s))
-	}
 }
 
 func scale(v []float32, f float64) {
@@ -143,7 +117,7 @@ func colour(px [side * side][3]float32, v []float32) {
 			h[i] = float32(math.Sqrt(float64(h[i] / sum)))
 		}
 	}
-	Normalize(v)
+	vector.Normalize(v)
 }
 
 func hsvBin(p [3]float32) int {
@@ -207,9 +181,9 @@ func hog(px [side * side][3]float32, v []float32) {
 			v[c*hogBins+bin] += mag
 		}
 	}
-	Normalize(v)
+	vector.Normalize(v)
 	for i := range v {
 		v[i] = min(v[i], 0.2)
 	}
-	Normalize(v)
+	vector.Normalize(v)
 }

@@ -5,6 +5,8 @@ import (
 	"image/color"
 	"math"
 	"testing"
+
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
 func solid(c color.Color, w, h int) image.Image {
@@ -35,13 +37,7 @@ func stripes(vertical bool) image.Image {
 	return img
 }
 
-func cos(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
+func cos(a, b []float32) float64 { return float64(vector.Dot(a, b)) }
 
 func TestEmbedSeparatesColourAndStructure(t *testing.T) {
 	red, red2, blue := Embed(solid(color.RGBA{220, 30, 30, 255}, 64, 48)), Embed(solid(color.RGBA{200, 40, 35, 255}, 320, 240)), Embed(solid(color.RGBA{30, 40, 220, 255}, 64, 48))
@@ -63,7 +59,7 @@ func TestEmbedSeparatesColourAndStructure(t *testing.T) {
 	if _, err := EmbedJPEG([]byte("nope")); err == nil {
 		t.Error("garbage decoded")
 	}
-	pooled := Pool([][]float32{red, blue})
+	pooled := vector.Pool([][]float32{red, blue})
 	if n := cos(pooled, pooled); math.Abs(n-1) > 1e-4 || cos(pooled, red) <= 0.5 {
 		t.Errorf("pool: |p|^2=%f cos(p,red)=%f", n, cos(pooled, red))
 	}

@@ -13,9 +13,9 @@ import (
 	"path"
 	"strings"
 
-	"github.com/scenedex/scenedex/internal/descriptor"
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
 // ErrDuplicate is returned by Register for an event already handled: the same
@@ -236,7 +236,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	if err != nil {
 		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
 	}
-	if err := p.Index.Upsert(ctx, []scenedex.Doc{{Chunk: c, Vector: descriptor.Pool(vecs)}}); err != nil {
+	if err := p.Index.Upsert(ctx, []scenedex.Doc{{Chunk: c, Vector: vector.Pool(vecs)}}); err != nil {
 		return v, fmt.Errorf("index %s: %w", c.ID(), err)
 	}
 	return p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)

@@ -17,15 +17,10 @@ import (
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/testvideo"
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
-func cos(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		s += float64(a[i]) * float64(b[i])
-	}
-	return s
-}
+func cos(a, b []float32) float64 { return float64(vector.Dot(a, b)) }
 
 // The real SDK client against the local model server on 127.0.0.1.
 func TestEmbedThroughSDK(t *testing.T) {

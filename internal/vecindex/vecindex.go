@@ -18,6 +18,7 @@ import (
 
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
 const schema = `
@@ -109,7 +110,7 @@ func (ix *Index) put(id string, c scenedex.Chunk, v []float32) error {
 // Upsert stores docs, replacing any with the same id.
 func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	for i := range docs {
-		normalize(docs[i].Vector)
+		vector.Normalize(docs[i].Vector)
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -184,7 +185,7 @@ func (ix *Index) Search(_ context.Context, vec []float32, k int, f scenedex.Filt
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
 	}
 	q := append([]float32(nil), vec...)
-	normalize(q)
+	vector.Normalize(q)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	n := len(ix.ids)
@@ -233,7 +234,7 @@ func (ix *Index) scan(q []float32, k int, f scenedex.Filter, lo, hi int) topK {
 		if !matches(&ix.meta[r], f) || (f.ExcludeID != "" && ix.ids[r] == f.ExcludeID) {
 			continue
 		}
-		s := dot(q, ix.vecs[r*dim:(r+1)*dim])
+		s := vector.Dot(q, ix.vecs[r*dim:(r+1)*dim])
 		if len(h) < k {
 			heap.Push(&h, scored{row: r, score: s})
 		} else if s > h[0].score {
@@ -254,36 +255,6 @@ func matches(c *scenedex.Chunk, f scenedex.Filter) bool {
 		}
 	}
 	return true
-}
-
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
-}
-
-func normalize(v []float32) {
-	var s float64
-	for _, x := range v {
-		s += float64(x) * float64(x)
-	}
-	if s == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
-		v[i] *= inv
-	}
 }
 
 func encode(v []float32) []byte {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/vector"
 )
 
 const dim = 64
@@ -113,7 +114,7 @@ func bruteForce(docs []scenedex.Doc, q []float32, k int, f scenedex.Filter) []st
 		score float64
 	}
 	qq := append([]float32(nil), q...)
-	normalize(qq)
+	vector.Normalize(qq)
 	var all []s
 	for _, d := range docs {
 		if !matches(&d.Chunk, f) || d.ID() == f.ExcludeID {
@@ -147,7 +148,7 @@ func BenchmarkSearch(b *testing.B) {
 			for j := range v {
 				v[j] = float32(r.NormFloat64())
 			}
-			normalize(v)
+			vector.Normalize(v)
 			ix.put(fmt.Sprintf("v%d:%d", i/100, i%100), scenedex.Chunk{VideoID: fmt.Sprint("v", i/100), Index: i % 100, Collection: []string{"a", "b"}[i%2]}, v)
 		}
 		q := append([]float32(nil), ix.vecs[:modelDim]...)
