@@ -199,13 +199,6 @@ func (q *Queue) Redrive(ctx context.Context, ids ...string) (int64, error) {
 	return n, err
 }
 
-// Forget deletes every message whose id starts with prefix (a deleted video's
-// chunks), in any state.
-func (q *Queue) Forget(ctx context.Context, prefix string) error {
-	_, err := q.db.ExecContext(ctx, `DELETE FROM messages WHERE queue = ? AND substr(id, 1, ?) = ?`, q.name, len(prefix), prefix)
-	return err
-}
-
 // Pending counts messages not yet done or dead.
 func (q *Queue) Pending(ctx context.Context) (int, error) {
 	var n int
