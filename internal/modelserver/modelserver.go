@@ -16,13 +16,21 @@ import (
 	"time"
 
 	"github.com/scenedex/scenedex/internal/descriptor"
+	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
 // MaxPayload is SageMaker real-time inference's request limit.
 const MaxPayload = 6 << 20
 
+// Tasks a request can ask for.
+const (
+	TaskEmbed = "embed" // the default: one embedding per input
+	TaskOCR   = "ocr"   // the lines of text read on each image input
+)
+
 // Request is the contract's request body.
 type Request struct {
+	Task   string  `json:"task,omitempty"` // TaskEmbed (default) or TaskOCR
 	Inputs []Input `json:"inputs"`
 }
 
@@ -39,11 +47,22 @@ type Response struct {
 	Embeddings [][]float32 `json:"embeddings"`
 }
 
+// OCRResponse answers the OCR form: per input image, the lines read.
+type OCRResponse struct {
+	Model string                `json:"model"`
+	Texts [][]scenedex.TextLine `json:"texts"`
+}
+
 // Options inject faults, for tests and for trying retry behaviour by hand.
 type Options struct {
 	FailRate float64       // fraction of invocations answered with a 500
 	Delay    time.Duration // added to every invocation
 	Seed     uint64
+
+	// OCR answers the OCR form of requests; nil refuses it (400).
+	OCR scenedex.TextReader
+	// OCRModel is the name the OCR form answers with.
+	OCRModel string
 }
 
 // Server is the HTTP handler.
@@ -91,6 +110,15 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, runtime bool) {
 		s.error(w, runtime, http.StatusBadRequest, `"inputs" is empty`)
 		return
 	}
+	switch req.Task {
+	case "", TaskEmbed:
+	case TaskOCR:
+		s.ocr(w, r, runtime, req)
+		return
+	default:
+		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf(`unknown task %q: use "embed" or "ocr"`, req.Task))
+		return
+	}
 	out := Response{Model: descriptor.Name, Dim: descriptor.Dim, Embeddings: make([][]float32, len(req.Inputs))}
 	for i, in := range req.Inputs {
 		switch {
@@ -116,6 +144,34 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, runtime bool) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) ocr(w http.ResponseWriter, r *http.Request, runtime bool, req Request) {
+	if s.opts.OCR == nil {
+		s.error(w, runtime, http.StatusBadRequest, "this model server reads no text: OCR is off")
+		return
+	}
+	images := make([][]byte, len(req.Inputs))
+	for i, in := range req.Inputs {
+		data, err := base64.StdEncoding.DecodeString(in.Image)
+		if in.Image == "" || err != nil {
+			s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("inputs[%d]: OCR needs a base64 image", i))
+			return
+		}
+		images[i] = data
+	}
+	texts, err := s.opts.OCR.ReadText(r.Context(), images)
+	if err != nil {
+		s.error(w, runtime, http.StatusBadRequest, "ocr: "+err.Error())
+		return
+	}
+	for i := range texts {
+		if texts[i] == nil {
+			texts[i] = []scenedex.TextLine{}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(OCRResponse{Model: s.opts.OCRModel, Texts: texts})
 }
 
 // error answers as the container would (its own status and a JSON message),

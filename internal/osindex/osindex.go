@@ -26,6 +26,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/words"
 )
 
 // Index implements scenedex.Index.
@@ -78,17 +79,30 @@ type doc struct {
 	ClipKey    string            `json:"clip_key"`
 	ThumbKey   string            `json:"thumb_key"`
 	FrameKeys  []string          `json:"frame_keys,omitempty"`
+	FrameTimes []float64         `json:"frame_times,omitempty"`
 	Vector     []float32         `json:"vector"`
+	// Words: on screen (Screen, from Lines) and of the filename and metadata
+	// values (MetaWords), tokenised by package words as the local index is.
+	Screen    string              `json:"screen,omitempty"`
+	MetaWords string              `json:"meta_words,omitempty"`
+	Lines     []scenedex.TextLine `json:"lines,omitempty"`
 }
 
 func toDoc(d scenedex.Doc) doc {
 	return doc{ChunkID: d.ID(), VideoID: d.VideoID, Chunk: d.Index, Start: d.Start, End: d.End, Collection: d.Collection,
-		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys, Vector: d.Vector}
+		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys,
+		FrameTimes: d.FrameTimes, Vector: d.Vector, Screen: words.ScreenText(d.Lines), MetaWords: words.MetaText(d.Chunk),
+		Lines: d.Lines}
 }
 
 func (d doc) chunk() scenedex.Chunk {
 	return scenedex.Chunk{VideoID: d.VideoID, Index: d.Chunk, Start: d.Start, End: d.End, Collection: d.Collection,
-		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys}
+		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys,
+		FrameTimes: d.FrameTimes}
+}
+
+func (d doc) toDomain() scenedex.Doc {
+	return scenedex.Doc{Chunk: d.chunk(), Vector: d.Vector, Lines: d.Lines}
 }
 
 // Mapping is the index body: a knn_vector field (HNSW, cosine similarity,
@@ -104,17 +118,21 @@ func (ix *Index) Mapping() map[string]any {
 				"vector": map[string]any{"type": "knn_vector", "dimension": ix.Dim, "method": map[string]any{
 					"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
 					"parameters": map[string]any{"m": 16, "ef_construction": 128}}},
-				"chunk_id":   map[string]any{"type": "keyword"},
-				"video_id":   map[string]any{"type": "keyword"},
-				"collection": map[string]any{"type": "keyword"},
-				"filename":   map[string]any{"type": "keyword"},
-				"chunk":      map[string]any{"type": "integer"},
-				"start":      map[string]any{"type": "float"},
-				"end":        map[string]any{"type": "float"},
-				"clip_key":   map[string]any{"type": "keyword", "index": false},
-				"thumb_key":  map[string]any{"type": "keyword", "index": false},
-				"frame_keys": map[string]any{"type": "keyword", "index": false},
-				"metadata":   map[string]any{"type": "object"},
+				"chunk_id":    map[string]any{"type": "keyword"},
+				"video_id":    map[string]any{"type": "keyword"},
+				"collection":  map[string]any{"type": "keyword"},
+				"filename":    map[string]any{"type": "keyword"},
+				"chunk":       map[string]any{"type": "integer"},
+				"start":       map[string]any{"type": "float"},
+				"end":         map[string]any{"type": "float"},
+				"clip_key":    map[string]any{"type": "keyword", "index": false},
+				"thumb_key":   map[string]any{"type": "keyword", "index": false},
+				"frame_keys":  map[string]any{"type": "keyword", "index": false},
+				"frame_times": map[string]any{"type": "float", "index": false},
+				"metadata":    map[string]any{"type": "object"},
+				"screen":      map[string]any{"type": "text"},
+				"meta_words":  map[string]any{"type": "text"},
+				"lines":       map[string]any{"type": "object", "enabled": false},
 			},
 		},
 	}
@@ -253,7 +271,7 @@ func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
 		if err := json.Unmarshal(resp.Source, &d); err != nil {
 			return scenedex.Doc{}, fmt.Errorf("get %s: %w", id, err)
 		}
-		return scenedex.Doc{Chunk: d.chunk(), Vector: d.Vector}, nil
+		return d.toDomain(), nil
 	}
 	hits, err := ix.search(ctx, map[string]any{"size": 1, "query": map[string]any{"term": map[string]any{"chunk_id": id}}})
 	if err != nil {
@@ -262,7 +280,7 @@ func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
 	if len(hits) == 0 {
 		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
 	}
-	return scenedex.Doc{Chunk: hits[0].doc.chunk(), Vector: hits[0].doc.Vector}, nil
+	return hits[0].doc.toDomain(), nil
 }
 
 type hit struct {
@@ -300,22 +318,8 @@ func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Fi
 	if ix.Serverless || f.ExcludeID != "" {
 		fetch = k + k/2 + 2 // room for dropped duplicates and the excluded chunk
 	}
-	var must []any
-	if f.Collection != "" {
-		must = append(must, map[string]any{"term": map[string]any{"collection": f.Collection}})
-	}
-	for key, v := range f.Metadata {
-		must = append(must, map[string]any{"term": map[string]any{"metadata." + key: v}})
-	}
 	knn := map[string]any{"vector": vec, "k": fetch}
-	boolQ := map[string]any{}
-	if len(must) > 0 {
-		boolQ["filter"] = must
-	}
-	if f.ExcludeID != "" {
-		boolQ["must_not"] = []any{map[string]any{"term": map[string]any{"chunk_id": f.ExcludeID}}}
-	}
-	if len(boolQ) > 0 {
+	if boolQ := filterQuery(f); len(boolQ) > 0 {
 		knn["filter"] = map[string]any{"bool": boolQ}
 	}
 	hits, err := ix.search(ctx, map[string]any{"size": fetch, "_source": map[string]any{"excludes": []string{"vector"}},
@@ -324,18 +328,99 @@ func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Fi
 		return nil, err
 	}
 	out := make([]scenedex.Hit, 0, k)
+	for _, h := range distinct(hits, f.ExcludeID, k) {
+		out = append(out, hitOf(h.doc, 2*h.score-1))
+	}
+	return out, nil
+}
+
+// filterQuery is the bool query body of a Filter (empty when it filters
+// nothing).
+func filterQuery(f scenedex.Filter) map[string]any {
+	var must []any
+	if f.Collection != "" {
+		must = append(must, map[string]any{"term": map[string]any{"collection": f.Collection}})
+	}
+	for key, v := range f.Metadata {
+		must = append(must, map[string]any{"term": map[string]any{"metadata." + key: v}})
+	}
+	boolQ := map[string]any{}
+	if len(must) > 0 {
+		boolQ["filter"] = must
+	}
+	if f.ExcludeID != "" {
+		boolQ["must_not"] = []any{map[string]any{"term": map[string]any{"chunk_id": f.ExcludeID}}}
+	}
+	return boolQ
+}
+
+// distinct keeps the first hit of each chunk, leaves out exclude, and stops
+// at k.
+func distinct(hits []hit, exclude string, k int) []hit {
+	var out []hit
 	seen := map[string]bool{}
 	for _, h := range hits {
-		if seen[h.doc.ChunkID] || h.doc.ChunkID == f.ExcludeID {
+		if seen[h.doc.ChunkID] || h.doc.ChunkID == exclude {
 			continue
 		}
 		seen[h.doc.ChunkID] = true
-		c := h.doc
-		out = append(out, scenedex.Hit{VideoID: c.VideoID, Chunk: c.Chunk, Filename: c.Filename, Collection: c.Collection,
-			Start: c.Start, End: c.End, Score: 2*h.score - 1, Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey})
-		if len(out) == k {
+		if out = append(out, h); len(out) == k {
 			break
 		}
+	}
+	return out
+}
+
+func hitOf(c doc, score float64) scenedex.Hit {
+	return scenedex.Hit{VideoID: c.VideoID, Chunk: c.Chunk, Filename: c.Filename, Collection: c.Collection,
+		Start: c.Start, End: c.End, Score: score, Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey}
+}
+
+// wordFields are the text fields and their weights, as the local index's
+// BM25 weights them.
+var wordFields = []string{"screen^1", "meta_words^0.4"}
+
+// SearchWords runs a BM25 query over the words fields: every phrase must
+// match (match_phrase semantics), terms may (any of them), filtered as Search
+// is. Score is OpenSearch's BM25 score.
+func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f scenedex.Filter) ([]scenedex.WordHit, error) {
+	if k <= 0 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
+	}
+	if len(q.Terms) == 0 && len(q.Phrases) == 0 {
+		return []scenedex.WordHit{}, nil
+	}
+	boolQ := filterQuery(f)
+	var must, should []any
+	for _, p := range q.Phrases {
+		must = append(must, map[string]any{"multi_match": map[string]any{
+			"query": strings.Join(p, " "), "type": "phrase", "fields": wordFields}})
+	}
+	if len(q.Terms) > 0 {
+		should = append(should, map[string]any{"multi_match": map[string]any{
+			"query": strings.Join(q.Terms, " "), "operator": "or", "fields": wordFields}})
+	}
+	if len(must) > 0 {
+		boolQ["must"] = must
+	}
+	if len(should) > 0 {
+		boolQ["should"] = should
+		if len(must) == 0 {
+			boolQ["minimum_should_match"] = 1
+		}
+	}
+	fetch := k
+	if ix.Serverless || f.ExcludeID != "" {
+		fetch = k + k/2 + 2
+	}
+	hits, err := ix.search(ctx, map[string]any{"size": fetch, "_source": map[string]any{"excludes": []string{"vector"}},
+		"query": map[string]any{"bool": boolQ}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]scenedex.WordHit, 0, k)
+	for _, h := range distinct(hits, f.ExcludeID, k) {
+		out = append(out, scenedex.WordHit{Hit: hitOf(h.doc, h.score), Lines: h.doc.Lines})
 	}
 	return out, nil
 }

@@ -69,7 +69,7 @@ func cutAll(b *testing.B, tool ffmpeg.Tool, video string, plan scenedex.Plan, di
 			defer func() { <-sem; wg.Done() }()
 			pieces, err := tool.Cut(context.Background(), ffmpeg.CutSpec{Input: video, Start: w.Start, Duration: w.End - w.Start,
 				ChunkSeconds: plan.ChunkSeconds, MaxChunks: plan.ChunksPerWin, CopyVideo: plan.CopyVideo, HasAudio: plan.HasAudio,
-				CopyAudio: plan.CopyAudio, FramesPerChunk: plan.FramesPerChunk, FrameWidth: 320, Dir: filepath.Join(dir, fmt.Sprint(w.Index))})
+				CopyAudio: plan.CopyAudio, FramesPerChunk: plan.FramesPerChunk, FrameWidth: 1280, Dir: filepath.Join(dir, fmt.Sprint(w.Index))})
 			if err != nil {
 				b.Error(err)
 				return
@@ -87,7 +87,7 @@ func rawCuts(b *testing.B, video, dir string, chunk float64) {
 	for _, args := range [][]string{
 		{"-v", "error", "-y", "-i", video, "-map", "0", "-c", "copy", "-f", "segment", "-segment_time", fmt.Sprint(chunk),
 			"-reset_timestamps", "1", filepath.Join(dir, "c%04d.mp4")},
-		{"-v", "error", "-y", "-skip_frame", "nokey", "-i", video, "-vf", "scale=320:-2", "-vsync", "passthrough",
+		{"-v", "error", "-y", "-skip_frame", "nokey", "-i", video, "-vf", "scale=w='min(1280,iw)':h=-2", "-vsync", "passthrough",
 			"-q:v", "3", filepath.Join(dir, "f%05d.jpg")},
 	} {
 		if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/vector"
+	"github.com/scenedex/scenedex/internal/words"
 )
 
 // ErrDuplicate is returned by Register for an event already handled: the same
@@ -170,6 +171,7 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 				return nil, err
 			}
 			c.FrameKeys = append(c.FrameKeys, key)
+			c.FrameTimes = append(c.FrameTimes, f.T)
 		}
 		c.ThumbKey = c.FrameKeys[len(c.FrameKeys)/2]
 		chunks = append(chunks, c)
@@ -205,8 +207,9 @@ func (p *Pipeline) ChunksPlanned(ctx context.Context, videoID string, total int)
 // Complete reports whether every planned chunk of v is embedded.
 func Complete(v scenedex.Video) bool { return v.ChunksTotal > 0 && v.ChunksDone >= v.ChunksTotal }
 
-// EmbedChunk embeds a chunk's frames, pools them into one vector, indexes it
-// under <video>:<chunk> and marks the chunk done. Doing it twice is harmless.
+// EmbedChunk embeds a chunk's frames, pools them into one vector, reads the
+// words on screen (when OCR is on), indexes both under <video>:<chunk> and
+// marks the chunk done. Doing it twice is harmless: the doc is replaced.
 func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.Video, error) {
 	v, err := p.Catalog.Get(ctx, c.VideoID)
 	if err != nil {
@@ -236,7 +239,19 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	if err != nil {
 		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
 	}
-	if err := p.Index.Upsert(ctx, []scenedex.Doc{{Chunk: c, Vector: vector.Pool(vecs)}}); err != nil {
+	doc := scenedex.Doc{Chunk: c, Vector: vector.Pool(vecs)}
+	if p.Reader != nil {
+		texts, err := p.Reader.ReadText(ctx, images)
+		if err != nil {
+			return v, fmt.Errorf("read words of %s: %w", c.ID(), err)
+		}
+		times := make([]float64, len(texts))
+		for i := range times {
+			times[i] = c.FrameTime(i)
+		}
+		doc.Lines = words.Merge(texts, times)
+	}
+	if err := p.Index.Upsert(ctx, []scenedex.Doc{doc}); err != nil {
 		return v, fmt.Errorf("index %s: %w", c.ID(), err)
 	}
 	return p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)

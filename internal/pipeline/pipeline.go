@@ -27,7 +27,7 @@ type Config struct {
 	ChunkSeconds   float64       // target chunk length (10)
 	WindowChunks   int           // chunks per window, one Chunk step each (6)
 	FramesPerChunk int           // sampled frames embedded per chunk (4)
-	FrameWidth     int           // frame and thumbnail width (320)
+	FrameWidth     int           // largest frame and thumbnail width (1280: words on screen stay legible)
 	UploadTTL      time.Duration // presigned PUT lifetime (15m)
 	ReadTTL        time.Duration // presigned GET lifetime for ffmpeg (1h)
 	LinkTTL        time.Duration // presigned thumbnail/clip links in search hits (1h)
@@ -48,7 +48,7 @@ func (c Config) withDefaults() Config {
 		c.FramesPerChunk = 4
 	}
 	if c.FrameWidth <= 0 {
-		c.FrameWidth = 320
+		c.FrameWidth = 1280
 	}
 	if c.UploadTTL <= 0 {
 		c.UploadTTL = 15 * time.Minute
@@ -77,10 +77,12 @@ type Pipeline struct {
 	Catalog  scenedex.Catalog
 	Index    scenedex.Index
 	Embedder scenedex.Embedder
-	Sender   scenedex.ChunkSender
-	Media    Media
-	Log      *slog.Logger
-	cfg      Config
+	// Reader reads words on screen; nil means OCR is off.
+	Reader scenedex.TextReader
+	Sender scenedex.ChunkSender
+	Media  Media
+	Log    *slog.Logger
+	cfg    Config
 }
 
 // New returns a pipeline; cfg zero values take defaults.

@@ -2,15 +2,18 @@ package pipeline
 
 import (
 	"context"
+	"sort"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/words"
 )
 
 // MaxK bounds the number of hits one search returns.
 const MaxK = 100
 
-// Search embeds the query (text, image, or an indexed moment), runs a
-// filtered k-NN search and attaches presigned thumbnail and clip links.
+// Search answers a query: words (hybrid: words on screen + picture), an
+// image, or an indexed moment (k-NN), filtered, with presigned thumbnail and
+// clip links.
 func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, error) {
 	n := 0
 	for _, set := range []bool{q.Text != "", len(q.Image) > 0, q.Like != nil} {
@@ -31,32 +34,26 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid", q.Collection)
 	}
 	f := scenedex.Filter{Collection: q.Collection, Metadata: q.Filters}
-	var vec []float32
+	var hits []scenedex.Hit
 	var err error
 	switch {
 	case q.Text != "":
-		if len(q.Text) > 1000 {
-			return nil, scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
-		}
-		vec, err = p.Embedder.EmbedText(ctx, q.Text)
+		hits, err = p.searchText(ctx, q, f)
 	case len(q.Image) > 0:
 		if len(q.Image) > 4<<20 {
 			return nil, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
 		}
 		var vecs [][]float32
-		vecs, err = p.Embedder.EmbedImages(ctx, [][]byte{q.Image})
-		if err == nil {
-			vec = vecs[0]
+		if vecs, err = p.Embedder.EmbedImages(ctx, [][]byte{q.Image}); err == nil {
+			hits, err = p.searchPicture(ctx, vecs[0], q.K, f)
 		}
 	default:
 		var d scenedex.Doc
-		d, err = p.momentAt(ctx, q.Like.VideoID, q.Like.T)
-		vec, f.ExcludeID = d.Vector, d.ID()
+		if d, err = p.momentAt(ctx, q.Like.VideoID, q.Like.T); err == nil {
+			f.ExcludeID = d.ID()
+			hits, err = p.searchPicture(ctx, d.Vector, q.K, f)
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	hits, err := p.Index.Search(ctx, vec, q.K, f)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +66,101 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 		}
 	}
 	return hits, nil
+}
+
+func (p *Pipeline) searchPicture(ctx context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
+	hits, err := p.Index.Search(ctx, vec, k, f)
+	for i := range hits {
+		hits[i].Matched = []string{scenedex.MatchPicture}
+	}
+	return hits, err
+}
+
+// searchText is hybrid: the words (BM25 over words on screen, filenames and
+// metadata) and, when the model embeds text, the picture (k-NN), fused by
+// reciprocal rank. Without OCR and without a text model it is refused.
+func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.Filter) ([]scenedex.Hit, error) {
+	if len(q.Text) > 1000 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
+	}
+	wq := words.Parse(q.Text)
+	vec, err := p.Embedder.EmbedText(ctx, q.Text)
+	picture := err == nil
+	switch {
+	case err != nil && scenedex.ErrorCode(err) != scenedex.CodeUnsupported:
+		return nil, err
+	case !picture && p.Reader == nil:
+		return nil, scenedex.Wrap(scenedex.CodeUnsupported, err, "and OCR is off, so no words on screen can answer either")
+	case !picture && words.Empty(wq):
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "the text has no words to search for")
+	}
+	// Each retriever gives more than k so that fusion can lift a scene
+	// both rank moderately.
+	fetch := min(max(2*q.K, 20), 2*MaxK)
+	var wordHits []scenedex.WordHit
+	if !words.Empty(wq) {
+		if wordHits, err = p.Index.SearchWords(ctx, wq, fetch, f); err != nil {
+			return nil, err
+		}
+	}
+	var picHits []scenedex.Hit
+	if picture {
+		if picHits, err = p.Index.Search(ctx, vec, fetch, f); err != nil {
+			return nil, err
+		}
+	}
+	return fuse(wordHits, picHits, wq, q.K), nil
+}
+
+// rrfK is reciprocal rank fusion's constant (Cormack et al.: 60).
+const rrfK = 60
+
+// fuse merges the words and picture rankings by reciprocal rank fusion. A
+// hit found by one retriever only keeps that retriever's score when the
+// other had nothing to say at all.
+func fuse(wordHits []scenedex.WordHit, picHits []scenedex.Hit, wq scenedex.WordQuery, k int) []scenedex.Hit {
+	type acc struct {
+		hit   scenedex.Hit
+		fused float64
+	}
+	byID := map[string]*acc{}
+	var order []*acc
+	add := func(h scenedex.Hit, rank int, why string) *acc {
+		id := scenedex.ChunkID(h.VideoID, h.Chunk)
+		a, ok := byID[id]
+		if !ok {
+			a = &acc{hit: h}
+			a.hit.Scores = map[string]float64{}
+			a.hit.Matched = nil
+			byID[id] = a
+			order = append(order, a)
+		}
+		a.fused += 1 / float64(rrfK+rank+1)
+		a.hit.Matched = append(a.hit.Matched, why)
+		a.hit.Scores[why] = h.Score
+		return a
+	}
+	for r, h := range wordHits {
+		a := add(h.Hit, r, scenedex.MatchWords)
+		a.hit.Text = words.Mark(h.Lines, wq)
+	}
+	for r, h := range picHits {
+		add(h, r, scenedex.MatchPicture)
+	}
+	both := len(wordHits) > 0 && len(picHits) > 0
+	for _, a := range order {
+		if both {
+			a.hit.Score = a.fused
+		} else {
+			a.hit.Scores = nil
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return order[i].hit.Score > order[j].hit.Score })
+	out := make([]scenedex.Hit, 0, min(k, len(order)))
+	for _, a := range order[:min(k, len(order))] {
+		out = append(out, a.hit)
+	}
+	return out
 }
 
 // momentAt returns the indexed chunk of a video that contains second t.

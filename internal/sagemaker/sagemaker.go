@@ -1,4 +1,4 @@
-// Package sagemaker is the Embedder over a SageMaker endpoint that honours the
+// Package sagemaker is the Embedder and TextReader over a SageMaker endpoint that honours the
 // model contract in DESIGN.md, through aws-sdk-go-v2's sagemakerruntime
 // client. Locally the same client is pointed at the local model server.
 package sagemaker
@@ -39,7 +39,10 @@ type Embedder struct {
 	Backoff  time.Duration
 }
 
-var _ scenedex.Embedder = (*Embedder)(nil)
+var (
+	_ scenedex.Embedder   = (*Embedder)(nil)
+	_ scenedex.TextReader = (*Embedder)(nil)
+)
 
 // New returns an Embedder with sane defaults.
 func New(client Invoker, endpoint string) *Embedder {
@@ -80,6 +83,45 @@ func (e *Embedder) EmbedText(ctx context.Context, text string) ([]float32, error
 }
 
 func (e *Embedder) invoke(ctx context.Context, req modelserver.Request) ([][]float32, error) {
+	body, err := e.call(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return decode(body, len(req.Inputs))
+}
+
+// OCRBatch is the number of images per OCR invocation: well inside
+// SageMaker's 60 s per call on CPU, and a few hundred KB of 1280 px frames.
+const OCRBatch = 8
+
+// ReadText reads the words on screen of JPEG images through the contract's
+// OCR form (scenedex.TextReader).
+func (e *Embedder) ReadText(ctx context.Context, images [][]byte) ([][]scenedex.TextLine, error) {
+	out := make([][]scenedex.TextLine, 0, len(images))
+	for i := 0; i < len(images); i += OCRBatch {
+		req := modelserver.Request{Task: modelserver.TaskOCR}
+		for _, img := range images[i:min(i+OCRBatch, len(images))] {
+			req.Inputs = append(req.Inputs, modelserver.EncodeImage(img))
+		}
+		body, err := e.call(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("ocr: %w", err)
+		}
+		var resp modelserver.OCRResponse
+		if err := json.Unmarshal(body, &resp); err != nil {
+			return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "ocr response is not the contract's JSON")
+		}
+		if len(resp.Texts) != len(req.Inputs) {
+			return nil, scenedex.Errorf(scenedex.CodeUnavailable, "ocr returned %d results for %d images", len(resp.Texts), len(req.Inputs))
+		}
+		out = append(out, resp.Texts...)
+	}
+	return out, nil
+}
+
+// call invokes the endpoint with req and returns the response body, retrying
+// what is worth a retry.
+func (e *Embedder) call(ctx context.Context, req modelserver.Request) ([]byte, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -96,7 +138,7 @@ func (e *Embedder) invoke(ctx context.Context, req modelserver.Request) ([][]flo
 			Body:         body,
 		})
 		if err == nil {
-			return decode(out.Body, len(req.Inputs))
+			return out.Body, nil
 		}
 		err = classify(e.Endpoint, err)
 		if scenedex.ErrorCode(err) != scenedex.CodeUnavailable || attempt >= attempts {

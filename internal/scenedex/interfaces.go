@@ -62,7 +62,14 @@ type Embedder interface {
 	EmbedText(ctx context.Context, text string) ([]float32, error)
 }
 
-// Index is the vector index (OpenSearch k-NN, or the embedded one).
+// TextReader reads the words on screen of images (JPEG bytes): per image,
+// its lines with their confidence (T is left to the caller).
+type TextReader interface {
+	ReadText(ctx context.Context, images [][]byte) ([][]TextLine, error)
+}
+
+// Index is the vector and words index (OpenSearch k-NN + BM25, or the
+// embedded one: exact k-NN + SQLite FTS5).
 type Index interface {
 	// Upsert stores docs by Doc.ID(); storing an id again replaces it.
 	Upsert(ctx context.Context, docs []Doc) error
@@ -70,6 +77,9 @@ type Index interface {
 	Get(ctx context.Context, id string) (Doc, error)
 	// Search returns the k docs nearest to vec by cosine similarity, best first.
 	Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error)
+	// SearchWords returns the k docs whose words (on screen, filename,
+	// metadata values) best match q by BM25, best first, with their lines.
+	SearchWords(ctx context.Context, q WordQuery, k int, f Filter) ([]WordHit, error)
 	DeleteVideo(ctx context.Context, videoID string) error
 }
 
@@ -85,4 +95,19 @@ type Catalog interface {
 	// ChunkDone marks chunk i done; doing it twice counts once. It returns the
 	// record with ChunksDone updated.
 	ChunkDone(ctx context.Context, videoID string, i int) (Video, error)
+}
+
+// WordQuery is a words search: Terms are matched in any order (more is
+// better), each Phrase as an exact sequence of words. Terms and phrases are
+// already tokenised (package words).
+type WordQuery struct {
+	Terms   []string
+	Phrases [][]string
+}
+
+// WordHit is a hit of a words search with the doc's lines, so the caller can
+// mark what matched.
+type WordHit struct {
+	Hit
+	Lines []TextLine
 }

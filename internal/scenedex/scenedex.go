@@ -77,6 +77,7 @@ type Chunk struct {
 	ClipKey    string            `json:"clip_key"`
 	ThumbKey   string            `json:"thumb_key"`
 	FrameKeys  []string          `json:"frame_keys"`
+	FrameTimes []float64         `json:"frame_times,omitempty"` // second of the video each frame shows
 	Collection string            `json:"collection"`
 	Filename   string            `json:"filename"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
@@ -85,26 +86,65 @@ type Chunk struct {
 // ID is the deterministic document id: retries overwrite, never duplicate.
 func (c Chunk) ID() string { return ChunkID(c.VideoID, c.Index) }
 
-// Doc is what the vector index stores for one chunk.
+// FrameTime is the second of the video frame i of c shows; chunks indexed
+// before frame times were recorded spread their frames evenly.
+func (c Chunk) FrameTime(i int) float64 {
+	if i < len(c.FrameTimes) {
+		return c.FrameTimes[i]
+	}
+	n := max(1, len(c.FrameKeys))
+	return c.Start + (c.End-c.Start)*(float64(i)+0.5)/float64(n)
+}
+
+// Doc is what the index stores for one chunk: its picture (Vector) and the
+// words read on screen (Lines).
 type Doc struct {
 	Chunk
-	Vector []float32 `json:"vector"`
+	Vector []float32  `json:"vector"`
+	Lines  []TextLine `json:"lines,omitempty"`
 }
+
+// TextLine is one line of text read on screen.
+type TextLine struct {
+	Text       string  `json:"text"`
+	Confidence float64 `json:"confidence"`
+	T          float64 `json:"t"` // second of the video it is first seen
+}
+
+// MatchedLine is a line of a hit that matched the query's words; Marks are
+// the byte ranges [start, end) of Text that matched.
+type MatchedLine struct {
+	Text  string   `json:"text"`
+	T     float64  `json:"t"`
+	Marks [][2]int `json:"marks"`
+}
+
+// Why a hit matched.
+const (
+	MatchWords   = "words"   // words on screen, the filename or metadata
+	MatchPicture = "picture" // the query's embedding near the chunk's
+)
 
 // Hit is one search result.
 type Hit struct {
-	VideoID    string            `json:"video_id"`
-	Chunk      int               `json:"chunk"`
-	Filename   string            `json:"filename"`
-	Collection string            `json:"collection"`
-	Start      float64           `json:"start"`
-	End        float64           `json:"end"`
-	Score      float64           `json:"score"`
-	Metadata   map[string]string `json:"metadata,omitempty"`
-	ThumbKey   string            `json:"-"`
-	ClipKey    string            `json:"-"`
-	ThumbURL   string            `json:"thumbnail_url,omitempty"`
-	ClipURL    string            `json:"clip_url,omitempty"`
+	VideoID    string  `json:"video_id"`
+	Chunk      int     `json:"chunk"`
+	Filename   string  `json:"filename"`
+	Collection string  `json:"collection"`
+	Start      float64 `json:"start"`
+	End        float64 `json:"end"`
+	Score      float64 `json:"score"`
+	// Matched says why the hit matched (MatchWords, MatchPicture); Scores
+	// holds each retriever's own score (BM25, cosine) when there were several
+	// and Score is their fusion.
+	Matched  []string           `json:"matched,omitempty"`
+	Scores   map[string]float64 `json:"scores,omitempty"`
+	Text     []MatchedLine      `json:"text,omitempty"`
+	Metadata map[string]string  `json:"metadata,omitempty"`
+	ThumbKey string             `json:"-"`
+	ClipKey  string             `json:"-"`
+	ThumbURL string             `json:"thumbnail_url,omitempty"`
+	ClipURL  string             `json:"clip_url,omitempty"`
 }
 
 // Query is a search request: exactly one of Text, Image, Like.

@@ -180,7 +180,7 @@ func (c *Catalog) FindByKey(ctx context.Context, key string) (scenedex.Video, er
 // Update applies fn to the record in one transaction.
 func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video) error) (scenedex.Video, error) {
 	var out scenedex.Video
-	err := inTx(ctx, c.db, func(tx *sql.Tx) error {
+	err := InTx(ctx, c.db, func(tx *sql.Tx) error {
 		v, err := c.get(ctx, tx, id)
 		if err != nil {
 			return err
@@ -202,7 +202,7 @@ func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video
 
 // Delete removes the record and its chunk progress.
 func (c *Catalog) Delete(ctx context.Context, id string) error {
-	return inTx(ctx, c.db, func(tx *sql.Tx) error {
+	return InTx(ctx, c.db, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM videos WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -218,7 +218,7 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 // ChunkDone marks chunk i of a video done, once.
 func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenedex.Video, error) {
 	var out scenedex.Video
-	err := inTx(ctx, c.db, func(tx *sql.Tx) error {
+	err := InTx(ctx, c.db, func(tx *sql.Tx) error {
 		if _, err := c.get(ctx, tx, videoID); err != nil {
 			return err
 		}

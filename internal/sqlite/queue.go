@@ -75,7 +75,7 @@ func (q *QueueDB) Queue(name string, visibility time.Duration, maxAttempts int) 
 // Send enqueues messages; ids already known are ignored.
 func (q *Queue) Send(ctx context.Context, msgs ...Message) error {
 	now := ms(q.now())
-	return inTx(ctx, q.db, func(tx *sql.Tx) error {
+	return InTx(ctx, q.db, func(tx *sql.Tx) error {
 		for _, m := range msgs {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO messages (queue, id, body, visible_at, created_at)
 				VALUES (?, ?, ?, ?, ?)`, q.name, m.ID, m.Body, now, now); err != nil {
@@ -91,7 +91,7 @@ func (q *Queue) Send(ctx context.Context, msgs ...Message) error {
 // returned as dead, so the caller can record why.
 func (q *Queue) Receive(ctx context.Context, max int) (got, dead []Delivery, err error) {
 	now := q.now()
-	err = inTx(ctx, q.db, func(tx *sql.Tx) error {
+	err = InTx(ctx, q.db, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, body, attempts, last_error FROM messages
 			WHERE queue = ? AND state = 'ready' AND visible_at <= ? ORDER BY visible_at, created_at LIMIT ?`, q.name, ms(now), max)
 		if err != nil {
@@ -185,7 +185,7 @@ func (q *Queue) Redrive(ctx context.Context, ids ...string) (int64, error) {
 		return res.RowsAffected()
 	}
 	var n int64
-	err := inTx(ctx, q.db, func(tx *sql.Tx) error {
+	err := InTx(ctx, q.db, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			res, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'ready', attempts = 0, visible_at = ? WHERE queue = ? AND state = 'dead' AND id = ?`, now, q.name, id)
 			if err != nil {

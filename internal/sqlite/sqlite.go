@@ -31,8 +31,8 @@ func Open(ctx context.Context, path, schema string) (*sql.DB, error) {
 	return db, nil
 }
 
-// inTx runs fn in a transaction, committing if it returns nil.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+// InTx runs fn in a transaction, committing if it returns nil.
+func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

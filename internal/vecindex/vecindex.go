@@ -1,6 +1,6 @@
-// Package vecindex is the embedded vector index: exact cosine k-NN over
-// vectors held in memory as one flat float32 array, persisted in SQLite so it
-// survives restarts. It implements scenedex.Index for one machine; the cloud
+// Package vecindex is the embedded index: exact cosine k-NN over vectors
+// held in memory as one flat float32 array, and BM25 over words in an SQLite
+// FTS5 table, both persisted in SQLite so they survive restarts. It implements scenedex.Index for one machine; the cloud
 // uses OpenSearch k-NN behind the same interface.
 package vecindex
 
@@ -14,11 +14,13 @@ import (
 	"math"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
 	"github.com/scenedex/scenedex/internal/vector"
+	"github.com/scenedex/scenedex/internal/words"
 )
 
 const schema = `
@@ -28,7 +30,13 @@ CREATE TABLE IF NOT EXISTS docs (
 	chunk TEXT NOT NULL,   -- scenedex.Chunk as JSON
 	vector BLOB NOT NULL   -- little-endian float32, L2-normalised
 );
-CREATE INDEX IF NOT EXISTS docs_video ON docs(video_id);`
+CREATE INDEX IF NOT EXISTS docs_video ON docs(video_id);
+-- Words of each doc (rowid = docs.rowid): on screen, and filename + metadata
+-- values; already tokenised by package words, so unicode61 only splits on spaces.
+CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(screen, meta, tokenize = 'unicode61 remove_diacritics 0');`
+
+// bm25 weights: words on screen count more than a filename or metadata value.
+const bm25 = `bm25(words, 1.0, 0.4)`
 
 // Index is safe for concurrent use.
 type Index struct {
@@ -48,6 +56,10 @@ var _ scenedex.Index = (*Index)(nil)
 func Open(ctx context.Context, path string) (*Index, error) {
 	db, err := sqlite.Open(ctx, path, schema)
 	if err != nil {
+		return nil, err
+	}
+	if err := addLinesColumn(ctx, db); err != nil {
+		db.Close()
 		return nil, err
 	}
 	ix := &Index{db: db, byID: map[string]int{}}
@@ -75,6 +87,21 @@ func Open(ctx context.Context, path string) (*Index, error) {
 		}
 	}
 	return ix, rows.Err()
+}
+
+// addLinesColumn upgrades an index made before words were read: its docs
+// get an empty lines column (scenedex reindex fills it).
+func addLinesColumn(ctx context.Context, db *sql.DB) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'lines'`).Scan(&n); err != nil {
+		return fmt.Errorf("index schema: %w", err)
+	}
+	if n == 0 {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE docs ADD COLUMN lines TEXT`); err != nil {
+			return fmt.Errorf("index schema: add lines: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -124,10 +151,7 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 		return err
 	}
 	for _, d := range docs {
-		chunk, _ := json.Marshal(d.Chunk)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO docs (id, video_id, chunk, vector) VALUES (?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET video_id = excluded.video_id, chunk = excluded.chunk, vector = excluded.vector`,
-			d.ID(), d.VideoID, chunk, encode(d.Vector)); err != nil {
+		if err := upsert(ctx, tx, d); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("upsert %s: %w", d.ID(), err)
 		}
@@ -143,22 +167,56 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	return nil
 }
 
+func upsert(ctx context.Context, tx *sql.Tx, d scenedex.Doc) error {
+	chunk, _ := json.Marshal(d.Chunk)
+	lines, _ := json.Marshal(d.Lines)
+	var rowid int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO docs (id, video_id, chunk, vector, lines) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET video_id = excluded.video_id, chunk = excluded.chunk, vector = excluded.vector,
+		lines = excluded.lines RETURNING rowid`, d.ID(), d.VideoID, chunk, encode(d.Vector), lines).Scan(&rowid)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM words WHERE rowid = ?`, rowid); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO words (rowid, screen, meta) VALUES (?, ?, ?)`, rowid, words.ScreenText(d.Lines), words.MetaText(d.Chunk))
+	return err
+}
+
 // Get returns one doc.
-func (ix *Index) Get(_ context.Context, id string) (scenedex.Doc, error) {
+func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	i, ok := ix.byID[id]
 	if !ok {
 		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
 	}
-	return scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}, nil
+	d := scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}
+	var lines []byte
+	if err := ix.db.QueryRowContext(ctx, `SELECT lines FROM docs WHERE id = ?`, id).Scan(&lines); err != nil {
+		return d, fmt.Errorf("get %s: %w", id, err)
+	}
+	if len(lines) > 0 {
+		if err := json.Unmarshal(lines, &d.Lines); err != nil {
+			return d, fmt.Errorf("get %s: lines: %w", id, err)
+		}
+	}
+	return d, nil
 }
 
 // DeleteVideo removes every doc of a video.
 func (ix *Index) DeleteVideo(ctx context.Context, videoID string) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if _, err := ix.db.ExecContext(ctx, `DELETE FROM docs WHERE video_id = ?`, videoID); err != nil {
+	err := sqlite.InTx(ctx, ix.db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM words WHERE rowid IN (SELECT rowid FROM docs WHERE video_id = ?)`, videoID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE video_id = ?`, videoID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("delete video %s from index: %w", videoID, err)
 	}
 	// Compact in place, keeping order.
@@ -220,11 +278,95 @@ func (ix *Index) Search(_ context.Context, vec []float32, k int, f scenedex.Filt
 	}
 	hits := make([]scenedex.Hit, len(all))
 	for i, s := range all {
-		c := ix.meta[s.row]
-		hits[i] = scenedex.Hit{VideoID: c.VideoID, Chunk: c.Index, Filename: c.Filename, Collection: c.Collection,
-			Start: c.Start, End: c.End, Score: float64(s.score), Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey}
+		hits[i] = hitOf(ix.meta[s.row], float64(s.score))
 	}
 	return hits, nil
+}
+
+// SearchWords ranks docs by BM25 over their words (FTS5), filtered as
+// Search is, best first; Score is the BM25 score (higher is better).
+func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f scenedex.Filter) ([]scenedex.WordHit, error) {
+	if k <= 0 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
+	}
+	expr := matchExpr(q)
+	if expr == "" {
+		return []scenedex.WordHit{}, nil
+	}
+	hits := []scenedex.WordHit{}
+	const page = 200
+	for offset := 0; len(hits) < k; offset += page {
+		rows, err := ix.db.QueryContext(ctx, `SELECT d.id, -`+bm25+`, d.lines FROM words JOIN docs d ON d.rowid = words.rowid
+			WHERE words MATCH ? ORDER BY `+bm25+` LIMIT ? OFFSET ?`, expr, page, offset)
+		if err != nil {
+			return nil, fmt.Errorf("search words: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+			var id string
+			var score float64
+			var lines []byte
+			if err := rows.Scan(&id, &score, &lines); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ix.mu.RLock()
+			i, ok := ix.byID[id]
+			var c scenedex.Chunk
+			if ok {
+				c = ix.meta[i]
+			}
+			ix.mu.RUnlock()
+			if !ok || !matches(&c, f) || id == f.ExcludeID || len(hits) >= k {
+				continue
+			}
+			h := scenedex.WordHit{Hit: hitOf(c, score)}
+			if len(lines) > 0 {
+				if err := json.Unmarshal(lines, &h.Lines); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("search words: lines of %s: %w", id, err)
+				}
+			}
+			hits = append(hits, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("search words: %w", err)
+		}
+		if n < page {
+			break
+		}
+	}
+	return hits, nil
+}
+
+// matchExpr is the FTS5 query: phrases must all match; terms are optional
+// (any may match) and raise the rank. Every word is quoted, so nothing a
+// user types is FTS5 syntax.
+func matchExpr(q scenedex.WordQuery) string {
+	quote := func(ws []string) string { return `"` + strings.ReplaceAll(strings.Join(ws, " "), `"`, `""`) + `"` }
+	var phrases, terms []string
+	for _, p := range q.Phrases {
+		phrases = append(phrases, quote(p))
+	}
+	for _, t := range q.Terms {
+		terms = append(terms, quote([]string{t}))
+	}
+	switch {
+	case len(phrases) == 0:
+		return strings.Join(terms, " OR ")
+	case len(terms) == 0:
+		return strings.Join(phrases, " AND ")
+	default:
+		return "(" + strings.Join(phrases, " AND ") + ") AND (" + strings.Join(append(terms, phrases[0]), " OR ") + ")"
+	}
+}
+
+func hitOf(c scenedex.Chunk, score float64) scenedex.Hit {
+	return scenedex.Hit{VideoID: c.VideoID, Chunk: c.Index, Filename: c.Filename, Collection: c.Collection,
+		Start: c.Start, End: c.End, Score: score, Metadata: c.Metadata, ThumbKey: c.ThumbKey, ClipKey: c.ClipKey}
 }
 
 func (ix *Index) scan(q []float32, k int, f scenedex.Filter, lo, hi int) topK {
