@@ -221,12 +221,38 @@ func search(ctx context.Context, args []string) error {
 		fmt.Println("no matching scenes")
 		return nil
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCORE\tVIDEO\tFILE\tTIME\tTHUMBNAIL")
-	for _, h := range hits {
-		fmt.Fprintf(tw, "%.3f\t%s\t%s\t%.1f-%.1fs\t%s\n", h.Score, h.VideoID, h.Filename, h.Start, h.End, h.ThumbURL)
+	printHits(os.Stdout, hits)
+	return nil
+}
+
+// printHits lists hits, each followed by its matched words on screen (the
+// matched words in [brackets], with the second they appear).
+func printHits(w io.Writer, hits []scenedex.Hit) {
+	for i, h := range hits {
+		fmt.Fprintf(w, "%2d. %.3f  %s  %s  %.1f-%.1fs", i+1, h.Score, h.VideoID, h.Filename, h.Start, h.End)
+		if len(h.Matched) > 0 {
+			fmt.Fprintf(w, "  (%s)", strings.Join(h.Matched, "+"))
+		}
+		fmt.Fprintf(w, "\n    %s\n", h.ThumbURL)
+		for _, l := range h.Text {
+			fmt.Fprintf(w, "    @%.1fs  %s\n", l.T, bracket(l))
+		}
 	}
-	return tw.Flush()
+}
+
+// bracket writes a matched line with its marks in [brackets].
+func bracket(l scenedex.MatchedLine) string {
+	var b strings.Builder
+	at := 0
+	for _, m := range l.Marks {
+		if m[0] < at || m[1] > len(l.Text) {
+			continue
+		}
+		b.WriteString(l.Text[at:m[0]] + "[" + l.Text[m[0]:m[1]] + "]")
+		at = m[1]
+	}
+	b.WriteString(l.Text[at:])
+	return b.String()
 }
 
 func deadLetters(ctx context.Context, args []string) error {

@@ -172,7 +172,8 @@ func TestCLI(t *testing.T) {
 		{[]string{"videos"}, false, id},
 		{[]string{"search", "--image", frame, "-k", "1"}, false, "2.0-4.0s"},
 		{[]string{"search", "--like", id + "@0.5"}, false, id},
-		{[]string{"search", "a crowd celebrating"}, true, "cannot embed text"},
+		{[]string{"search", "a crowd celebrating"}, false, "no matching scenes"}, // words alone answer: none shown
+		{[]string{"search", "clip"}, false, "(words)"},                           // the filename is a word
 		{[]string{"search", "--like", "nonsense"}, true, "VIDEO_ID@SECONDS"},
 		{[]string{"status", "nope"}, true, "not found"},
 		{[]string{"upload", filepath.Join(dir, "missing.mp4")}, true, "no such file"},

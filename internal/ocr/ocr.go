@@ -358,12 +358,20 @@ func (r *Reader) recognise(ras raster, boxes []image.Rectangle) ([]Line, error) 
 	return kept, nil
 }
 
+// spaceProb is the probability of the space class at which a gap between
+// two characters is read as a space even when blank wins the step: PP-OCR's
+// Chinese-trained recogniser often gives a narrow English word gap ~0.4.
+const spaceProb = 0.25
+
 // decode is greedy CTC: the best class per step, repeats collapsed, blanks
-// dropped; confidence is the mean probability of the kept characters.
+// dropped, and a space between characters where a step was likely a space;
+// confidence is the mean probability of the kept characters.
 func (r *Reader) decode(p []float32, steps, classes int) (string, float64) {
+	space := len(r.chars) - 1
 	var b strings.Builder
 	var sum float64
 	n, prev := 0, -1
+	gap, last := false, -1 // a likely space since the last character; that character
 	for t := 0; t < steps; t++ {
 		row := p[t*classes : (t+1)*classes]
 		best := 0
@@ -372,10 +380,17 @@ func (r *Reader) decode(p []float32, steps, classes int) (string, float64) {
 				best = c
 			}
 		}
+		if best != space && row[space] >= spaceProb {
+			gap = true
+		}
 		if best != 0 && best != prev {
+			if gap && best != space && last >= 0 && last != space {
+				b.WriteByte(' ')
+			}
 			b.WriteString(r.chars[best])
 			sum += float64(row[best])
 			n++
+			gap, last = false, best
 		}
 		prev = best
 	}

@@ -34,6 +34,7 @@ type Spec struct {
 	AudioCodec  string // default aac
 	VideoCodec  string // default libx264
 	Container   string // file extension decides the muxer; default mp4
+	Overlay     string // filters applied after the scenes are joined (e.g. drawtext)
 	ExtraOutput []string
 }
 
@@ -65,7 +66,11 @@ func MakeFile(dir, name string, s Spec) (string, error) {
 		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(s.SceneSecs), "-i", fmt.Sprintf(Scenes[sc], s.Size))
 		fmt.Fprintf(&filter, "[%d:v]", i)
 	}
-	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0,format=yuv420p[v]", len(s.Scenes))
+	fmt.Fprintf(&filter, "concat=n=%d:v=1:a=0,format=yuv420p", len(s.Scenes))
+	if s.Overlay != "" {
+		filter.WriteString("," + s.Overlay)
+	}
+	filter.WriteString("[v]")
 	if s.Audio {
 		total := s.SceneSecs * float64(len(s.Scenes))
 		args = append(args, "-f", "lavfi", "-t", fmt.Sprint(total), "-i", "sine=frequency=440")
@@ -157,4 +162,13 @@ func FiveMinute720p() (string, error) {
 		})
 	})
 	return fivePath, fiveErr
+}
+
+// Text is a drawtext filter that shows text from second from until (not at)
+// second to
+// (x and y may be ffmpeg expressions of t, for moving text).
+func Text(text, font string, size int, color, x, y string, from, to float64) string {
+	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `'`, `\'`, `,`, `\,`).Replace(text)
+	return fmt.Sprintf("drawtext=expansion=none:fontfile=/usr/share/fonts/truetype/%s:text='%s':fontsize=%d:fontcolor=%s:x=%s:y=%s:enable='gte(t\\,%g)*lt(t\\,%g)'",
+		font, esc, size, color, x, y, from, to)
 }

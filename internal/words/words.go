@@ -208,8 +208,9 @@ func union(rs [][2]int) [][2]int {
 
 // Merge combines the lines read from a chunk's frames (perFrame[i] read from
 // the frame at times[i]) into one list: the same line seen on several frames
-// (same words, or nearly: OCR varies a character between frames) is kept once,
-// with its best confidence and the first second it was seen. Lines are
+// (same words, or nearly: OCR varies a character between frames; or a part of
+// it, as moving or partly covered text is read) is kept once, in its fullest
+// reading, with the first second it was seen. Lines are
 // ordered by that second, then by how they were read.
 func Merge(perFrame [][]scenedex.TextLine, times []float64) []scenedex.TextLine {
 	type kept struct {
@@ -229,13 +230,19 @@ func Merge(perFrame [][]scenedex.TextLine, times []float64) []scenedex.TextLine 
 				continue
 			}
 			for j := range out {
-				if similar(out[j].key, key) {
+				switch {
+				case similar(out[j].key, key):
 					if l.Confidence > out[j].line.Confidence {
 						out[j].line.Text, out[j].line.Confidence = l.Text, l.Confidence
 					}
-					out[j].line.T = min(out[j].line.T, t)
-					continue next
+				case within(key, out[j].key): // a part of a line already kept
+				case within(out[j].key, key): // a fuller reading of a kept line
+					out[j].line.Text, out[j].line.Confidence, out[j].key = l.Text, l.Confidence, key
+				default:
+					continue
 				}
+				out[j].line.T = min(out[j].line.T, t)
+				continue next
 			}
 			out = append(out, kept{line: scenedex.TextLine{Text: l.Text, Confidence: l.Confidence, T: t}, key: key})
 		}
@@ -246,6 +253,11 @@ func Merge(perFrame [][]scenedex.TextLine, times []float64) []scenedex.TextLine 
 		lines[i] = k.line
 	}
 	return lines
+}
+
+// within reports whether the words of part run, whole, inside line.
+func within(part, line string) bool {
+	return len(part) < len(line) && strings.Contains(" "+line+" ", " "+part+" ")
 }
 
 // similar: equal, or within one edit per ten characters.

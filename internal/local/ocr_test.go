@@ -1,0 +1,124 @@
+package local
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/assets"
+	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// startOCRApp is startApp with OCR on (the real PP-OCRv4 models through the
+// real ONNX Runtime, from `make models`).
+func startOCRApp(t *testing.T, data string) (*App, *client.Client) {
+	t.Helper()
+	app, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", Data: data, OCR: true, Assets: assets.Dir(),
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs, WindowChunks: 3},
+		Runner:   Options{RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app, client.New(app.URL)
+}
+
+// wordsVideo is 12 s of 720p (three 4 s chunks, a keyframe a second) with
+// text drawn at known times: static, moving, two lines, Chinese.
+func wordsVideo(t *testing.T, dir string) string {
+	overlay := strings.Join([]string{
+		testvideo.Text("GRAND OPENING TODAY", "dejavu/DejaVuSans-Bold.ttf", 44, "white", "120", "140", 0, 4),
+		testvideo.Text("Fresh coffee roasted daily", "liberation2/LiberationSans-Regular.ttf", 32, "yellow", "60+60*(t-4)", "500", 4, 8),
+		testvideo.Text("two for one", "liberation2/LiberationSans-Regular.ttf", 32, "yellow", "60+60*(t-4)", "545", 4, 8),
+		testvideo.Text("限时优惠", "wqy/wqy-microhei.ttc", 40, "white", "400", "300", 8, 12),
+	}, ",")
+	return testvideo.Make(t, dir, "store promo.mp4", testvideo.Spec{
+		Scenes: []int{1, 0, 5}, SceneSecs: chunkSecs, Size: "1280x720", GOP: 25, Overlay: overlay,
+	})
+}
+
+// TestWordsOnScreen: upload a video with text on screen; text searches find
+// the chunk that shows it first, say why, mark the words and give the second
+// they appear; a word never shown finds nothing.
+func TestWordsOnScreen(t *testing.T) {
+	dir := t.TempDir()
+	_, c := startOCRApp(t, filepath.Join(dir, "data"))
+	id := uploadFile(t, c, wordsVideo(t, dir), "ads")
+	if v := waitFinal(t, c, id); v.Status != scenedex.StatusReady {
+		t.Fatalf("video %+v", v)
+	}
+	ctx := context.Background()
+	cases := []struct {
+		q     string
+		chunk int
+		word  string // a word that must be marked in the first hit's text
+		from  float64
+		to    float64
+	}{
+		{"grand opening", 0, "OPENING", 0, 4},
+		{"coffee", 1, "coffee", 4, 8},             // moving text
+		{`"two for one"`, 1, "two for one", 4, 8}, // an exact phrase, second line
+		{"限时优惠", 2, "限", 8, 12},                   // non-ASCII
+		{"roasted coffee", 1, "roasted", 4, 8},
+	}
+	for _, tc := range cases {
+		hits, err := c.Search(ctx, scenedex.Query{Text: tc.q, K: 5})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.q, err)
+		}
+		if len(hits) == 0 || hits[0].VideoID != id || hits[0].Chunk != tc.chunk {
+			t.Errorf("%q: hits %+v, want chunk %d first", tc.q, hits, tc.chunk)
+			continue
+		}
+		h := hits[0]
+		if len(h.Matched) != 1 || h.Matched[0] != scenedex.MatchWords || h.ThumbURL == "" || h.ClipURL == "" {
+			t.Errorf("%q: matched %v thumb %q", tc.q, h.Matched, h.ThumbURL)
+		}
+		marked := false
+		for _, l := range h.Text {
+			for _, m := range l.Marks {
+				if strings.EqualFold(l.Text[m[0]:m[1]], tc.word) || strings.Contains(l.Text[m[0]:m[1]], tc.word) {
+					marked = true
+				}
+			}
+			if l.T < tc.from || l.T >= tc.to {
+				t.Errorf("%q: line %q seen at %.2f s, drawn from %v to %v s", tc.q, l.Text, l.T, tc.from, tc.to)
+			}
+		}
+		if !marked {
+			t.Errorf("%q: %q not marked in %+v", tc.q, tc.word, h.Text)
+		}
+	}
+	// A phrase in the wrong order, and a word never shown: nothing.
+	for _, q := range []string{`"opening grand"`, "zeppelin"} {
+		hits, err := c.Search(ctx, scenedex.Query{Text: q})
+		if err != nil || len(hits) != 0 {
+			t.Errorf("%q: %+v %v, want no hits", q, hits, err)
+		}
+	}
+	// The filename is searchable; the collection filter applies.
+	if hits, err := c.Search(ctx, scenedex.Query{Text: "promo", Collection: "ads"}); err != nil || len(hits) != 3 {
+		t.Errorf("filename: %d hits %v", len(hits), err)
+	}
+	if hits, err := c.Search(ctx, scenedex.Query{Text: "coffee", Collection: "talks"}); err != nil || len(hits) != 0 {
+		t.Errorf("other collection: %+v %v", hits, err)
+	}
+}
+
+// TestTextSearchRefusedWithoutOCR: the built-in model embeds no text, so
+// with OCR off a text search is refused with a clear reason.
+func TestTextSearchRefusedWithoutOCR(t *testing.T) {
+	_, c := startApp(t, filepath.Join(t.TempDir(), "data"), modelserver.Options{})
+	_, err := c.Search(context.Background(), scenedex.Query{Text: "crowd"})
+	if apiCode(err) != scenedex.CodeUnsupported || !strings.Contains(err.Error(), "OCR is off") {
+		t.Fatalf("got %v", err)
+	}
+}
