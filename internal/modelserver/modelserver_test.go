@@ -2,15 +2,19 @@ package modelserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/scenedex/scenedex/internal/descriptor"
+	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
 func jpegBytes(t *testing.T, c color.Color) []byte {
@@ -64,5 +68,57 @@ func TestContainerContract(t *testing.T) {
 		if resp.StatusCode != 400 || e["error"] == "" {
 			t.Errorf("%s: %d %v", tc.name, resp.StatusCode, e)
 		}
+	}
+}
+
+// fakeReader stands in for the OCR models (which need ONNX Runtime: they are
+// tested for real in package ocr and through the SDK in package sagemaker).
+type fakeReader struct{ n int }
+
+func (f *fakeReader) ReadText(_ context.Context, images [][]byte) ([][]scenedex.TextLine, error) {
+	f.n += len(images)
+	out := make([][]scenedex.TextLine, len(images))
+	out[0] = []scenedex.TextLine{{Text: "hello", Confidence: 0.9}}
+	return out, nil
+}
+
+func TestOCRForm(t *testing.T) {
+	reader := &fakeReader{}
+	srv := httptest.NewServer(New(Options{OCR: reader, OCRModel: "fake-ocr"}))
+	defer srv.Close()
+	post := func(body string) (*http.Response, []byte) {
+		resp, err := http.Post(srv.URL+"/invocations", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	img := EncodeImage(jpegBytes(t, color.White)).Image
+	resp, body := post(`{"task":"ocr","inputs":[{"image":"` + img + `"},{"image":"` + img + `"}]}`)
+	var out OCRResponse
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	// An image with no text answers [] (never null), so clients can index.
+	if out.Model != "fake-ocr" || len(out.Texts) != 2 || out.Texts[0][0].Text != "hello" || out.Texts[1] == nil ||
+		!strings.Contains(string(body), `"texts":[[{"text":"hello","confidence":0.9,"t":0}],[]]`) {
+		t.Fatalf("%s", body)
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"text input", `{"task":"ocr","inputs":[{"text":"x"}]}`, "needs a base64 image"},
+		{"unknown task", `{"task":"faces","inputs":[{"image":"` + img + `"}]}`, "unknown task"},
+	} {
+		resp, body := post(tc.body)
+		if resp.StatusCode != 400 || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %s", tc.name, resp.StatusCode, body)
+		}
+	}
+	off := httptest.NewServer(New(Options{}))
+	defer off.Close()
+	r, err := http.Post(off.URL+"/invocations", "application/json", strings.NewReader(`{"task":"ocr","inputs":[{"image":"`+img+`"}]}`))
+	if err != nil || r.StatusCode != 400 {
+		t.Fatalf("OCR off: %v %v", r, err)
 	}
 }
