@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // decoders for the model contract's images
 	_ "image/png"
 	"math"
@@ -76,11 +77,20 @@ func resample(img image.Image) [side * side][3]float32 {
 	if w == 0 || h == 0 {
 		return out
 	}
+	// Decoded JPEGs are YCbCr: read them directly (the same conversion
+	// img.At would make, without an interface value per pixel).
+	ycc, _ := img.(*image.YCbCr)
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		oy := (y - b.Min.Y) * side / h
 		for x := b.Min.X; x < b.Max.X; x++ {
 			ox := (x - b.Min.X) * side / w
-			r, g, bl, _ := img.At(x, y).RGBA()
+			var r, g, bl uint32
+			if ycc != nil {
+				yi, ci := ycc.YOffset(x, y), ycc.COffset(x, y)
+				r, g, bl, _ = color.YCbCr{Y: ycc.Y[yi], Cb: ycc.Cb[ci], Cr: ycc.Cr[ci]}.RGBA()
+			} else {
+				r, g, bl, _ = img.At(x, y).RGBA()
+			}
 			i := oy*side + ox
 			out[i][0] += float32(r) / 65535
 			out[i][1] += float32(g) / 65535

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -15,9 +16,16 @@ import (
 
 // BenchmarkSecondsToSearchable uploads the 5-minute 720p video through a
 // presigned URL to a fresh local server (default settings: 10 s chunks) and
-// measures until it is READY and a search returns it. The reference in the
-// same run is the plain upload (PUT) alone.
+// measures until it is READY and a search returns it, with OCR off and on
+// (PP-OCRv4 on every sampled frame). The reference in the same run is the
+// plain upload (PUT) alone.
 func BenchmarkSecondsToSearchable(b *testing.B) {
+	for _, withOCR := range []bool{false, true} {
+		b.Run(map[bool]string{false: "ocr=off", true: "ocr=on"}[withOCR], func(b *testing.B) { secondsToSearchable(b, withOCR) })
+	}
+}
+
+func secondsToSearchable(b *testing.B, withOCR bool) {
 	video, err := testvideo.FiveMinute720p()
 	if err != nil {
 		b.Fatal(err)
@@ -27,7 +35,8 @@ func BenchmarkSecondsToSearchable(b *testing.B) {
 	ctx := context.Background()
 	var total, put []time.Duration
 	for b.Loop() {
-		app, err := Start(ctx, Config{Addr: "127.0.0.1:0", Data: filepath.Join(b.TempDir(), "data"), ModelOptions: modelserver.Options{}})
+		app, err := Start(ctx, Config{Addr: "127.0.0.1:0", Data: filepath.Join(b.TempDir(), "data"), ModelOptions: modelserver.Options{},
+			OCR: withOCR, Assets: assets.Dir()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -48,6 +57,12 @@ func BenchmarkSecondsToSearchable(b *testing.B) {
 		hits, err := c.Search(ctx, scenedex.Query{Image: frame, K: 1})
 		if err != nil || len(hits) != 1 {
 			b.Fatalf("search: %v %v", hits, err)
+		}
+		if withOCR { // the caption shown at 100-105 s is found by its words
+			hits, err := c.Search(ctx, scenedex.Query{Text: `"caption 20"`, K: 1})
+			if err != nil || len(hits) != 1 || hits[0].Start > 100.5 || hits[0].End < 100 {
+				b.Fatalf("words search: %+v %v", hits, err)
+			}
 		}
 		total = append(total, time.Since(start))
 		app.Close()

@@ -147,8 +147,25 @@ var (
 	fiveErr  error
 )
 
+// captions put words on screen for the whole benchmark video, as ads and
+// lectures have: a title per scene and a caption that changes every 5 s, so
+// OCR reads (and cannot skip as unchanged) every sampled frame.
+var captions = func() []string {
+	var out []string
+	titles := []string{"Chapter one the city", "Chapter two colour bars", "Chapter three the grid", "Chapter four automata"}
+	for i, title := range titles {
+		out = append(out, Text(title, "dejavu/DejaVuSans-Bold.ttf", 40, "white", "80", "60", float64(75*i), float64(75*(i+1))))
+	}
+	for s := 0; s < 300; s += 5 {
+		out = append(out, Text(fmt.Sprintf("caption %d price %d.99 limited offer", s/5, 10+s%37), "liberation2/LiberationSans-Regular.ttf",
+			32, "yellow", "80", "620", float64(s), float64(s+5)))
+	}
+	return out
+}()
+
 // FiveMinute720p makes, once per process, the benchmark video: 5 minutes of
-// 1280x720 H.264 + AAC with a keyframe every 2 s, in a temp folder.
+// 1280x720 H.264 + AAC with a keyframe every 2 s and words on screen
+// throughout (captions), in a temp folder.
 func FiveMinute720p() (string, error) {
 	fiveOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "scenedex-bench-")
@@ -158,7 +175,7 @@ func FiveMinute720p() (string, error) {
 		}
 		fivePath, fiveErr = MakeFile(dir, "five-minutes.mp4", Spec{
 			Scenes: []int{0, 1, 5, 4}, SceneSecs: 75, Size: "1280x720", Audio: true,
-			ExtraOutput: []string{"-crf", "30"},
+			ExtraOutput: []string{"-crf", "30"}, Overlay: strings.Join(captions, ","),
 		})
 	})
 	return fivePath, fiveErr
