@@ -61,11 +61,11 @@ layer:
 CDK := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 infra/_tools/node_modules/.bin/cdk --output $(CURDIR)/cdk.out
 
 ## synth: the CloudFormation template in cdk.out/ (no AWS account needed: dummy account and region)
-synth: build layer infra-deps
+synth: build layer models infra-deps
 	CDK_DEFAULT_ACCOUNT=$${CDK_DEFAULT_ACCOUNT:-123456789012} CDK_DEFAULT_REGION=$${CDK_DEFAULT_REGION:-us-east-1} $(CDK) synth --quiet $(CDK_ARGS)
 
 ## deploy: the stack into the account and region of your AWS credentials (needs Docker for the model image unless -c embeddingEndpoint=NAME)
-deploy: build layer infra-deps
+deploy: build layer models infra-deps
 	$(CDK) deploy $(CDK_ARGS)
 
 ## destroy: remove the stack (the media bucket, its access-log bucket and the catalog table are retained)

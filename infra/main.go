@@ -20,6 +20,7 @@ func main() {
 	cfg := Config{
 		SearchEngine:      contextString(app, "searchEngine", "domain"),
 		EmbeddingEndpoint: contextString(app, "embeddingEndpoint", ""),
+		OCR:               contextString(app, "ocr", ""),
 		SourceBucket:      contextString(app, "sourceBucket", ""),
 		FunctionsDir:      contextString(app, "functionsDir", filepath.Join(root, "dist")),
 		LayerDir:          contextString(app, "layerDir", filepath.Join(root, "dist", "layer-ffmpeg")),

@@ -31,6 +31,10 @@ import (
 type Config struct {
 	SearchEngine      string // "domain" (default) or "serverless"
 	EmbeddingEndpoint string // an existing SageMaker endpoint; "" deploys the project's model
+	// OCR reads words on screen through the endpoint's OCR form: "on" or
+	// "off"; "" means on with the project's model (which has it) and off with
+	// an existing endpoint (which may not).
+	OCR string
 	SourceBucket      string // an existing bucket to take videos from; "" creates one
 	CorsOrigins       []string
 	FunctionsDir      string // make build's output: <dir>/<function>/bootstrap
@@ -43,6 +47,12 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.SearchEngine == "" {
 		c.SearchEngine = "domain"
+	}
+	if c.OCR == "" {
+		c.OCR = "on"
+		if c.EmbeddingEndpoint != "" {
+			c.OCR = "off"
+		}
 	}
 	if len(c.CorsOrigins) == 0 {
 		c.CorsOrigins = []string{"*"}
@@ -66,6 +76,9 @@ const indexName = "scenedex-chunks"
 // NewStack builds the whole pipeline.
 func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, cfg Config) awscdk.Stack {
 	cfg.defaults()
+	if cfg.OCR != "on" && cfg.OCR != "off" {
+		panic(fmt.Sprintf("-c ocr=%s: want on or off", cfg.OCR))
+	}
 	stack := awscdk.NewStack(scope, &id, props)
 	s := &builder{stack: stack, cfg: cfg, fns: map[string]awslambda.Function{}}
 	s.storage()
@@ -183,7 +196,8 @@ func (s *builder) model() {
 	}
 	image := awsecrassets.NewDockerImageAsset(s.stack, s.str("ModelImage"), &awsecrassets.DockerImageAssetProps{
 		Directory: s.str(s.cfg.RepoDir), File: s.str("model/Dockerfile"), Platform: awsecrassets.Platform_LINUX_AMD64(),
-		Exclude: jsii.Strings(".git", ".scenedex", "dist", "bin", "cdk.out", "node_modules", "infra", "layers"),
+		Exclude: jsii.Strings(".git", ".scenedex", "dist", "bin", "cdk.out", "node_modules", "infra", "layers", "third_party/.npm",
+			"third_party/lib/linux-arm64"),
 	})
 	role := awsiam.NewRole(s.stack, s.str("ModelRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(s.str("sagemaker.amazonaws.com"), nil),
@@ -270,7 +284,7 @@ func (s *builder) functions() {
 		return env
 	}
 	search := map[string]*string{"OPENSEARCH_ENDPOINT": s.osEndpoint, "OPENSEARCH_SERVICE": s.str(s.osService),
-		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint}
+		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint, "OCR": s.str(s.cfg.OCR)}
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(nil)},
 		{"api", "status, list, delete, search", 512, 29, false, base(search)},

@@ -178,6 +178,16 @@ func TestDefaultStack(t *testing.T) {
 		}
 	})
 
+	t.Run("ocr", func(t *testing.T) {
+		// The project's model image reads words; embed asks it, and api
+		// knows text search can answer from them.
+		for _, fn := range []string{"Embed", "Api"} {
+			if env := functionEnv(t, tpl, fn); env["OCR"] != "on" || env["EMBEDDING_ENDPOINT"] == nil {
+				t.Errorf("%s env %s", fn, js(env))
+			}
+		}
+	})
+
 	t.Run("rule", func(t *testing.T) {
 		r := one(t, tpl, "AWS::Events::Rule", "ObjectCreated")
 		p := js(r["EventPattern"])
@@ -458,10 +468,27 @@ func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
 	if !strings.Contains(js(rule["EventPattern"]), `"name":["existing-videos"]`) {
 		t.Errorf("rule does not watch the existing bucket: %s", js(rule["EventPattern"]))
 	}
+	if env := functionEnv(t, tpl, "Embed"); env["OCR"] != "off" {
+		t.Errorf("OCR with an existing endpoint: %v", env["OCR"])
+	}
 	pol := functionPolicies(tpl)
 	if !strings.Contains(js(pol["embed"]["sagemaker:InvokeEndpoint"]), "endpoint/my-clip") {
 		t.Errorf("embed endpoint grant %v", pol["embed"]["sagemaker:InvokeEndpoint"])
 	}
+}
+
+// functionEnv is the environment of the Lambda function whose logical id
+// starts with name.
+func functionEnv(t *testing.T, tpl map[string]any, name string) map[string]any {
+	t.Helper()
+	for id, r := range resources(tpl, "AWS::Lambda::Function") {
+		if strings.HasPrefix(id, name) {
+			env, _ := get(r, "Environment", "Variables").(map[string]any)
+			return env
+		}
+	}
+	t.Fatalf("no function %s", name)
+	return nil
 }
 
 func TestMain(m *testing.M) {

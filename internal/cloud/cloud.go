@@ -42,6 +42,7 @@ type Env struct {
 	OpenSearchService  string // OPENSEARCH_SERVICE: es (managed domain) or aoss (Serverless)
 	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
+	OCR                bool   // OCR=on: embed reads words on screen through the endpoint's OCR form
 	EventBus           string // EVENT_BUS (default "default")
 	StateMachineArn    string // STATE_MACHINE_ARN (the start function)
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
@@ -57,6 +58,12 @@ func ReadEnv(required ...string) (Env, error) {
 		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: os.Getenv("EMBEDDING_ENDPOINT"),
 		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
 		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
+	}
+	switch v := getenv("OCR", "off"); v {
+	case "on", "off":
+		e.OCR = v == "on"
+	default:
+		return e, fmt.Errorf("OCR is %q: want on or off", v)
 	}
 	var err error
 	if e.ChunkSeconds, err = strconv.ParseFloat(getenv("CHUNK_SECONDS", "10"), 64); err != nil {
@@ -102,6 +109,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		index   scenedex.Index
 		sender  scenedex.ChunkSender
 		embed   scenedex.Embedder
+		reader  scenedex.TextReader
 		media   pipeline.Media
 	)
 	if e.Table != "" {
@@ -122,7 +130,11 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		sender = sqsq.New(sqs.NewFromConfig(cfg), e.QueueURL)
 	}
 	if e.ModelEndpoint != "" {
-		embed = sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)
+		sm := sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)
+		embed = sm
+		if e.OCR {
+			reader = sm // the same endpoint's OCR form
+		}
 	}
 	if _, err := os.Stat(e.FFmpegDir); err == nil {
 		tool, err := ffmpeg.Find(e.FFmpegDir)
@@ -137,6 +149,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
 	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
 		blobs, catalog, index, embed, sender, media, log)
+	p.Reader = reader
 	fns.P = p
 	return fns, nil
 }

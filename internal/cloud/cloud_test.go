@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 func TestReadEnv(t *testing.T) {
@@ -20,9 +23,53 @@ func TestReadEnv(t *testing.T) {
 	if _, err := ReadEnv("BUCKET", "TABLE"); err == nil || !strings.Contains(err.Error(), "TABLE") {
 		t.Fatalf("missing TABLE: %v", err)
 	}
+	if e.OCR {
+		t.Fatal("OCR on without OCR=on")
+	}
+	t.Setenv("OCR", "on")
+	if e, err := ReadEnv(); err != nil || !e.OCR {
+		t.Fatalf("OCR=on: %+v %v", e, err)
+	}
+	t.Setenv("OCR", "yes please")
+	if _, err := ReadEnv(); err == nil || !strings.Contains(err.Error(), "OCR") {
+		t.Fatalf("bad OCR accepted: %v", err)
+	}
+	t.Setenv("OCR", "")
 	t.Setenv("CHUNK_SECONDS", "ten")
 	if _, err := ReadEnv(); err == nil {
 		t.Fatal("bad CHUNK_SECONDS accepted")
+	}
+}
+
+// The embed function reads words through the endpoint when OCR=on, and not
+// otherwise.
+func TestBuildReader(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+	for _, on := range []bool{false, true} {
+		fns, err := BuildWith(cfg, Env{ModelEndpoint: "ep", OCR: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (fns.P.Reader != nil) != on {
+			t.Errorf("OCR %v: reader %v", on, fns.P.Reader)
+		}
+	}
+	if fns, _ := BuildWith(cfg, Env{OCR: true}); fns.P.Reader != nil || fns.P.Embedder != nil {
+		t.Error("no endpoint, yet a model")
+	}
+}
+
+// The Lambda functions stay static pure Go: none may depend on ONNX Runtime
+// (cgo), which lives in the model server only.
+func TestFunctionsStayPureGo(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../../functions/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasSuffix(dep, "/internal/onnx") || strings.HasSuffix(dep, "/internal/ocr") || strings.Contains(dep, "onnxruntime_go") {
+			t.Errorf("a function depends on %s", dep)
+		}
 	}
 }
 
