@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps models infra-deps build build-cli layer run test bench vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps lint-api build build-cli layer run test bench vet fmt clean synth deploy destroy
 
 all: build-cli
 
@@ -25,12 +25,17 @@ infra-deps:
 build-cli: deps
 	$(GO) build -trimpath -o $(BIN) ./cmd/scenedex
 
+## lint-api: docs/openapi.yaml through Redocly CLI's recommended rules (pinned in docs/_tools/package-lock.json)
+lint-api:
+	@cd docs/_tools && npm ci --no-audit --no-fund --loglevel=error
+	docs/_tools/node_modules/.bin/redocly lint docs/openapi.yaml --format=stylish
+
 ## run: the whole pipeline on this machine (API + local S3 + workers + model) on $(ADDR)
 run: build-cli models
 	$(BIN) serve --addr $(ADDR) --data $(DATA) --assets $(CURDIR)/third_party
 
 ## test: every test, with real ffmpeg, HTTP, SQLite; and the CDK app's template tests
-test: deps models infra-deps
+test: deps models infra-deps lint-api
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...

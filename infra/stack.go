@@ -287,7 +287,7 @@ func (s *builder) functions() {
 		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint, "OCR": s.str(s.cfg.OCR)}
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(nil)},
-		{"api", "status, list, delete, search", 512, 29, false, base(search)},
+		{"api", "status, list, delete, search, reindex", 512, 29, false, base(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()))},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
@@ -341,6 +341,15 @@ func (s *builder) statement(actions []string, resources ...*string) awsiam.Polic
 func (s *builder) objects(prefix string) *string { return s.bucket.ArnForObjects(s.str(prefix + "*")) }
 
 // grants gives each function only what its steps use.
+// with returns a copy of env with k set to v.
+func with(env map[string]*string, k string, v *string) map[string]*string {
+	out := map[string]*string{k: v}
+	for key, val := range env {
+		out[key] = val
+	}
+	return out
+}
+
 func (s *builder) grants() {
 	f := s.fns
 	// TransactWriteItems (embed's idempotent chunk count) is authorized by
@@ -374,6 +383,7 @@ func (s *builder) grants() {
 	}))
 	// The queue, the model, the index, the workflow, the event bus.
 	s.queue.GrantSendMessages(f["chunk"])
+	s.queue.GrantSendMessages(f["api"]) // reindex puts stored chunks back on the queue
 	for _, name := range []string{"embed", "api"} {
 		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
 		s.osGrant(f[name], name == "embed" || name == "api")

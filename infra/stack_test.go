@@ -396,6 +396,7 @@ func TestDefaultStack(t *testing.T) {
 			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},
 			{"embed", "sqs:SendMessage", "", false},
+			{"api", "sqs:SendMessage", "Chunks", true}, // reindex
 			{"start", "states:StartExecution", "-ingest", true},
 			{"start", "s3:GetObject", "", false},
 			{"finalize", "events:PutEvents", "event-bus/default", true},

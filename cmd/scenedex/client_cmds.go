@@ -255,6 +255,36 @@ func bracket(l scenedex.MatchedLine) string {
 	return b.String()
 }
 
+func reindex(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
+	collection := fs.String("collection", "", "only the READY videos of this collection")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usageError{"reindex takes at most one VIDEO_ID"}
+	}
+	req := pipeline.ReindexRequest{Collection: *collection}
+	if len(pos) == 1 {
+		req.VideoID = pos[0]
+	}
+	res, err := apiClient().Reindex(ctx, req)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(res)
+	}
+	fmt.Printf("queued %d chunks of %d videos for re-embedding from their stored frames", res.Chunks, res.Videos)
+	if res.Missing > 0 {
+		fmt.Printf(" (%d chunks had no indexed doc to start from)", res.Missing)
+	}
+	fmt.Println("; search answers from the current index until each chunk is replaced")
+	return nil
+}
+
 func deadLetters(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dead-letters", flag.ContinueOnError)
 	redrive := fs.Bool("redrive", false, "put every dead-lettered message back on its queue")

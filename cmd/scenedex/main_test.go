@@ -179,6 +179,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"upload", filepath.Join(dir, "missing.mp4")}, true, "no such file"},
 		{[]string{"bogus"}, true, "unknown command"},
 		{[]string{"dead-letters"}, false, `"chunks": []`},
+		{[]string{"reindex", id}, false, "queued"},
 		{[]string{"delete", id}, false, "deleted"},
 		{[]string{"status", id}, true, "not found"},
 	} {

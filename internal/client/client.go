@@ -116,6 +116,13 @@ func (c *Client) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, 
 	return out.Hits, err
 }
 
+// Reindex queues the selected chunks for re-embedding from their frames.
+func (c *Client) Reindex(ctx context.Context, req pipeline.ReindexRequest) (pipeline.ReindexResult, error) {
+	var out pipeline.ReindexResult
+	err := c.do(ctx, http.MethodPost, "/v1/reindex", req, &out)
+	return out, err
+}
+
 // Raw calls any route (dead letters).
 func (c *Client) Raw(ctx context.Context, method, path string, in, out any) error {
 	return c.do(ctx, method, path, in, out)

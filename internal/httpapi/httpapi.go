@@ -40,6 +40,7 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("DELETE /v1/videos/{id}", a.deleteVideo)
 	a.mux.HandleFunc("POST /v1/videos/{id}/complete", a.completeVideo)
 	a.mux.HandleFunc("POST /v1/search", a.search)
+	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, scenedex.Errorf(scenedex.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
@@ -135,6 +136,19 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, SearchResponse{Hits: hits})
+}
+
+func (a *API) reindex(w http.ResponseWriter, r *http.Request) {
+	var req pipeline.ReindexRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	res, err := a.P.Reindex(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, res)
 }
 
 func (a *API) decode(w http.ResponseWriter, r *http.Request, into any) bool {

@@ -47,6 +47,9 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	default:
 		return err
 	}
+	if v.Status == scenedex.StatusReady {
+		return nil // a re-index of a finished video: no workflow is waiting
+	}
 	token, err := f.Store.TaskToken(ctx, c.VideoID)
 	if err != nil {
 		return err

@@ -272,6 +272,21 @@ func TestWorkflowWithDuplicates(t *testing.T) {
 	if dup, err := e.fns.Probe(ctx, ev); err != nil || !dup.Skip {
 		t.Fatalf("duplicate event: %+v %v", dup, err)
 	}
+	// A re-index of the READY video goes back through SQS: every chunk is
+	// re-embedded, no finished workflow's token is touched, nothing fails.
+	e.queue.sent = nil
+	res, err := e.fns.P.Reindex(ctx, pipeline.ReindexRequest{VideoID: state.VideoID})
+	if err != nil || res.Chunks != 3 || len(e.queue.sent) != 3 || e.queue.sent[0].Reindex == "" {
+		t.Fatalf("reindex %+v %v (%d sent)", res, err, len(e.queue.sent))
+	}
+	released := len(e.tokens.succeeded)
+	resp, err := e.fns.Embed(ctx, sqsEvent(e.queue.sent))
+	if err != nil || len(resp.BatchItemFailures) != 0 || len(e.tokens.succeeded) != released {
+		t.Fatalf("re-embed: %+v %v, tokens %+v", resp, err, e.tokens)
+	}
+	if v, _ := e.fns.P.Catalog.Get(ctx, state.VideoID); v.Status != scenedex.StatusReady || v.ChunksDone != 3 || e.index.Len() != 3 {
+		t.Fatalf("after reindex %+v, %d docs", v, e.index.Len())
+	}
 }
 
 func TestProbeFailuresAndFail(t *testing.T) {

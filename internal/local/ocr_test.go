@@ -122,3 +122,72 @@ func TestTextSearchRefusedWithoutOCR(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestReindexAddsWords: a video indexed with OCR off gets its words when the
+// server, restarted with OCR on, re-indexes it from the stored frames; the
+// picture search keeps answering throughout and nothing is duplicated.
+func TestReindexAddsWords(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	app, c := startApp(t, data, modelserver.Options{})
+	id := uploadFile(t, c, wordsVideo(t, dir), "ads")
+	if v := waitFinal(t, c, id); v.Status != scenedex.StatusReady {
+		t.Fatalf("video %+v", v)
+	}
+	app.Close()
+
+	app, c = startOCRApp(t, data)
+	ctx := context.Background()
+	if hits, err := c.Search(ctx, scenedex.Query{Text: "grand opening"}); err != nil || len(hits) != 0 {
+		t.Fatalf("words found before reindex: %+v %v", hits, err)
+	}
+	if _, err := c.Reindex(ctx, pipeline.ReindexRequest{VideoID: "nope"}); apiCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("unknown video: %v", err)
+	}
+	if _, err := c.Reindex(ctx, pipeline.ReindexRequest{Collection: "Bad Name"}); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("bad collection: %v", err)
+	}
+	res, err := c.Reindex(ctx, pipeline.ReindexRequest{Collection: "ads"})
+	if err != nil || res.Videos != 1 || res.Chunks != 3 || res.Missing != 0 {
+		t.Fatalf("reindex %+v %v", res, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := c.Search(ctx, scenedex.Query{Like: &scenedex.LikeRef{VideoID: id, T: 1}}); err != nil {
+			t.Fatalf("picture search during reindex: %v", err)
+		}
+		hits, err := c.Search(ctx, scenedex.Query{Text: "grand opening"})
+		if err == nil && len(hits) > 0 {
+			if hits[0].Chunk != 0 || len(hits[0].Text) == 0 {
+				t.Fatalf("after reindex: %+v", hits)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("words never appeared: %v %v", hits, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitQueueEmpty(t, app)
+	if v, _ := c.Video(ctx, id); v.Status != scenedex.StatusReady || v.ChunksDone != 3 || app.Index.Len() != 3 {
+		t.Fatalf("after reindex: %+v, %d docs", v, app.Index.Len())
+	}
+	if hits, err := c.Search(ctx, scenedex.Query{Text: "限时优惠"}); err != nil || len(hits) == 0 || hits[0].Chunk != 2 {
+		t.Fatalf("CJK after reindex: %+v %v", hits, err)
+	}
+}
+
+func waitQueueEmpty(t *testing.T, app *App) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := app.Runner.Chunks.Pending(context.Background())
+		if err == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue never drained: %d %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -113,7 +113,11 @@ func (r *Runner) SendChunks(ctx context.Context, chunks []scenedex.Chunk) error 
 		if err != nil {
 			return err
 		}
-		msgs[i] = sqlite.Message{ID: c.ID(), Body: body}
+		id := c.ID()
+		if c.Reindex != "" {
+			id += "@reindex-" + c.Reindex
+		}
+		msgs[i] = sqlite.Message{ID: id, Body: body}
 	}
 	if err := r.Chunks.Send(ctx, msgs...); err != nil {
 		return err

@@ -240,6 +240,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
 	}
 	doc := scenedex.Doc{Chunk: c, Vector: vector.Pool(vecs)}
+	doc.Reindex = "" // a property of the message, not of the chunk
 	if p.Reader != nil {
 		texts, err := p.Reader.ReadText(ctx, images)
 		if err != nil {

@@ -81,6 +81,9 @@ type Chunk struct {
 	Collection string            `json:"collection"`
 	Filename   string            `json:"filename"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
+	// Reindex names the re-index run that sent this chunk again ("" for its
+	// first ingest), so a queue that deduplicates by message id takes it.
+	Reindex string `json:"reindex,omitempty"`
 }
 
 // ID is the deterministic document id: retries overwrite, never duplicate.

@@ -62,10 +62,10 @@ func TestSearchWords(t *testing.T) {
 		first string
 		n     int
 	}{
-		{"summer sale", scenedex.Filter{}, "v1:0", 3},              // both words beat one
-		{`"summer sale"`, scenedex.Filter{}, "v1:0", 1},            // exact phrase only
-		{`"sale summer"`, scenedex.Filter{}, "", 0},                // order matters in a phrase
-		{"sale", scenedex.Filter{Collection: "talks"}, "", 0},      // collection filter
+		{"summer sale", scenedex.Filter{}, "v1:0", 3},               // both words beat one
+		{`"summer sale"`, scenedex.Filter{}, "v1:0", 1},             // exact phrase only
+		{`"sale summer"`, scenedex.Filter{}, "", 0},                 // order matters in a phrase
+		{"sale", scenedex.Filter{Collection: "talks"}, "", 0},       // collection filter
 		{"summer", scenedex.Filter{Collection: "talks"}, "v2:0", 1}, // ...
 		{"fourier", scenedex.Filter{Metadata: map[string]string{"brand": "other"}}, "", 0},
 		{"北京", scenedex.Filter{}, "v2:1", 1},

@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+)
+
+// ReindexRequest selects what to re-embed: one video, or every READY video
+// of a collection ("" = all collections).
+type ReindexRequest struct {
+	Collection string `json:"collection,omitempty"`
+	VideoID    string `json:"video_id,omitempty"`
+}
+
+// ReindexResult says how much work was queued.
+type ReindexResult struct {
+	Videos  int `json:"videos"`
+	Chunks  int `json:"chunks"`
+	Missing int `json:"missing"` // chunks without an indexed doc (nothing to re-embed from)
+}
+
+// reindexBatch is how many chunks go to the queue per send.
+const reindexBatch = 100
+
+// Reindex re-embeds the selected chunks from their stored frames — no
+// re-cutting — and reads their words again: each indexed chunk goes back on
+// the embed queue, and the worker replaces its doc in place. Until a chunk's
+// new doc is written, search answers from the old one; the queue is durable
+// (SQS, or the local queue), so a crash loses nothing and a second call
+// only repeats work. This is how videos indexed before OCR get their words,
+// and how a changed model gets its vectors.
+func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult, error) {
+	var res ReindexResult
+	if p.Sender == nil {
+		return res, scenedex.Errorf(scenedex.CodeUnsupported, "reindex needs the chunk queue, which this deployment does not give the API")
+	}
+	if req.Collection != "" && !scenedex.ValidCollection(req.Collection) {
+		return res, scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid", req.Collection)
+	}
+	var videos []scenedex.Video
+	if req.VideoID != "" {
+		v, err := p.Catalog.Get(ctx, req.VideoID)
+		if err != nil {
+			return res, err
+		}
+		if v.Status != scenedex.StatusReady {
+			return res, scenedex.Errorf(scenedex.CodeConflict, "video %s is %s: only READY videos are re-indexed", v.ID, v.Status)
+		}
+		videos = []scenedex.Video{v}
+	} else {
+		all, err := p.Catalog.List(ctx, req.Collection)
+		if err != nil {
+			return res, err
+		}
+		for _, v := range all {
+			if v.Status == scenedex.StatusReady {
+				videos = append(videos, v)
+			}
+		}
+	}
+	run := newID()
+	var batch []scenedex.Chunk
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := p.Sender.SendChunks(ctx, batch); err != nil {
+			return fmt.Errorf("reindex: queue chunks: %w", err)
+		}
+		res.Chunks += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for _, v := range videos {
+		res.Videos++
+		for i := range v.ChunksTotal {
+			d, err := p.Index.Get(ctx, scenedex.ChunkID(v.ID, i))
+			if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+				res.Missing++
+				continue
+			}
+			if err != nil {
+				return res, fmt.Errorf("reindex %s: %w", v.ID, err)
+			}
+			c := d.Chunk
+			c.Reindex = run
+			if batch = append(batch, c); len(batch) == reindexBatch {
+				if err := flush(); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, err
+	}
+	p.Log.Info("reindex queued", "videos", res.Videos, "chunks", res.Chunks, "missing", res.Missing)
+	return res, nil
+}
