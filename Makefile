@@ -36,12 +36,14 @@ run: build-cli models
 
 ## test: every test, with real ffmpeg, HTTP, SQLite; and the CDK app's template tests
 test: deps models infra-deps lint-api
+	@./scripts/ensure-tools.sh --test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, search latency at 10k/100k
 bench: deps models
+	@./scripts/ensure-tools.sh --test
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 30m ./internal/vecindex/
 

