@@ -39,6 +39,12 @@ func (s *builder) domain() {
 		}
 		g.GrantPrincipal().AddToPrincipalPolicy(s.statement(actions, s.str(index), s.str(index+"/*"), s.str(*d.DomainArn()+"/_bulk")))
 	}
+	// The api keeps the search pipeline of hybrid queries (normalization
+	// processor) and may put nothing else at the domain level.
+	s.osPipelineGrant = func(g awsiam.IGrantable) {
+		g.GrantPrincipal().AddToPrincipalPolicy(s.statement([]string{"es:ESHttpGet", "es:ESHttpPut"},
+			s.str(*d.DomainArn()+"/_search/pipeline/scenedex-hybrid")))
+	}
 	s.suppress(d, "AwsSolutions-OS5", "The domain has no resource-based policy and no anonymous access: a request must be SigV4-signed by an IAM identity "+
 		"whose identity policy allows es:ESHttp* on this domain (only the api and embed roles).")
 	s.suppress(d, "AwsSolutions-IAM5", "CDK's custom resource that lets the domain write its slow/application logs needs logs:PutResourcePolicy, which has no resource scope.")

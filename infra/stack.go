@@ -34,14 +34,14 @@ type Config struct {
 	// OCR reads words on screen through the endpoint's OCR form: "on" or
 	// "off"; "" means on with the project's model (which has it) and off with
 	// an existing endpoint (which may not).
-	OCR string
-	SourceBucket      string // an existing bucket to take videos from; "" creates one
-	CorsOrigins       []string
-	FunctionsDir      string // make build's output: <dir>/<function>/bootstrap
-	LayerDir          string // make layer's output: <dir>/bin/ffmpeg, ffprobe
-	RepoDir           string // build context of the model image
-	Workflow          WorkflowOptions
-	EmbedConcurrency  int // most embed functions at once: protects the model endpoint
+	OCR              string
+	SourceBucket     string // an existing bucket to take videos from; "" creates one
+	CorsOrigins      []string
+	FunctionsDir     string // make build's output: <dir>/<function>/bootstrap
+	LayerDir         string // make layer's output: <dir>/bin/ffmpeg, ffprobe
+	RepoDir          string // build context of the model image
+	Workflow         WorkflowOptions
+	EmbedConcurrency int // most embed functions at once: protects the model endpoint
 }
 
 func (c *Config) defaults() {
@@ -96,24 +96,27 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 }
 
 type builder struct {
-	stack        awscdk.Stack
-	cfg          Config
-	logs         awss3.Bucket
-	bucket       awss3.IBucket
-	table        awsdynamodb.Table
-	queue        awssqs.Queue
-	dlq          awssqs.Queue
-	eventDLQ     awssqs.Queue
-	layer        awslambda.LayerVersion
-	fns          map[string]awslambda.Function
-	machine      awsstepfunctions.StateMachine
-	httpAPI      awsapigatewayv2.HttpApi
-	osEndpoint   *string
-	osService    string
-	osGrant      func(grantee awsiam.IGrantable, write bool)
-	finishSearch func()  // Serverless: the data-access policy, once the roles exist
-	endpoint     *string // SageMaker endpoint name
-	endpointArn  *string
+	stack      awscdk.Stack
+	cfg        Config
+	logs       awss3.Bucket
+	bucket     awss3.IBucket
+	table      awsdynamodb.Table
+	queue      awssqs.Queue
+	dlq        awssqs.Queue
+	eventDLQ   awssqs.Queue
+	layer      awslambda.LayerVersion
+	fns        map[string]awslambda.Function
+	machine    awsstepfunctions.StateMachine
+	httpAPI    awsapigatewayv2.HttpApi
+	osEndpoint *string
+	osService  string
+	osGrant    func(grantee awsiam.IGrantable, write bool)
+	// osPipelineGrant lets a function keep the hybrid search pipeline (nil:
+	// Serverless, where the collection's data policy governs).
+	osPipelineGrant func(grantee awsiam.IGrantable)
+	finishSearch    func()  // Serverless: the data-access policy, once the roles exist
+	endpoint        *string // SageMaker endpoint name
+	endpointArn     *string
 }
 
 func (s *builder) str(v string) *string { return jsii.String(v) }
@@ -384,6 +387,9 @@ func (s *builder) grants() {
 	// The queue, the model, the index, the workflow, the event bus.
 	s.queue.GrantSendMessages(f["chunk"])
 	s.queue.GrantSendMessages(f["api"]) // reindex puts stored chunks back on the queue
+	if s.osPipelineGrant != nil {
+		s.osPipelineGrant(f["api"])
+	}
 	for _, name := range []string{"embed", "api"} {
 		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
 		s.osGrant(f[name], name == "embed" || name == "api")

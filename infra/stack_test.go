@@ -397,6 +397,8 @@ func TestDefaultStack(t *testing.T) {
 			{"chunk", "sqs:SendMessage", "Chunks", true},
 			{"embed", "sqs:SendMessage", "", false},
 			{"api", "sqs:SendMessage", "Chunks", true}, // reindex
+			{"api", "es:ESHttpPut", "_search/pipeline/scenedex-hybrid", true},
+			{"embed", "es:ESHttpPut", "_search/pipeline", false},
 			{"start", "states:StartExecution", "-ingest", true},
 			{"start", "s3:GetObject", "", false},
 			{"finalize", "events:PutEvents", "event-bus/default", true},

@@ -38,6 +38,7 @@ type Index struct {
 
 	mu      sync.Mutex
 	ensured bool
+	hybrid  *error // the search pipeline's creation result, once tried
 }
 
 var _ scenedex.Index = (*Index)(nil)
@@ -299,13 +300,21 @@ func (ix *Index) search(ctx context.Context, body map[string]any) ([]hit, error)
 	}
 	out := make([]hit, 0, len(resp.Hits.Hits))
 	for _, h := range resp.Hits.Hits {
-		var d doc
-		if err := json.Unmarshal(h.Source, &d); err != nil {
-			return nil, fmt.Errorf("search hit %s: %w", h.ID, err)
+		d, err := decodeHit(h.ID, h.Source)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, hit{doc: d, score: float64(h.Score)})
 	}
 	return out, nil
+}
+
+func decodeHit(id string, source []byte) (doc, error) {
+	var d doc
+	if err := json.Unmarshal(source, &d); err != nil {
+		return d, fmt.Errorf("search hit %s: %w", id, err)
+	}
+	return d, nil
 }
 
 // Search runs a filtered k-NN query. Lucene's cosinesimil score is
@@ -380,16 +389,9 @@ func hitOf(c doc, score float64) scenedex.Hit {
 // BM25 weights them.
 var wordFields = []string{"screen^1", "meta_words^0.4"}
 
-// SearchWords runs a BM25 query over the words fields: every phrase must
-// match (match_phrase semantics), terms may (any of them), filtered as Search
-// is. Score is OpenSearch's BM25 score.
-func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f scenedex.Filter) ([]scenedex.WordHit, error) {
-	if k <= 0 {
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
-	}
-	if len(q.Terms) == 0 && len(q.Phrases) == 0 {
-		return []scenedex.WordHit{}, nil
-	}
+// wordsQuery is the bool query of a words search: every phrase must match,
+// terms may (at least one when there is no phrase), filtered by f.
+func (ix *Index) wordsQuery(q scenedex.WordQuery, f scenedex.Filter) map[string]any {
 	boolQ := filterQuery(f)
 	var must, should []any
 	for _, p := range q.Phrases {
@@ -409,6 +411,20 @@ func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f
 			boolQ["minimum_should_match"] = 1
 		}
 	}
+	return boolQ
+}
+
+// SearchWords runs a BM25 query over the words fields: every phrase must
+// match (match_phrase semantics), terms may (any of them), filtered as Search
+// is. Score is OpenSearch's BM25 score.
+func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f scenedex.Filter) ([]scenedex.WordHit, error) {
+	if k <= 0 {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
+	}
+	if len(q.Terms) == 0 && len(q.Phrases) == 0 {
+		return []scenedex.WordHit{}, nil
+	}
+	boolQ := ix.wordsQuery(q, f)
 	fetch := k
 	if ix.Serverless || f.ExcludeID != "" {
 		fetch = k + k/2 + 2

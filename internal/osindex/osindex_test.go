@@ -37,6 +37,11 @@ type fakeOpenSearch struct {
 	// document ids are refused, ids are assigned, no _delete_by_query.
 	serverless bool
 	nextID     int
+	// hybrid plays the neural-search plugin: the pipeline scenedex puts, and
+	// hybrid queries through it. refusePipeline answers its PUT with 400.
+	pipeline       map[string]any
+	pipelinePuts   int
+	refusePipeline bool
 }
 
 func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +129,22 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			reply(404, map[string]any{"_index": "chunks", "_id": id, "found": false})
 		}
+	case r.Method == http.MethodPut && r.URL.Path == "/_search/pipeline/scenedex-hybrid":
+		f.pipelinePuts++
+		if f.refusePipeline {
+			reply(400, map[string]any{"error": map[string]any{"type": "illegal_argument_exception", "reason": "Invalid processor type normalization-processor"}})
+			return
+		}
+		json.Unmarshal(body, &f.pipeline)
+		reply(200, map[string]any{"acknowledged": true})
+	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_search" && r.URL.Query().Get("search_pipeline") != "":
+		var q map[string]any
+		json.Unmarshal(body, &q)
+		if r.URL.Query().Get("search_pipeline") != "scenedex-hybrid" || f.pipeline == nil {
+			reply(404, map[string]any{"error": map[string]any{"type": "resource_not_found_exception", "reason": "pipeline not found"}})
+			return
+		}
+		reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": f.hybridSearch(q)}})
 	case r.Method == http.MethodPost && r.URL.Path == "/chunks/_search":
 		var q map[string]any
 		json.Unmarshal(body, &q)
@@ -228,6 +249,68 @@ func (f *fakeOpenSearch) wordsSearch(b map[string]any) []any {
 		if ok && score > 0 {
 			hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": score, "_source": src})
 		}
+	}
+	sortHits(hits)
+	return hits
+}
+
+// hybridSearch plays a hybrid query through the normalization processor:
+// each named sub-query scored on its own (words as wordsSearch does, the
+// k-NN by Lucene's cosine score), min-max normalised, averaged; every hit
+// lists the sub-queries that matched it.
+func (f *fakeOpenSearch) hybridSearch(q map[string]any) []any {
+	subs := asSlice(get(q, "query", "hybrid", "queries"))
+	if len(subs) != 2 {
+		f.t.Errorf("hybrid queries %v", q)
+		return nil
+	}
+	wordsQ, _ := get(subs[0], "bool").(map[string]any)
+	picQ, _ := get(subs[1], "bool").(map[string]any)
+	if wordsQ["_name"] != "words" || picQ["_name"] != "picture" {
+		f.t.Errorf("sub-queries not named: %v", subs)
+	}
+	knn, _ := get(asSlice(picQ["must"])[0], "knn", "vector").(map[string]any)
+	scores := map[string][2]float64{}
+	matched := map[string][]any{}
+	norm := func(hits []any, slot int, name string) {
+		lo, hi := 1e9, -1e9
+		for _, h := range hits {
+			s := h.(map[string]any)["_score"].(float64)
+			lo, hi = min(lo, s), max(hi, s)
+		}
+		for _, h := range hits {
+			hm := h.(map[string]any)
+			id := hm["_id"].(string)
+			v := scores[id]
+			v[slot] = 1
+			if hi > lo {
+				v[slot] = (hm["_score"].(float64) - lo) / (hi - lo)
+			}
+			scores[id] = v
+			matched[id] = append(matched[id], name)
+		}
+	}
+	norm(f.wordsSearch(wordsQ), 0, "words")
+	var pics []any
+	for id, src := range f.docs {
+		if c, ok := filterCollection(knn); ok && src["collection"] != c {
+			continue
+		}
+		var dot float64
+		for i, x := range src["vector"].([]any) {
+			dot += x.(float64) * knn["vector"].([]any)[i].(float64)
+		}
+		pics = append(pics, map[string]any{"_id": id, "_score": (1 + dot) / 2})
+	}
+	sortHits(pics)
+	if k := int(knn["k"].(float64)); len(pics) > k {
+		pics = pics[:k]
+	}
+	norm(pics, 1, "picture")
+	var hits []any
+	for id, v := range scores {
+		hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": (v[0] + v[1]) / 2,
+			"_source": f.docs[id], "matched_queries": matched[id]})
 	}
 	sortHits(hits)
 	return hits
@@ -455,5 +538,64 @@ func TestSearchWords(t *testing.T) {
 		if err != nil || len(d.Lines) != 2 {
 			t.Errorf("%s get: %+v %v", service, d, err)
 		}
+	}
+}
+
+// The hybrid query on OpenSearch: the pipeline is created once, hits carry
+// which sub-query matched, filters apply, and a cluster without the
+// normalization processor is reported as unsupported (asked once).
+func TestSearchHybrid(t *testing.T) {
+	f := &fakeOpenSearch{t: t, service: "es", docs: map[string]map[string]any{}}
+	ix := newIndex(t, f)
+	ctx := context.Background()
+	docs := []scenedex.Doc{
+		wordsDoc("v1", 0, "ads", "SUMMER SALE"), // words only: its picture is far
+		wordsDoc("v1", 1, "ads", "nothing"),     // picture only
+		wordsDoc("v1", 2, "ads", "summer"),      // both
+		wordsDoc("v1", 3, "ads", "nothing"),     // third nearest picture: normalised to 0
+		wordsDoc("v2", 0, "talks", "summer"),    // another collection
+	}
+	docs[0].Vector = []float32{0, 0, 1}
+	docs[1].Vector = []float32{1, 0, 0}
+	docs[2].Vector = []float32{0.9, 0.1, 0}
+	docs[3].Vector = []float32{0.5, 0.5, 0}
+	if err := ix.Upsert(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	var hits []scenedex.WordHit
+	for range 2 {
+		var err error
+		if hits, err = ix.SearchHybrid(ctx, words.Parse("summer sale"), []float32{1, 0, 0}, 3, scenedex.Filter{Collection: "ads"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.pipelinePuts != 1 || get(asSlice(f.pipeline["phase_results_processors"])[0], "normalization-processor", "normalization", "technique") != "min_max" {
+		t.Fatalf("pipeline put %d times: %v", f.pipelinePuts, f.pipeline)
+	}
+	byChunk := map[int]string{}
+	for _, h := range hits {
+		if h.Collection != "ads" {
+			t.Errorf("filter ignored: %+v", h)
+		}
+		byChunk[h.Chunk] = fmt.Sprint(h.Matched)
+	}
+	want := map[int]string{0: "[words]", 1: "[picture]", 2: "[words picture]"}
+	if len(hits) != 3 || fmt.Sprint(byChunk) != fmt.Sprint(want) {
+		t.Fatalf("matched %v, want %v", byChunk, want)
+	}
+	if hits[2].Chunk != 2 || len(hits[2].Lines) != 1 {
+		t.Errorf("hits in normalised order, lines kept: %+v", hits)
+	}
+
+	refused := &fakeOpenSearch{t: t, service: "aoss", docs: map[string]map[string]any{}, serverless: true, refusePipeline: true}
+	rix := newIndex(t, refused)
+	rix.Serverless = true
+	for range 2 {
+		if _, err := rix.SearchHybrid(ctx, words.Parse("x"), []float32{1, 0, 0}, 3, scenedex.Filter{}); scenedex.ErrorCode(err) != scenedex.CodeUnsupported {
+			t.Fatalf("refused pipeline: %v", err)
+		}
+	}
+	if refused.pipelinePuts != 1 {
+		t.Errorf("asked %d times", refused.pipelinePuts)
 	}
 }

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"context"
+	"log/slog"
 	"reflect"
 	"testing"
 
@@ -59,5 +61,60 @@ func TestFuse(t *testing.T) {
 	// With one retriever, hits keep its own score (BM25 here).
 	if got := fuse([]scenedex.WordHit{wh("a", 0, 9, "sale")}, nil, q, 5); got[0].Score != 9 || got[0].Scores != nil {
 		t.Errorf("single retriever score %+v", got[0])
+	}
+}
+
+// Stand-ins for this test only: a text-embedding model (none runs here yet)
+// and an index that answers hybrid queries (OpenSearch's, tested against its
+// REST stand-in in package osindex).
+type textEmbedder struct{ scenedex.Embedder }
+
+func (textEmbedder) EmbedText(context.Context, string) ([]float32, error) { return []float32{1, 0}, nil }
+
+type hybridIndex struct {
+	scenedex.Index
+	hybridErr error
+	hybrid    []scenedex.WordHit
+	words     []scenedex.WordHit
+	picture   []scenedex.Hit
+}
+
+func (h *hybridIndex) SearchHybrid(context.Context, scenedex.WordQuery, []float32, int, scenedex.Filter) ([]scenedex.WordHit, error) {
+	return h.hybrid, h.hybridErr
+}
+func (h *hybridIndex) SearchWords(context.Context, scenedex.WordQuery, int, scenedex.Filter) ([]scenedex.WordHit, error) {
+	return h.words, nil
+}
+func (h *hybridIndex) Search(context.Context, []float32, int, scenedex.Filter) ([]scenedex.Hit, error) {
+	return h.picture, nil
+}
+
+type noText struct{}
+
+func (noText) ReadText(context.Context, [][]byte) ([][]scenedex.TextLine, error) { return nil, nil }
+
+func TestSearchTextUsesTheIndexFusionWhenItHasOne(t *testing.T) {
+	line := []scenedex.TextLine{{Text: "big sale", T: 3}}
+	both := scenedex.WordHit{Hit: scenedex.Hit{VideoID: "a", Chunk: 1, Score: 0.8, Matched: []string{"words", "picture"}}, Lines: line}
+	pic := scenedex.WordHit{Hit: scenedex.Hit{VideoID: "a", Chunk: 2, Score: 0.3, Matched: []string{"picture"}}, Lines: line}
+	ix := &hybridIndex{hybrid: []scenedex.WordHit{both, pic},
+		words:   []scenedex.WordHit{{Hit: scenedex.Hit{VideoID: "b", Chunk: 0, Score: 5}, Lines: line}},
+		picture: []scenedex.Hit{{VideoID: "c", Chunk: 0, Score: 0.2}}}
+	p := &Pipeline{Index: ix, Embedder: textEmbedder{}, Reader: noText{}, Log: slog.Default(), cfg: Config{}.withDefaults()}
+	q := scenedex.Query{Text: "sale", K: 5}
+	hits, err := p.searchText(context.Background(), q, scenedex.Filter{})
+	if err != nil || len(hits) != 2 || hits[0].Chunk != 1 || len(hits[0].Text) != 1 || hits[1].Text != nil {
+		t.Fatalf("hybrid: %+v %v", hits, err)
+	}
+	// A cluster without hybrid support: fused here instead.
+	ix.hybridErr = scenedex.Errorf(scenedex.CodeUnsupported, "no pipeline")
+	hits, err = p.searchText(context.Background(), q, scenedex.Filter{})
+	if err != nil || len(hits) != 2 || hits[0].VideoID != "b" || hits[1].VideoID != "c" {
+		t.Fatalf("fallback: %+v %v", hits, err)
+	}
+	// Any other failure is the caller's to see.
+	ix.hybridErr = scenedex.Errorf(scenedex.CodeUnavailable, "cluster down")
+	if _, err := p.searchText(context.Background(), q, scenedex.Filter{}); scenedex.ErrorCode(err) != scenedex.CodeUnavailable {
+		t.Fatalf("error: %v", err)
 	}
 }

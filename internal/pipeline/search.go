@@ -77,8 +77,10 @@ func (p *Pipeline) searchPicture(ctx context.Context, vec []float32, k int, f sc
 }
 
 // searchText is hybrid: the words (BM25 over words on screen, filenames and
-// metadata) and, when the model embeds text, the picture (k-NN), fused by
-// reciprocal rank. Without OCR and without a text model it is refused.
+// metadata) and, when the model embeds text, the picture (k-NN), fused — by
+// the index itself where it can (OpenSearch's hybrid query), else here by
+// reciprocal rank (the embedded index). Without OCR and without a text model
+// it is refused.
 func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.Filter) ([]scenedex.Hit, error) {
 	if len(q.Text) > 1000 {
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
@@ -93,6 +95,16 @@ func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.
 		return nil, scenedex.Wrap(scenedex.CodeUnsupported, err, "and OCR is off, so no words on screen can answer either")
 	case !picture && words.Empty(wq):
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "the text has no words to search for")
+	}
+	if hi, ok := p.Index.(scenedex.HybridIndex); ok && picture && !words.Empty(wq) {
+		hits, err := hi.SearchHybrid(ctx, wq, vec, q.K, f)
+		if err == nil {
+			return marked(hits, wq), nil
+		}
+		if scenedex.ErrorCode(err) != scenedex.CodeUnsupported {
+			return nil, err
+		}
+		p.Log.Debug("hybrid query unavailable; fusing here", "err", err)
 	}
 	// Each retriever gives more than k so that fusion can lift a scene
 	// both rank moderately.
@@ -110,6 +122,21 @@ func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.
 		}
 	}
 	return fuse(wordHits, picHits, wq, q.K), nil
+}
+
+// marked turns an index's own fused hits into hits, marking the words of
+// those the words matched.
+func marked(hits []scenedex.WordHit, wq scenedex.WordQuery) []scenedex.Hit {
+	out := make([]scenedex.Hit, len(hits))
+	for i, h := range hits {
+		out[i] = h.Hit
+		for _, m := range h.Matched {
+			if m == scenedex.MatchWords {
+				out[i].Text = words.Mark(h.Lines, wq)
+			}
+		}
+	}
+	return out
 }
 
 // rrfK is reciprocal rank fusion's constant (Cormack et al.: 60).

@@ -111,3 +111,11 @@ type WordHit struct {
 	Hit
 	Lines []TextLine
 }
+
+// HybridIndex is an Index that fuses words and picture in one query of its
+// own (OpenSearch's hybrid query with its normalization processor); each hit
+// says in Matched which of the two found it. An error with CodeUnsupported
+// means this index cannot, and the caller fuses the two searches itself.
+type HybridIndex interface {
+	SearchHybrid(ctx context.Context, q WordQuery, vec []float32, k int, f Filter) ([]WordHit, error)
+}
