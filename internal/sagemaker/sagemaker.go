@@ -5,6 +5,7 @@ package sagemaker
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,8 @@ type Invoker interface {
 type Embedder struct {
 	Client   Invoker
 	Endpoint string
-	// Batch is the number of images per invocation (payload limit 6 MB).
+	// Batch is the most images per invocation; requests are also kept
+	// within MaxRequest bytes.
 	Batch int
 	// Attempts bounds tries of an invocation the model failed with a 5xx
 	// (SageMaker reports those as ModelError, which the SDK does not retry);
@@ -52,12 +54,8 @@ func New(client Invoker, endpoint string) *Embedder {
 // EmbedImages embeds JPEG images, one vector each.
 func (e *Embedder) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, error) {
 	out := make([][]float32, 0, len(images))
-	batch := max(e.Batch, 1)
-	for i := 0; i < len(images); i += batch {
-		var req modelserver.Request
-		for _, img := range images[i:min(i+batch, len(images))] {
-			req.Inputs = append(req.Inputs, modelserver.EncodeImage(img))
-		}
+	for _, part := range batches(images, max(e.Batch, 1)) {
+		req := modelserver.Request{Inputs: encode(part)}
 		vecs, err := e.invoke(ctx, req)
 		if err != nil {
 			return nil, err
@@ -98,11 +96,8 @@ const OCRBatch = 8
 // OCR form (scenedex.TextReader).
 func (e *Embedder) ReadText(ctx context.Context, images [][]byte) ([][]scenedex.TextLine, error) {
 	out := make([][]scenedex.TextLine, 0, len(images))
-	for i := 0; i < len(images); i += OCRBatch {
-		req := modelserver.Request{Task: modelserver.TaskOCR}
-		for _, img := range images[i:min(i+OCRBatch, len(images))] {
-			req.Inputs = append(req.Inputs, modelserver.EncodeImage(img))
-		}
+	for _, part := range batches(images, OCRBatch) {
+		req := modelserver.Request{Task: modelserver.TaskOCR, Inputs: encode(part)}
 		body, err := e.call(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("ocr: %w", err)
@@ -119,6 +114,38 @@ func (e *Embedder) ReadText(ctx context.Context, images [][]byte) ([][]scenedex.
 	return out, nil
 }
 
+// MaxRequest is the largest request body sent: SageMaker serverless
+// inference's 4 MB payload limit (real-time endpoints take 6 MB).
+const MaxRequest = 4_000_000
+
+// batches splits images into runs of at most n whose base64 JSON stays
+// within MaxRequest (an image too large alone still gets a run of its own,
+// which call refuses with a clear error).
+func batches(images [][]byte, n int) [][][]byte {
+	var out [][][]byte
+	start, size := 0, 0
+	for i, img := range images {
+		enc := base64.StdEncoding.EncodedLen(len(img)) + 32 // {"image":"..."},
+		if i > start && (i-start == n || size+enc > MaxRequest-64) {
+			out = append(out, images[start:i])
+			start, size = i, 0
+		}
+		size += enc
+	}
+	if start < len(images) {
+		out = append(out, images[start:])
+	}
+	return out
+}
+
+func encode(images [][]byte) []modelserver.Input {
+	in := make([]modelserver.Input, len(images))
+	for i, img := range images {
+		in[i] = modelserver.EncodeImage(img)
+	}
+	return in
+}
+
 // call invokes the endpoint with req and returns the response body, retrying
 // what is worth a retry.
 func (e *Embedder) call(ctx context.Context, req modelserver.Request) ([]byte, error) {
@@ -126,8 +153,8 @@ func (e *Embedder) call(ctx context.Context, req modelserver.Request) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	if len(body) > modelserver.MaxPayload {
-		return nil, scenedex.Errorf(scenedex.CodeTooLarge, "model request of %d bytes exceeds SageMaker's 6 MB limit; lower the batch size", len(body))
+	if len(body) > MaxRequest {
+		return nil, scenedex.Errorf(scenedex.CodeTooLarge, "model request of %d bytes exceeds the %d bytes a SageMaker serverless endpoint takes", len(body), MaxRequest)
 	}
 	attempts := max(e.Attempts, 1)
 	for attempt := 1; ; attempt++ {

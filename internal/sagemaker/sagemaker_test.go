@@ -2,6 +2,7 @@ package sagemaker
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,5 +125,37 @@ func TestThrottlingIsRetried(t *testing.T) {
 	}
 	if calls != 4 {
 		t.Errorf("%d calls, want 3 throttled + 1", calls)
+	}
+}
+
+func TestBatchesStayWithinThePayloadLimit(t *testing.T) {
+	img := func(n int) []byte { return make([]byte, n) }
+	cases := []struct {
+		name   string
+		images [][]byte
+		n      int
+		want   []int // images per batch
+	}{
+		{"count", [][]byte{img(10), img(10), img(10)}, 2, []int{2, 1}},
+		{"bytes", [][]byte{img(1_500_000), img(1_500_000), img(1_500_000)}, 16, []int{1, 1, 1}}, // 2 MB each in base64
+		{"mixed", [][]byte{img(100), img(2_000_000), img(2_000_000), img(100)}, 16, []int{2, 2}},
+		{"one too large alone", [][]byte{img(5_000_000)}, 16, []int{1}},
+		{"none", nil, 4, nil},
+	}
+	for _, c := range cases {
+		var got []int
+		total := 0
+		for _, b := range batches(c.images, c.n) {
+			got = append(got, len(b))
+			total += len(b)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || total != len(c.images) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The one too large alone is refused before it is sent.
+	e := New(LocalClient("http://127.0.0.1:1"), "x")
+	if _, err := e.EmbedImages(context.Background(), [][]byte{img(5_000_000)}); scenedex.ErrorCode(err) != scenedex.CodeTooLarge {
+		t.Fatalf("oversized: %v", err)
 	}
 }
