@@ -64,10 +64,16 @@ func (t Tool) Cut(ctx context.Context, s CutSpec) ([]Piece, error) {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	input, done, err := t.open(s.Input)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	s.Input = input
 	// Where a copied chunk really starts: the keyframe at or before the seek point.
 	origin := s.Start
-	if s.CopyVideo {
-		k, err := t.KeyframeAtOrBefore(ctx, s.Input, s.Start)
+	if s.CopyVideo && s.Start > 0 {
+		k, err := t.keyframe(ctx, s.Input, s.Start)
 		if err != nil {
 			return nil, fmt.Errorf("cut: find keyframe: %w", err)
 		}

@@ -1,7 +1,8 @@
 // Package ffmpeg runs ffprobe and ffmpeg: probing a video, and cutting one time
 // window of it into chunks, a thumbnail and sampled frames in a single pass.
-// Inputs are file paths or http(s) URLs (presigned GETs); a window is reached by
-// seeking (-ss before -i), so a remote video is never downloaded whole.
+// Inputs are file paths or http(s) URLs (presigned GETs), which the tools read
+// through a range proxy on 127.0.0.1 (package rangeproxy); a window is reached
+// by seeking (-ss before -i), so a remote video is never downloaded whole.
 package ffmpeg
 
 import (
@@ -9,12 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
+	"github.com/scenedex/scenedex/internal/rangeproxy"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
@@ -22,6 +26,22 @@ import (
 type Tool struct {
 	FFmpeg  string
 	FFprobe string
+	// HTTP reads remote inputs for the tools (nil: rangeproxy.DefaultClient).
+	HTTP *http.Client
+}
+
+// open gives the tools what to read for input: a remote input is served to
+// them by a range proxy on 127.0.0.1 (they never resolve names or speak TLS
+// themselves); a file is read as it is. done stops the proxy.
+func (t Tool) open(input string) (local string, done func(), err error) {
+	if !isRemote(input) {
+		return input, func() {}, nil
+	}
+	p, err := rangeproxy.Start(input, t.HTTP)
+	if err != nil {
+		return "", nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "serve the input to ffmpeg")
+	}
+	return p.URL, func() { p.Close() }, nil
 }
 
 // Find returns the binaries in dir if given (the Lambda layer's /opt/bin), else
@@ -70,9 +90,30 @@ func classify(bin, msg string, err error) error {
 	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			// A crash of the tool is scenedex's fault, never the file's: retried.
+			return scenedex.Wrap(scenedex.CodeUnavailable, err, "%s crashed with signal %s (%s); this is a fault of the tool, not of the video",
+				bin, signalName(ws.Signal()), msg)
+		}
 		return scenedex.Wrap(scenedex.CodeNotVideo, err, "%s: %s", bin, msg)
 	}
 	return fmt.Errorf("%s: %w", bin, err)
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGBUS:
+		return "SIGBUS"
+	case syscall.SIGILL:
+		return "SIGILL"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	}
+	return fmt.Sprintf("%d (%v)", int(s), s)
 }
 
 func tail(s string, n int) string {

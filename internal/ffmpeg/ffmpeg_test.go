@@ -2,6 +2,8 @@ package ffmpeg
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +139,61 @@ func TestCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A tool that crashes (here a script that kills itself with SIGSEGV, as
+// the layer's static ffprobe does on a host name) is reported as scenedex's
+// retryable fault naming the signal, never as "not a video".
+func TestToolCrashIsRetryable(t *testing.T) {
+	dir := t.TempDir()
+	crash := filepath.Join(dir, "ffprobe")
+	if err := os.WriteFile(crash, []byte("#!/bin/sh\necho 'about to fail' >&2\nkill -SEGV $$\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Tool{FFmpeg: crash, FFprobe: crash}.Probe(context.Background(), filepath.Join(dir, "v.mp4"))
+	if scenedex.ErrorCode(err) != scenedex.CodeUnavailable || scenedex.Permanent(err) || !strings.Contains(err.Error(), "SIGSEGV") {
+		t.Fatalf("crash reported as %v (code %s)", err, scenedex.ErrorCode(err))
+	}
+	// An ordinary non-zero exit is still the input's fault.
+	fail := filepath.Join(dir, "fails")
+	os.WriteFile(fail, []byte("#!/bin/sh\necho 'moov atom not found' >&2\nexit 1\n"), 0o755)
+	if _, err := (Tool{FFmpeg: fail, FFprobe: fail}).Probe(context.Background(), filepath.Join(dir, "v.mp4")); scenedex.ErrorCode(err) != scenedex.CodeNotVideo {
+		t.Fatalf("exit 1 reported as %v", err)
+	}
+}
+
+// Remote inputs reach ffprobe and ffmpeg through the range proxy: this
+// machine's ffmpeg reads a URL naming a host, with a presigned-looking query,
+// by ranged reads, and no error echoes the query.
+func TestRemoteInputThroughProxy(t *testing.T) {
+	dir := t.TempDir()
+	testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 4, GOP: 25})
+	var ranged int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			ranged++
+		}
+		http.FileServer(http.Dir(dir)).ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	tl := tool(t)
+	ctx := context.Background()
+	p, err := tl.Probe(ctx, base+"/v.mp4?X-Amz-Signature=secret")
+	if err != nil || p.Duration < 7.9 {
+		t.Fatalf("probe: %+v %v", p, err)
+	}
+	pieces, err := tl.Cut(ctx, CutSpec{Input: base + "/v.mp4?X-Amz-Signature=secret", Start: 4, Duration: 4, ChunkSeconds: 4,
+		CopyVideo: true, FramesPerChunk: 2, Dir: filepath.Join(dir, "cut")})
+	if err != nil || len(pieces) != 1 || pieces[0].Start < 3.9 {
+		t.Fatalf("cut: %+v %v", pieces, err)
+	}
+	if ranged == 0 {
+		t.Error("no ranged read reached the server")
+	}
+	_, err = tl.Probe(ctx, base+"/missing.mp4?X-Amz-Signature=secret")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("missing object: %v", err)
 	}
 }

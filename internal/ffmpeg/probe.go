@@ -46,6 +46,11 @@ type ffprobeJSON struct {
 // Probe runs ffprobe on input. An input that is not a video with a known
 // duration is an error with CodeNotVideo and a reason a user can act on.
 func (t Tool) Probe(ctx context.Context, input string) (Probe, error) {
+	input, done, err := t.open(input)
+	if err != nil {
+		return Probe{}, err
+	}
+	defer done()
 	args := append(inputArgs(input), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", input)
 	out, err := run(ctx, t.FFprobe, args...)
 	if err != nil {
@@ -124,6 +129,15 @@ func (t Tool) KeyframeAtOrBefore(ctx context.Context, input string, at float64) 
 	if at <= 0 {
 		return 0, nil
 	}
+	input, done, err := t.open(input)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	return t.keyframe(ctx, input, at)
+}
+
+func (t Tool) keyframe(ctx context.Context, input string, at float64) (float64, error) {
 	args := append(inputArgs(input), "-v", "error", "-read_intervals", fmt.Sprintf("%.3f%%+#1", at),
 		"-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", input)
 	out, err := run(ctx, t.FFprobe, args...)
