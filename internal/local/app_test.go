@@ -173,7 +173,7 @@ func TestBadVideosFailWithReason(t *testing.T) {
 	tests := []struct {
 		name, path, reason string
 	}{
-		{"not a video", notVideo, "ffprobe: <input>: Invalid data found"},
+		{"not a video", notVideo, "Invalid data found when processing input"},
 		{"audio only", testvideo.Audio(t, dir, "song.mp4", 3), "audio only"},
 		{"truncated", testvideo.Truncate(t, good, filepath.Join(dir, "cut.mp4"), 3000), "moov atom not found"},
 	}
