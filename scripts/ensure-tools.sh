@@ -2,7 +2,8 @@
 # Installs what the build and tests need from Debian/Ubuntu packages when it
 # is missing: ffmpeg + ffprobe (chunking, tests), zip (Lambda packages), and
 # with --test the fonts the OCR tests draw words with (ffmpeg drawtext):
-# DejaVu, Liberation, FreeFont and WenQuanYi Micro Hei (CJK).
+# DejaVu, Liberation, FreeFont and WenQuanYi Micro Hei (CJK), and qemu with an
+# arm64 glibc to run the Lambda artifacts as Lambda would.
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
@@ -13,6 +14,9 @@ if [ "${1:-}" = "--test" ]; then
 [ -f $fonts/liberation2/LiberationSans-Regular.ttf ] || missing+=(fonts-liberation2)
 [ -f $fonts/freefont/FreeSans.ttf ] || missing+=(fonts-freefont-ttf)
 [ -f $fonts/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+# The Lambda bootstraps and the arm64 ffmpeg layer run under qemu in tests.
+command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+[ -f /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing+=(libc6-arm64-cross)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing ${missing[*]} with apt-get" >&2

@@ -8,6 +8,8 @@ package awsfake
 
 import (
 	"encoding/json"
+	"hash/crc32"
+	"strconv"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -106,8 +108,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			rep.Body = map[string]string{"__type": rep.Type, "message": rep.Type}
 		}
 	}
+	out, _ := json.Marshal(rep.Body)
+	// DynamoDB's clients check the body against this header.
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(out)), 10))
 	w.WriteHeader(rep.Status)
-	json.NewEncoder(w).Encode(rep.Body)
+	w.Write(out)
 }
 
 // Config is an aws.Config for the real SDK clients pointed at the fake, with

@@ -43,6 +43,7 @@ type Env struct {
 	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
 	OCR                bool   // OCR=on: embed reads words on screen through the endpoint's OCR form
+	S3PathStyle        bool   // S3_PATH_STYLE=true: path-style requests (S3-compatible endpoints, tests)
 	EventBus           string // EVENT_BUS (default "default")
 	StateMachineArn    string // STATE_MACHINE_ARN (the start function)
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
@@ -59,6 +60,7 @@ func ReadEnv(required ...string) (Env, error) {
 		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
 		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
 	}
+	e.S3PathStyle = os.Getenv("S3_PATH_STYLE") == "true"
 	switch v := getenv("OCR", "off"); v {
 	case "on", "off":
 		e.OCR = v == "on"
@@ -117,7 +119,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		catalog, fns.Store, fns.Stale = c, c, c
 	}
 	if e.Bucket != "" {
-		blobs = s3blob.New(s3.NewFromConfig(cfg), e.Bucket)
+		blobs = s3blob.New(s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = e.S3PathStyle }), e.Bucket)
 	}
 	if e.OpenSearchEndpoint != "" {
 		client, err := osindex.Connect(cfg, e.OpenSearchEndpoint, e.OpenSearchService)

@@ -83,7 +83,7 @@ func classify(bin, msg string, err error) error {
 		msg = err.Error()
 	}
 	lower := strings.ToLower(msg)
-	for _, transient := range []string{"server returned 5", "connection refused", "connection reset", "timed out", "timeout", "temporarily unavailable", "server returned 403", "i/o error", "broken pipe", "no route to host"} {
+	for _, transient := range []string{"server returned 5", "connection refused", "connection reset", "timed out", "timeout", "temporarily unavailable", "server returned 403", "i/o error", "broken pipe", "no route to host", "failed to resolve hostname"} {
 		if strings.Contains(lower, transient) {
 			return scenedex.Wrap(scenedex.CodeUnavailable, err, "%s could not read the input: %s", bin, msg)
 		}
