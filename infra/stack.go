@@ -288,6 +288,9 @@ func (s *builder) functions() {
 	}
 	search := map[string]*string{"OPENSEARCH_ENDPOINT": s.osEndpoint, "OPENSEARCH_SERVICE": s.str(s.osService),
 		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint, "OCR": s.str(s.cfg.OCR)}
+	if s.cfg.SearchEngine == "domain" {
+		search["OPENSEARCH_REPLICAS"] = s.str("0") // one data node: a replica could never be placed
+	}
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(nil)},
 		{"api", "status, list, delete, search, reindex", 512, 29, false, base(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()))},

@@ -182,7 +182,7 @@ func TestDefaultStack(t *testing.T) {
 		// The project's model image reads words; embed asks it, and api
 		// knows text search can answer from them.
 		for _, fn := range []string{"Embed", "Api"} {
-			if env := functionEnv(t, tpl, fn); env["OCR"] != "on" || env["EMBEDDING_ENDPOINT"] == nil {
+			if env := functionEnv(t, tpl, fn); env["OCR"] != "on" || env["EMBEDDING_ENDPOINT"] == nil || env["OPENSEARCH_REPLICAS"] != "0" {
 				t.Errorf("%s env %s", fn, js(env))
 			}
 		}
@@ -471,7 +471,7 @@ func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
 	if !strings.Contains(js(rule["EventPattern"]), `"name":["existing-videos"]`) {
 		t.Errorf("rule does not watch the existing bucket: %s", js(rule["EventPattern"]))
 	}
-	if env := functionEnv(t, tpl, "Embed"); env["OCR"] != "off" {
+	if env := functionEnv(t, tpl, "Embed"); env["OCR"] != "off" || env["OPENSEARCH_REPLICAS"] != nil {
 		t.Errorf("OCR with an existing endpoint: %v", env["OCR"])
 	}
 	pol := functionPolicies(tpl)

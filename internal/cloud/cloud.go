@@ -41,6 +41,7 @@ type Env struct {
 	OpenSearchEndpoint string // OPENSEARCH_ENDPOINT (https://...)
 	OpenSearchService  string // OPENSEARCH_SERVICE: es (managed domain) or aoss (Serverless)
 	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
+	OpenSearchReplicas *int   // OPENSEARCH_REPLICAS: number_of_replicas of a new index (unset: the cluster's default)
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
 	OCR                bool   // OCR=on: embed reads words on screen through the endpoint's OCR form
 	S3PathStyle        bool   // S3_PATH_STYLE=true: path-style requests (S3-compatible endpoints, tests)
@@ -61,6 +62,13 @@ func ReadEnv(required ...string) (Env, error) {
 		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
 	}
 	e.S3PathStyle = os.Getenv("S3_PATH_STYLE") == "true"
+	if v := os.Getenv("OPENSEARCH_REPLICAS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return e, fmt.Errorf("OPENSEARCH_REPLICAS is %q: want a count", v)
+		}
+		e.OpenSearchReplicas = &n
+	}
 	switch v := getenv("OCR", "off"); v {
 	case "on", "off":
 		e.OCR = v == "on"
@@ -126,7 +134,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		if err != nil {
 			return nil, err
 		}
-		index = &osindex.Index{Client: client, Name: e.OpenSearchIndex, Serverless: e.OpenSearchService == "aoss"}
+		index = &osindex.Index{Client: client, Name: e.OpenSearchIndex, Serverless: e.OpenSearchService == "aoss", Replicas: e.OpenSearchReplicas}
 	}
 	if e.QueueURL != "" {
 		sender = sqsq.New(sqs.NewFromConfig(cfg), e.QueueURL)

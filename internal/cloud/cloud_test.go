@@ -35,6 +35,15 @@ func TestReadEnv(t *testing.T) {
 		t.Fatalf("bad OCR accepted: %v", err)
 	}
 	t.Setenv("OCR", "")
+	t.Setenv("OPENSEARCH_REPLICAS", "0")
+	if e, err := ReadEnv(); err != nil || e.OpenSearchReplicas == nil || *e.OpenSearchReplicas != 0 {
+		t.Fatalf("replicas: %+v %v", e, err)
+	}
+	t.Setenv("OPENSEARCH_REPLICAS", "-1")
+	if _, err := ReadEnv(); err == nil {
+		t.Fatal("negative replicas accepted")
+	}
+	t.Setenv("OPENSEARCH_REPLICAS", "")
 	t.Setenv("CHUNK_SECONDS", "ten")
 	if _, err := ReadEnv(); err == nil {
 		t.Fatal("bad CHUNK_SECONDS accepted")

@@ -89,7 +89,7 @@ func (ix *Index) SearchHybrid(ctx context.Context, q scenedex.WordQuery, vec []f
 	}
 	wordsQ := ix.wordsQuery(q, f)
 	wordsQ["_name"] = namedWords
-	knn := map[string]any{"vector": vec, "k": fetch}
+	knn := map[string]any{"vector": normalized(vec), "k": fetch}
 	if boolQ := filterQuery(f); len(boolQ) > 0 {
 		knn["filter"] = map[string]any{"bool": boolQ}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/vector"
 	"github.com/scenedex/scenedex/internal/words"
 )
 
@@ -35,6 +36,7 @@ type Index struct {
 	Name       string
 	Dim        int // 0: taken from the first vector indexed
 	Serverless bool
+	Replicas   *int // number_of_replicas of a new index (nil: the cluster's default)
 
 	mu      sync.Mutex
 	ensured bool
@@ -106,18 +108,27 @@ func (d doc) toDomain() scenedex.Doc {
 	return scenedex.Doc{Chunk: d.chunk(), Vector: d.Vector, Lines: d.Lines}
 }
 
-// Mapping is the index body: a knn_vector field (HNSW, cosine similarity,
-// Lucene engine so filters apply during the search) and keyword fields for
-// the filters.
+// Mapping is the index body: a knn_vector field and keyword fields for the
+// filters, text fields for the words. The vector field is HNSW on the Faiss
+// engine, named explicitly (defaults differ between versions), with the
+// inner product over L2-normalised vectors — the cosine: OpenSearch
+// Serverless refuses the Lucene engine, and Faiss filters during the search
+// (efficient filtering) on domains from 2.9 and on Serverless. Replicas is
+// set where given (0 on a one-node domain, whose cluster otherwise stays
+// yellow); Serverless manages its own.
 func (ix *Index) Mapping() map[string]any {
+	settings := map[string]any{"knn": true}
+	if ix.Replicas != nil && !ix.Serverless {
+		settings["number_of_replicas"] = *ix.Replicas
+	}
 	return map[string]any{
-		"settings": map[string]any{"index": map[string]any{"knn": true}},
+		"settings": map[string]any{"index": settings},
 		"mappings": map[string]any{
 			"dynamic_templates": []any{map[string]any{"metadata_as_keywords": map[string]any{
 				"path_match": "metadata.*", "mapping": map[string]any{"type": "keyword"}}}},
 			"properties": map[string]any{
 				"vector": map[string]any{"type": "knn_vector", "dimension": ix.Dim, "method": map[string]any{
-					"name": "hnsw", "space_type": "cosinesimil", "engine": "lucene",
+					"name": "hnsw", "space_type": "innerproduct", "engine": "faiss",
 					"parameters": map[string]any{"m": 16, "ef_construction": 128}}},
 				"chunk_id":    map[string]any{"type": "keyword"},
 				"video_id":    map[string]any{"type": "keyword"},
@@ -137,6 +148,14 @@ func (ix *Index) Mapping() map[string]any {
 			},
 		},
 	}
+}
+
+// normalized is a unit-length copy of v: the inner product of two is their
+// cosine.
+func normalized(v []float32) []float32 {
+	out := append([]float32(nil), v...)
+	vector.Normalize(out)
+	return out
 }
 
 func jsonBody(v any) *bytes.Reader {
@@ -178,8 +197,16 @@ func (ix *Index) EnsureIndex(ctx context.Context) error {
 	if statusOf(resp) != http.StatusNotFound {
 		return classify(err, resp, "check index %s", ix.Name)
 	}
-	_, err = ix.Client.Indices.Create(ctx, opensearchapi.IndicesCreateReq{Index: ix.Name, Body: jsonBody(ix.Mapping())})
+	mapping := ix.Mapping()
+	_, err = ix.Client.Indices.Create(ctx, opensearchapi.IndicesCreateReq{Index: ix.Name, Body: jsonBody(mapping)})
 	var se *opensearch.StructError
+	if ix.Serverless && errors.As(err, &se) && strings.Contains(strings.ToLower(se.Err.Reason), "engine") {
+		// A collection that chooses the engine itself refuses a named one:
+		// let it choose (the space and method stay ours).
+		method := mapping["mappings"].(map[string]any)["properties"].(map[string]any)["vector"].(map[string]any)["method"].(map[string]any)
+		delete(method, "engine")
+		_, err = ix.Client.Indices.Create(ctx, opensearchapi.IndicesCreateReq{Index: ix.Name, Body: jsonBody(mapping)})
+	}
 	if errors.As(err, &se) && se.Err.Type == "resource_already_exists_exception" {
 		return nil // created meanwhile by another function
 	}
@@ -233,6 +260,7 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 			action["_id"] = d.ID()
 		}
 		enc.Encode(map[string]any{"index": action})
+		d.Vector = normalized(d.Vector)
 		enc.Encode(toDoc(d))
 	}
 	resp, err := ix.Client.Bulk(ctx, opensearchapi.BulkReq{Body: &body})
@@ -317,8 +345,8 @@ func decodeHit(id string, source []byte) (doc, error) {
 	return d, nil
 }
 
-// Search runs a filtered k-NN query. Lucene's cosinesimil score is
-// (1+cos)/2; hits report the cosine itself, as the local index does.
+// Search runs a filtered k-NN query; hits report the cosine itself, as the
+// local index does (see cosine).
 func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
 	if k <= 0 {
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be positive")
@@ -327,7 +355,7 @@ func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Fi
 	if ix.Serverless || f.ExcludeID != "" {
 		fetch = k + k/2 + 2 // room for dropped duplicates and the excluded chunk
 	}
-	knn := map[string]any{"vector": vec, "k": fetch}
+	knn := map[string]any{"vector": normalized(vec), "k": fetch}
 	if boolQ := filterQuery(f); len(boolQ) > 0 {
 		knn["filter"] = map[string]any{"bool": boolQ}
 	}
@@ -338,9 +366,22 @@ func (ix *Index) Search(ctx context.Context, vec []float32, k int, f scenedex.Fi
 	}
 	out := make([]scenedex.Hit, 0, k)
 	for _, h := range distinct(hits, f.ExcludeID, k) {
-		out = append(out, hitOf(h.doc, 2*h.score-1))
+		out = append(out, hitOf(h.doc, cosine(h.score)))
 	}
 	return out, nil
+}
+
+// cosine turns a Faiss inner-product score back into the inner product, the
+// cosine of normalised vectors: OpenSearch scores ip > 0 as ip + 1 and
+// ip <= 0 as 1 / (1 - ip).
+func cosine(score float64) float64 {
+	if score >= 1 {
+		return score - 1
+	}
+	if score <= 0 {
+		return -1
+	}
+	return 1 - 1/score
 }
 
 // filterQuery is the bool query body of a Filter (empty when it filters

@@ -42,6 +42,8 @@ type fakeOpenSearch struct {
 	pipeline       map[string]any
 	pipelinePuts   int
 	refusePipeline bool
+	// refuseEngine plays a collection that picks the k-NN engine itself.
+	refuseEngine bool
 }
 
 func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +66,9 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			w.WriteHeader(404)
 		}
+	case r.Method == http.MethodPut && r.URL.Path == "/chunks" && f.refuseEngine && strings.Contains(string(body), `"engine"`):
+		reply(400, map[string]any{"error": map[string]any{"type": "mapper_parsing_exception",
+			"reason": "Failed to parse mapping [_doc]: engine is not configurable for this collection"}, "status": 400})
 	case r.Method == http.MethodPut && r.URL.Path == "/chunks":
 		json.Unmarshal(body, &f.mapping)
 		f.exists = true
@@ -177,7 +182,7 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": f.wordsSearch(b)}})
 			return
 		}
-		// Score every doc by cosine like Lucene's cosinesimil: (1+cos)/2.
+		// Score every doc as Faiss scores the inner product (see faissScore).
 		knn, _ := q["query"].(map[string]any)["knn"].(map[string]any)["vector"].(map[string]any)
 		vec := knn["vector"].([]any)
 		var hits []any
@@ -189,7 +194,7 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for i, x := range src["vector"].([]any) {
 				dot += x.(float64) * vec[i].(float64)
 			}
-			hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": (1 + dot) / 2, "_source": src})
+			hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": faissScore(dot), "_source": src})
 		}
 		sortHits(hits)
 		reply(200, map[string]any{"took": 1, "hits": map[string]any{"total": map[string]any{"value": len(hits)}, "hits": hits}})
@@ -256,7 +261,7 @@ func (f *fakeOpenSearch) wordsSearch(b map[string]any) []any {
 
 // hybridSearch plays a hybrid query through the normalization processor:
 // each named sub-query scored on its own (words as wordsSearch does, the
-// k-NN by Lucene's cosine score), min-max normalised, averaged; every hit
+// k-NN by Faiss's inner-product score), min-max normalised, averaged; every hit
 // lists the sub-queries that matched it.
 func (f *fakeOpenSearch) hybridSearch(q map[string]any) []any {
 	subs := asSlice(get(q, "query", "hybrid", "queries"))
@@ -300,7 +305,7 @@ func (f *fakeOpenSearch) hybridSearch(q map[string]any) []any {
 		for i, x := range src["vector"].([]any) {
 			dot += x.(float64) * knn["vector"].([]any)[i].(float64)
 		}
-		pics = append(pics, map[string]any{"_id": id, "_score": (1 + dot) / 2})
+		pics = append(pics, map[string]any{"_id": id, "_score": faissScore(dot)})
 	}
 	sortHits(pics)
 	if k := int(knn["k"].(float64)); len(pics) > k {
@@ -314,6 +319,15 @@ func (f *fakeOpenSearch) hybridSearch(q map[string]any) []any {
 	}
 	sortHits(hits)
 	return hits
+}
+
+// faissScore is OpenSearch's score of an inner product ip for Faiss (its
+// documented "Spaces" table: d = -ip; d >= 0 -> 1/(1+d), d < 0 -> -d + 1).
+func faissScore(ip float64) float64 {
+	if d := -ip; d >= 0 {
+		return 1 / (1 + d)
+	}
+	return ip + 1
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
@@ -351,7 +365,22 @@ func newIndex(t *testing.T, f *fakeOpenSearch) *Index {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Index{Client: client, Name: "chunks", Dim: 3}
+	zero := 0
+	return &Index{Client: client, Name: "chunks", Dim: 3, Replicas: &zero}
+}
+
+// The Faiss inner-product score converts back to the cosine over the whole
+// range, as OpenSearch's "Spaces" table defines it.
+func TestCosineFromScore(t *testing.T) {
+	for _, ip := range []float64{1, 0.75, 0.3, 0.0001, 0, -0.2, -0.5, -1} {
+		if got := cosine(faissScore(ip)); got < ip-1e-9 || got > ip+1e-9 {
+			t.Errorf("ip %v: score %v gives %v", ip, faissScore(ip), got)
+		}
+	}
+	// Not normalised on the way in: the index normalises, so scores stay cosines.
+	if n := normalized([]float32{3, 4}); n[0] != 0.6 || n[1] != 0.8 {
+		t.Errorf("normalized %v", n)
+	}
 }
 
 func doc3(video string, i int, collection string, v ...float32) scenedex.Doc {
@@ -372,8 +401,11 @@ func TestManagedDomain(t *testing.T) {
 	}
 	vec := f.mapping["mappings"].(map[string]any)["properties"].(map[string]any)["vector"].(map[string]any)
 	method := vec["method"].(map[string]any)
-	if vec["type"] != "knn_vector" || vec["dimension"] != 3.0 || method["name"] != "hnsw" || method["space_type"] != "cosinesimil" {
+	if vec["type"] != "knn_vector" || vec["dimension"] != 3.0 || method["name"] != "hnsw" || method["space_type"] != "innerproduct" || method["engine"] != "faiss" {
 		t.Fatalf("mapping %v", vec)
+	}
+	if get(f.mapping, "settings", "index", "number_of_replicas") != 0.0 {
+		t.Errorf("a one-node domain's index needs 0 replicas: %v", f.mapping["settings"])
 	}
 	if err := ix.EnsureIndex(ctx); err != nil { // exists now: no second create
 		t.Fatal(err)
@@ -441,6 +473,9 @@ func TestServerlessCollection(t *testing.T) {
 		if err := ix.Upsert(ctx, docs); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, set := get(f.mapping, "settings", "index").(map[string]any)["number_of_replicas"]; set {
+		t.Errorf("replicas set on Serverless: %v", f.mapping["settings"])
 	}
 	if len(f.docs) != 3 {
 		t.Fatalf("%d documents after a repeated upsert, want 3", len(f.docs))
@@ -597,5 +632,20 @@ func TestSearchHybrid(t *testing.T) {
 	}
 	if refused.pipelinePuts != 1 {
 		t.Errorf("asked %d times", refused.pipelinePuts)
+	}
+}
+
+// A Serverless collection that refuses a named engine gets the index
+// without one; the method and space stay scenedex's.
+func TestServerlessRefusingANamedEngine(t *testing.T) {
+	f := &fakeOpenSearch{t: t, service: "aoss", docs: map[string]map[string]any{}, serverless: true, refuseEngine: true}
+	ix := newIndex(t, f)
+	ix.Serverless = true
+	if err := ix.Upsert(context.Background(), []scenedex.Doc{doc3("v1", 0, "ads", 1, 0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	method := get(f.mapping, "mappings", "properties", "vector", "method").(map[string]any)
+	if _, named := method["engine"]; named || method["space_type"] != "innerproduct" || method["name"] != "hnsw" {
+		t.Fatalf("method %v", method)
 	}
 }
