@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -298,14 +299,29 @@ func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time
 // if it is new and counts it on the video.
 func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenedex.Video, error) {
 	chunk := key(videoID, chunkSK(i))
-	_, err := c.Client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(c.Table), Item: chunk, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Update: &types.Update{TableName: aws.String(c.Table), Key: key(videoID, videoSK),
 			UpdateExpression:          aws.String("ADD chunks_done :one, version :one"),
 			ConditionExpression:       aws.String("attribute_exists(pk)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}}},
-	}})
+	}}
+	var err error
 	var tce *types.TransactionCanceledException
+	// Chunks of one video finishing together conflict on its record
+	// (TransactionConflict), which the SDK does not retry: retry here, with
+	// full-jitter backoff, before the message goes back to the queue.
+	for attempt := 0; ; attempt++ {
+		_, err = c.Client.TransactWriteItems(ctx, in)
+		if !errors.As(err, &tce) || !conflict(tce) || attempt == conflictRetries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return scenedex.Video{}, ctx.Err()
+		case <-time.After(time.Duration(rand.Int64N(int64(conflictBackoff) << attempt))):
+		}
+	}
 	switch {
 	case err == nil:
 	case errors.As(err, &tce):
@@ -321,6 +337,23 @@ func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenede
 		return scenedex.Video{}, wrap(err, "chunk %d of %s done", i, videoID)
 	}
 	return c.Get(ctx, videoID)
+}
+
+// How often and how long ChunkDone retries a transaction conflict.
+const (
+	conflictRetries = 8
+	conflictBackoff = 20 * time.Millisecond
+)
+
+// conflict reports whether a cancelled transaction lost a race with another
+// one (and only that: a failed condition is an answer, not a conflict).
+func conflict(tce *types.TransactionCanceledException) bool {
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
 }
 
 // SetTaskToken stores the workflow's task token on the video.

@@ -211,3 +211,33 @@ func TestTimesSortAsText(t *testing.T) {
 		}
 	}
 }
+
+// Two chunks of a video finishing at once: DynamoDB cancels one transaction
+// with TransactionConflict, which the SDK does not retry. ChunkDone retries
+// it and counts the chunk once.
+func TestChunkDoneRetriesTransactionConflicts(t *testing.T) {
+	fake := awsfake.New(t)
+	conflicts, count := 3, 0
+	fake.On("TransactWriteItems", func(t *testing.T, b map[string]any) awsfake.Reply {
+		if conflicts > 0 {
+			conflicts--
+			return awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+				Body: map[string]any{"__type": "TransactionCanceledException", "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+					"CancellationReasons": []any{map[string]any{"Code": "None"}, map[string]any{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}}}}
+		}
+		count++
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		return awsfake.Reply{Body: map[string]any{"Item": wireVideo("v1", scenedex.StatusProcessing, 1, count, "")}}
+	})
+	v, err := newCatalog(fake).ChunkDone(context.Background(), "v1", 0)
+	if err != nil || count != 1 || v.ChunksDone != 1 || len(fake.Calls("TransactWriteItems")) != 4 {
+		t.Fatalf("%+v %v, %d counted, %d calls", v, err, count, len(fake.Calls("TransactWriteItems")))
+	}
+	// A conflict that does not clear is an error the queue retries.
+	conflicts = 100
+	if _, err := newCatalog(fake).ChunkDone(context.Background(), "v1", 1); err == nil || scenedex.Permanent(err) {
+		t.Fatalf("endless conflict: %v", err)
+	}
+}
