@@ -110,7 +110,7 @@ func Build(ctx context.Context, e Env) (*lambdas.Functions, error) {
 // BuildWith is Build with a given AWS config.
 func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	fns := &lambdas.Functions{Log: log}
+	fns := &lambdas.Functions{Log: log, Bucket: e.Bucket}
 	// Each function's environment names only the services it uses; the
 	// others stay nil and ReadEnv's required list guards against gaps.
 	var (

@@ -49,6 +49,7 @@ type Functions struct {
 	Tokens  Tokens
 	Events  Publisher
 	Starter Starter
+	Bucket  string // the media bucket (sweep names it in the events it starts)
 	Log     *slog.Logger
 }
 

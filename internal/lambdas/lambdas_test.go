@@ -411,6 +411,63 @@ func TestExecutionName(t *testing.T) {
 	if ExecutionName(a) != ExecutionName(mk(a.Object.Key, "e1", "s1")) {
 		t.Error("the same object version got two names")
 	}
+	// A versioned bucket's live event carries the version id; a backfill
+	// (ListObjectsV2) does not: the same content gets the same name and id.
+	live := a
+	live.Object.VersionID = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
+	if ExecutionName(live) != ExecutionName(a) {
+		t.Error("live event and backfill of one object got two run names")
+	}
+	ev := scenedex.ObjectCreated{Bucket: "media", Key: "uploads/ads/x.mp4", ETag: "e1"}
+	withVersion := ev
+	withVersion.Version = "v2"
+	if pipeline.DropInID(ev) != pipeline.DropInID(withVersion) {
+		t.Error("live event and backfill of one object got two video ids")
+	}
+}
+
+// An upload whose object did arrive, but whose run never started (the event
+// lost), is started by the sweep instead of failed as "never completed".
+func TestSweepStartsUploadsThatArrived(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cat := e.fns.Store.(*memTokens).Catalog
+	e.fns.Stale = cat
+	starter := &recordingStarter{}
+	e.fns.Starter, e.fns.Bucket = starter, "media"
+	e.fns.P = pipeline.New(pipeline.Config{UploadTTL: 50 * time.Millisecond}, e.fns.P.Blobs, cat, e.index, e.fns.P.Embedder, e.queue, e.fns.P.Media, nil)
+	arrived, _, err := e.fns.P.CreateUpload(ctx, pipeline.UploadRequest{Filename: "arrived.mp4", Size: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Put(ctx, arrived.Key, strings.NewReader("12345"), "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	res, err := e.fns.Sweep(ctx)
+	if err != nil || res.Failed != 0 || res.Started != 1 || len(starter.names) != 1 {
+		t.Fatalf("sweep %+v %v, started %v", res, err, starter.names)
+	}
+	if v, _ := cat.Get(ctx, arrived.ID); v.Status != scenedex.StatusUploading {
+		t.Errorf("an arrived upload was failed: %+v", v)
+	}
+	var ev events.EventBridgeEvent
+	json.Unmarshal(starter.inputs[0], &ev)
+	var d S3ObjectCreated
+	json.Unmarshal(ev.Detail, &d)
+	if d.Bucket.Name != "media" || d.Object.Size != 5 || ExecutionName(d) != starter.names[0] {
+		t.Errorf("started %s with %+v", starter.names[0], d)
+	}
+}
+
+type recordingStarter struct {
+	names  []string
+	inputs [][]byte
+}
+
+func (r *recordingStarter) Start(_ context.Context, name string, input []byte) (bool, error) {
+	r.names, r.inputs = append(r.names, name), append(r.inputs, input)
+	return true, nil
 }
 
 func regexpValid(s string) bool {

@@ -13,17 +13,14 @@ import (
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
-// ExecutionName names the workflow run of one object version: readable key
-// words plus a hash of bucket, key and version (the version id, or the ETag in
-// an unversioned bucket), within Step Functions' 80 characters. The same object
-// version always gets the same name, whether from a (repeated) event or a
-// backfill, so it cannot start a second run.
+// ExecutionName names the workflow run of one object's content: readable key
+// words plus a hash of bucket, key and ETag, within Step Functions' 80
+// characters. The same content always gets the same name — from a (repeated)
+// event, a backfill (which lists no version ids) or the sweep, in versioned
+// and unversioned buckets alike — so it cannot start a second run; new content
+// under the key (a new ETag) gets a new run.
 func ExecutionName(d S3ObjectCreated) string {
-	version := d.Object.VersionID
-	if version == "" {
-		version = "etag:" + strings.Trim(d.Object.ETag, `"`)
-	}
-	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + d.Object.Key + "\x00" + version))
+	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + d.Object.Key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)))
 	words := strings.Trim(unsafeName.ReplaceAllString(d.Object.Key, "-"), "-")
 	if len(words) > 47 {
 		words = words[len(words)-47:]

@@ -27,7 +27,9 @@ var ErrDuplicate = errors.New("object version already registered")
 // hash of where it is and which version it is, so a repeated event maps to the
 // same video.
 func DropInID(ev scenedex.ObjectCreated) string {
-	sum := sha256.Sum256([]byte(ev.Bucket + "\x00" + ev.Key + "\x00" + ev.ETag + "\x00" + ev.Version))
+	// Not the version id: a backfill lists none, and the same content must
+	// get the same id however it is found.
+	sum := sha256.Sum256([]byte(ev.Bucket + "\x00" + ev.Key + "\x00" + ev.ETag))
 	return "d" + hex.EncodeToString(sum[:])[:19]
 }
 
