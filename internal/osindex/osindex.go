@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -37,6 +38,9 @@ type Index struct {
 	Dim        int // 0: taken from the first vector indexed
 	Serverless bool
 	Replicas   *int // number_of_replicas of a new index (nil: the cluster's default)
+	// RefreshWait is the first pause when Serverless still shows deleted
+	// documents (default 1 s, doubling).
+	RefreshWait time.Duration
 
 	mu      sync.Mutex
 	ensured bool
@@ -509,8 +513,17 @@ func (ix *Index) deleteWhere(ctx context.Context, query map[string]any) error {
 // deleteMatching is delete-by-query for Serverless, which has no
 // _delete_by_query: find the matching ids, then bulk-delete them.
 func (ix *Index) deleteMatching(ctx context.Context, query map[string]any) error {
-	for range 200 { // bounded: Serverless search is eventually consistent
-
+	// Serverless search is eventually consistent: documents deleted a moment
+	// ago still match until the collection refreshes (seconds). A round that
+	// finds only those waits, with growing pauses, instead of deleting them
+	// again; the whole wait is bounded.
+	deleted := map[string]bool{}
+	wait := ix.RefreshWait
+	if wait <= 0 {
+		wait = time.Second
+	}
+	waited := time.Duration(0)
+	for {
 		resp, err := ix.Client.Search(ctx, &opensearchapi.SearchReq{Indices: []string{ix.Name},
 			Body: jsonBody(map[string]any{"size": 500, "_source": false, "query": query})})
 		if err != nil {
@@ -520,13 +533,32 @@ func (ix *Index) deleteMatching(ctx context.Context, query map[string]any) error
 			}
 			return classify(err, r, "find documents to delete")
 		}
+		var fresh []string
+		for _, h := range resp.Hits.Hits {
+			if !deleted[h.ID] {
+				fresh = append(fresh, h.ID)
+			}
+		}
 		if len(resp.Hits.Hits) == 0 {
 			return nil
 		}
+		if len(fresh) == 0 {
+			if waited >= maxRefreshWait {
+				return scenedex.Errorf(scenedex.CodeUnavailable, "delete: %d deleted documents still match after %v", len(resp.Hits.Hits), waited)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			waited += wait
+			wait = min(2*wait, 8*time.Second)
+			continue
+		}
 		var body bytes.Buffer
 		enc := json.NewEncoder(&body)
-		for _, h := range resp.Hits.Hits {
-			enc.Encode(map[string]any{"delete": map[string]any{"_index": ix.Name, "_id": h.ID}})
+		for _, id := range fresh {
+			enc.Encode(map[string]any{"delete": map[string]any{"_index": ix.Name, "_id": id}})
 		}
 		bresp, err := ix.Client.Bulk(ctx, opensearchapi.BulkReq{Body: &body})
 		if err != nil {
@@ -535,9 +567,15 @@ func (ix *Index) deleteMatching(ctx context.Context, query map[string]any) error
 		if bresp.Errors {
 			return scenedex.Errorf(scenedex.CodeUnavailable, "bulk delete reported errors")
 		}
-		if len(resp.Hits.Hits) < 500 {
-			return nil
+		for _, id := range fresh {
+			deleted[id] = true
+		}
+		if len(resp.Hits.Hits) < 500 && !ix.Serverless {
+			return nil // a managed domain's delete is visible to the next search; one short page was all
 		}
 	}
-	return scenedex.Errorf(scenedex.CodeUnavailable, "delete: documents still matching after 200 rounds")
 }
+
+// maxRefreshWait bounds how long a delete waits for Serverless to stop
+// showing documents it deleted.
+const maxRefreshWait = time.Minute

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -44,6 +45,11 @@ type fakeOpenSearch struct {
 	refusePipeline bool
 	// refuseEngine plays a collection that picks the k-NN engine itself.
 	refuseEngine bool
+	// staleReads plays Serverless's refresh lag: deleted documents still
+	// match the next staleReads searches.
+	staleReads  int
+	ghosts      map[string]map[string]any
+	bulkDeletes int
 }
 
 func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -83,8 +89,15 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			json.Unmarshal(sc.Bytes(), &action)
 			if del := action["delete"]; del != nil {
 				id, _ := del["_id"].(string)
+				f.bulkDeletes++
 				status := 404
-				if _, ok := f.docs[id]; ok {
+				if src, ok := f.docs[id]; ok {
+					if f.staleReads > 0 {
+						if f.ghosts == nil {
+							f.ghosts = map[string]map[string]any{}
+						}
+						f.ghosts[id] = src
+					}
 					delete(f.docs, id)
 					status = 200
 				}
@@ -173,6 +186,16 @@ func (f *fakeOpenSearch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for id, src := range f.docs {
 				if src["video_id"] == video {
 					hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": 1.0})
+				}
+			}
+			if len(f.ghosts) > 0 {
+				for id, src := range f.ghosts {
+					if src["video_id"] == video {
+						hits = append(hits, map[string]any{"_index": "chunks", "_id": id, "_score": 1.0})
+					}
+				}
+				if f.staleReads--; f.staleReads <= 0 {
+					f.ghosts = nil
 				}
 			}
 			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": hits}})
@@ -647,5 +670,24 @@ func TestServerlessRefusingANamedEngine(t *testing.T) {
 	method := get(f.mapping, "mappings", "properties", "vector", "method").(map[string]any)
 	if _, named := method["engine"]; named || method["space_type"] != "innerproduct" || method["name"] != "hnsw" {
 		t.Fatalf("method %v", method)
+	}
+}
+
+// Serverless shows deleted documents until it refreshes: a delete waits for
+// that instead of deleting the same documents again and again.
+func TestServerlessDeleteWaitsForRefresh(t *testing.T) {
+	f := &fakeOpenSearch{t: t, service: "aoss", docs: map[string]map[string]any{}, serverless: true}
+	ix := newIndex(t, f)
+	ix.Serverless, ix.RefreshWait = true, time.Millisecond
+	ctx := context.Background()
+	if err := ix.Upsert(ctx, []scenedex.Doc{doc3("v1", 0, "ads", 1, 0, 0), doc3("v1", 1, "ads", 0, 1, 0), doc3("v2", 0, "ads", 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	f.staleReads = 4
+	if err := ix.DeleteVideo(ctx, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if f.bulkDeletes != 2 || len(f.docs) != 1 || f.staleReads > 0 {
+		t.Fatalf("%d deletes sent (want each document once), %d documents left, %d stale reads never made", f.bulkDeletes, len(f.docs), f.staleReads)
 	}
 }
