@@ -26,6 +26,7 @@ func main() {
 		LayerDir:          contextString(app, "layerDir", filepath.Join(root, "dist", "layer-ffmpeg")),
 		RepoDir:           root,
 		EmbedConcurrency:  contextInt(app, "embedConcurrency", 5),
+		ChunkConcurrency:  contextInt(app, "chunkConcurrency", 20),
 		Workflow:          WorkflowOptions{MapConcurrency: contextInt(app, "mapConcurrency", 4)},
 	}
 	if o := contextString(app, "corsOrigins", ""); o != "" {

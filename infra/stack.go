@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -41,7 +43,9 @@ type Config struct {
 	LayerDir         string // make layer's output: <dir>/bin/ffmpeg, ffprobe
 	RepoDir          string // build context of the model image
 	Workflow         WorkflowOptions
-	EmbedConcurrency int // most embed functions at once: protects the model endpoint
+	EmbedConcurrency int   // most embed functions at once: protects the model endpoint
+	ChunkConcurrency int   // reserved concurrency of chunk: a backlog of videos cannot starve the account's other functions
+	MaxUploadBytes   int64 // largest upload the API accepts
 }
 
 func (c *Config) defaults() {
@@ -69,6 +73,12 @@ func (c *Config) defaults() {
 	if c.EmbedConcurrency == 0 {
 		c.EmbedConcurrency = 5
 	}
+	if c.ChunkConcurrency == 0 {
+		c.ChunkConcurrency = 20
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = 50 << 30
+	}
 }
 
 const indexName = "scenedex-chunks"
@@ -78,6 +88,12 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 	cfg.defaults()
 	if cfg.OCR != "on" && cfg.OCR != "off" {
 		panic(fmt.Sprintf("-c ocr=%s: want on or off", cfg.OCR))
+	}
+	if cfg.EmbedConcurrency < 2 {
+		panic(fmt.Sprintf("-c embedConcurrency=%d: the SQS event source's maximum concurrency is at least 2", cfg.EmbedConcurrency))
+	}
+	if cfg.ChunkConcurrency < 1 {
+		panic(fmt.Sprintf("-c chunkConcurrency=%d: want at least 1", cfg.ChunkConcurrency))
 	}
 	stack := awscdk.NewStack(scope, &id, props)
 	s := &builder{stack: stack, cfg: cfg, fns: map[string]awslambda.Function{}}
@@ -262,6 +278,9 @@ func (s *builder) function(spec fnSpec) awslambda.Function {
 		LogGroup:     logGroup,
 		Environment:  &spec.env,
 	}
+	if spec.name == "chunk" {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(s.cfg.ChunkConcurrency))
+	}
 	if spec.ffmpeg {
 		props.Layers = &[]awslambda.ILayerVersion{s.layer}
 		props.EphemeralStorageSize = awscdk.Size_Gibibytes(jsii.Number(4))
@@ -291,9 +310,10 @@ func (s *builder) functions() {
 	if s.cfg.SearchEngine == "domain" {
 		search["OPENSEARCH_REPLICAS"] = s.str("0") // one data node: a replica could never be placed
 	}
+	limits := map[string]*string{"MAX_UPLOAD_BYTES": s.str(strconv.FormatInt(s.cfg.MaxUploadBytes, 10))}
 	specs := []fnSpec{
-		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(nil)},
-		{"api", "status, list, delete, search, reindex", 512, 29, false, base(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()))},
+		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(limits)},
+		{"api", "status, list, delete, search, reindex", 512, 29, false, base(with(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()), "MAX_UPLOAD_BYTES", limits["MAX_UPLOAD_BYTES"]))},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
@@ -301,11 +321,18 @@ func (s *builder) functions() {
 		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
 		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
-		{"sweep", "uploads that never arrived end FAILED", 256, 300, false, base(nil)},
+		{"sweep", "uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false, base(map[string]*string{"STATE_MACHINE_ARN": s.machineArn()})},
 	}
 	for _, spec := range specs {
 		s.function(spec)
 	}
+	// EventBridge invokes start asynchronously: after Lambda's own two
+	// retries a failed event would be dropped (the rule's DLQ covers only
+	// delivery), so failures go to the events DLQ too, which has an alarm.
+	s.fns["start"].ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		OnFailure: awslambdadestinations.NewSqsDestination(s.eventDLQ), RetryAttempts: jsii.Number(2),
+		MaxEventAge: awscdk.Duration_Hours(jsii.Number(6)),
+	})
 	s.grants()
 	s.fns["embed"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize: jsii.Number(10), MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(5)),
@@ -374,7 +401,16 @@ func (s *builder) grants() {
 	}
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
-	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload"}, s.objects("uploads/")))
+	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload", "s3:GetObject"}, s.objects("uploads/")))
+	f["sweep"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
+	// HeadObject of a missing key answers 403 without s3:ListBucket: with it,
+	// "gone" is a 404 the code can tell from a refusal.
+	for _, name := range []string{"probe", "sweep"} {
+		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
+			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"uploads/*"}}},
+		}))
+	}
 	for _, name := range []string{"probe", "fail"} {
 		f[name].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/")))
 	}
@@ -420,8 +456,10 @@ func (s *builder) workflow() {
 		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
 		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(s.str(WorkflowDefinition(s.cfg.Workflow))),
 		DefinitionSubstitutions: &subs,
+		// Every event, but without execution data: states carry task tokens
+		// (and presigned links), which must not be written to logs.
 		Logs: &awsstepfunctions.LogOptions{Destination: logGroup, Level: awsstepfunctions.LogLevel_ALL,
-			IncludeExecutionData: jsii.Bool(true)},
+			IncludeExecutionData: jsii.Bool(false)},
 		TracingEnabled: jsii.Bool(true),
 	})
 	for _, name := range workflowFunctions {
@@ -486,8 +524,17 @@ func (s *builder) monitoring() {
 	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}
 	alarm("ChunksDLQNotEmpty", "chunk messages failed 3 times: see the chunks DLQ", s.dlq.MetricApproximateNumberOfMessagesVisible(five))
 	alarm("EventsDLQNotEmpty", "Object Created events could not start a workflow", s.eventDLQ.MetricApproximateNumberOfMessagesVisible(five))
-	alarm("WorkflowFailures", "videos ended FAILED", s.machine.MetricFailed(five))
-	alarm("EmbedErrors", "the embed function errored", s.fns["embed"].MetricErrors(five))
+	// Runs fail only for scenedex's own faults: a user's unusable file ends
+	// FAILED through MarkRejected, in a run that succeeds, and pages nobody.
+	alarm("WorkflowFailures", "runs failed for an internal reason (not a user's bad file)", s.machine.MetricFailed(five))
+	// embed reports partial batch failures, never a function error: watch
+	// the queue instead — chunks waiting too long mean embedding is stuck.
+	awscloudwatch.NewAlarm(s.stack, s.str("ChunksWaiting"), &awscloudwatch.AlarmProps{
+		AlarmDescription: s.str("the oldest chunk message has waited over 30 minutes: embedding is stuck or far behind"),
+		Metric:           s.queue.MetricApproximateAgeOfOldestMessage(five), Threshold: jsii.Number(1800), EvaluationPeriods: jsii.Number(2),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+
 	dash := awscloudwatch.NewDashboard(s.stack, s.str("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: s.str(*s.stack.StackName() + "-scenedex"),
 	})

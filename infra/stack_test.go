@@ -204,7 +204,8 @@ func TestDefaultStack(t *testing.T) {
 
 	t.Run("state machine", func(t *testing.T) {
 		sm := one(t, tpl, "AWS::StepFunctions::StateMachine", "Ingest")
-		if get(sm, "LoggingConfiguration", "Level") != "ALL" || get(sm, "TracingConfiguration", "Enabled") != true {
+		if get(sm, "LoggingConfiguration", "Level") != "ALL" || get(sm, "LoggingConfiguration", "IncludeExecutionData") != false ||
+			get(sm, "TracingConfiguration", "Enabled") != true {
 			t.Errorf("logging/tracing: %s %s", js(sm["LoggingConfiguration"]), js(sm["TracingConfiguration"]))
 		}
 		subs := get(sm, "DefinitionSubstitutions").(map[string]any)
@@ -231,12 +232,25 @@ func TestDefaultStack(t *testing.T) {
 			if !strings.Contains(js(get(st, "Retry")), "Lambda.ServiceException") {
 				t.Errorf("%s does not retry Lambda service errors", name)
 			}
-			if name != "MarkFailed" && get(st, "Catch", 0, "Next") != "MarkFailed" {
-				t.Errorf("%s has no Catch to MarkFailed", name)
+			if strings.HasPrefix(name, "Mark") {
+				continue
+			}
+			if get(st, "Catch", 0, "ErrorEquals", 0) != "Permanent" || get(st, "Catch", 0, "Next") != "MarkRejected" ||
+				get(st, "Catch", 1, "Next") != "MarkFailed" {
+				t.Errorf("%s does not catch users' bad files into MarkRejected and the rest into MarkFailed: %s", name, js(get(st, "Catch")))
+			}
+			throttle := get(st, "Retry", 0)
+			if get(throttle, "ErrorEquals", 0) != "Lambda.TooManyRequestsException" || get(throttle, "MaxAttempts").(float64) < 6 ||
+				!strings.Contains(js(get(st, "Retry", 1)), "Lambda.ClientExecutionTimeoutException") {
+				t.Errorf("%s retries: %s", name, js(get(st, "Retry")))
 			}
 		}
-		if get(states, "ChunkWindows", "Catch", 0, "Next") != "MarkFailed" {
+		if get(states, "ChunkWindows", "Catch", 1, "Next") != "MarkFailed" {
 			t.Error("the Map has no Catch")
+		}
+		if get(states, "MarkRejected", "Next") != "Rejected" || get(states, "Rejected", "Type") != "Succeed" ||
+			get(states, "MarkFailed", "Next") != "Failed" || get(states, "Failed", "Type") != "Fail" {
+			t.Errorf("failure paths: %s %s", js(states["MarkRejected"]), js(states["MarkFailed"]))
 		}
 		// Every function the workflow calls may be invoked by its role only.
 		role := fmt.Sprint(get(sm, "RoleArn", "Fn::GetAtt", 0))
@@ -406,7 +420,12 @@ func TestDefaultStack(t *testing.T) {
 			{"probe", "dynamodb:DeleteItem", "", false},
 			{"upload", "sagemaker:InvokeEndpoint", "", false},
 			{"sweep", "dynamodb:Scan", "Catalog", true},
-			{"sweep", "s3:GetObject", "", false},
+			{"sweep", "s3:GetObject", "/uploads/*", true}, // HeadObject before failing an upload
+			{"sweep", "s3:GetObject", "/chunks/*", false},
+			{"sweep", "states:StartExecution", "-ingest", true},
+			{"sweep", "s3:ListBucket", "Media", true},
+			{"probe", "s3:ListBucket", "Media", true},
+			{"chunk", "s3:ListBucket", "", false},
 		}
 		for _, tc := range tests {
 			got := allows(tc.fn, tc.action, tc.resource)
@@ -437,8 +456,56 @@ func TestDefaultStack(t *testing.T) {
 		if n := len(resources(tpl, "AWS::CloudWatch::Alarm")); n != 4 {
 			t.Errorf("%d alarms, want 4", n)
 		}
+		waiting := one(t, tpl, "AWS::CloudWatch::Alarm", "ChunksWaiting")
+		if waiting["MetricName"] != "ApproximateAgeOfOldestMessage" || waiting["Threshold"] != 1800.0 {
+			t.Errorf("chunks waiting alarm %s", js(waiting))
+		}
+		for id := range resources(tpl, "AWS::CloudWatch::Alarm") {
+			if strings.HasPrefix(id, "EmbedErrors") {
+				t.Error("an alarm on embed's errors never fires (partial batch responses)")
+			}
+		}
 		one(t, tpl, "AWS::CloudWatch::Dashboard", "Dashboard")
 	})
+
+	t.Run("backlog and lost events", func(t *testing.T) {
+		cfg := one(t, tpl, "AWS::Lambda::EventInvokeConfig", "StartEventInvokeConfig")
+		if !strings.Contains(js(get(cfg, "DestinationConfig", "OnFailure", "Destination")), "EventsDLQ") || get(cfg, "MaximumRetryAttempts") != 2.0 {
+			t.Errorf("start's failed async invocations are not kept: %s", js(cfg))
+		}
+		if fn := one(t, tpl, "AWS::Lambda::Function", "Chunk"); fn["ReservedConcurrentExecutions"] != 20.0 {
+			t.Errorf("chunk reserved concurrency %v", fn["ReservedConcurrentExecutions"])
+		}
+		for _, fn := range []string{"Upload", "Api"} {
+			if env := functionEnv(t, tpl, fn); env["MAX_UPLOAD_BYTES"] != "53687091200" {
+				t.Errorf("%s MAX_UPLOAD_BYTES %v", fn, env["MAX_UPLOAD_BYTES"])
+			}
+		}
+		if env := functionEnv(t, tpl, "Sweep"); env["STATE_MACHINE_ARN"] == nil {
+			t.Error("sweep cannot start runs")
+		}
+	})
+}
+
+// Settings the stack cannot honour are refused at synth, with the reason.
+func TestBadSettingsAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{EmbedConcurrency: 1}, "embedConcurrency=1"},
+		{Config{OCR: "maybe"}, "ocr=maybe"},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
+					t.Errorf("%+v: %v", tc.cfg, r)
+				}
+			}()
+			app := awscdk.NewApp(nil)
+			NewStack(app, "bad", nil, tc.cfg)
+		}()
+	}
 }
 
 func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {

@@ -16,18 +16,36 @@ type WorkflowOptions struct {
 	HeartbeatSecs   int // longest silence between two embedded chunks
 }
 
-// retryLambda retries the Lambda service's transient errors and our
-// Retryable, with exponential backoff and jitter.
+// retryLambda retries the Lambda service's transient errors, timeouts of the
+// invoke call and our Retryable, with exponential backoff and jitter — and
+// throttling on a longer schedule: under a backlog the account's concurrency
+// frees up in minutes, not seconds.
 func retryLambda(extra ...string) []any {
-	return []any{map[string]any{
-		"ErrorEquals": append([]string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-			"Lambda.TooManyRequestsException", "Lambda.Unknown", "Retryable"}, extra...),
-		"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
-	}}
+	return []any{
+		map[string]any{
+			"ErrorEquals":     []string{"Lambda.TooManyRequestsException"},
+			"IntervalSeconds": 10, "MaxAttempts": 8, "BackoffRate": 2.0, "MaxDelaySeconds": 300, "JitterStrategy": "FULL",
+		},
+		map[string]any{
+			"ErrorEquals": append([]string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+				"Lambda.ClientExecutionTimeoutException", "Lambda.Unknown", "Retryable"}, extra...),
+			"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
+		},
+	}
 }
 
-// catchToFail sends any error, with the state it failed in, to the fail step.
-var catchToFail = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "MarkFailed"}}
+// catchToFail sends a user's unusable file (Permanent) to MarkRejected — the
+// video ends FAILED with its reason and the run succeeds, so nobody is paged
+// for it — and any other error to MarkFailed, which fails the run.
+var catchToFail = []any{
+	map[string]any{"ErrorEquals": []string{"Permanent"}, "ResultPath": "$.error", "Next": "MarkRejected"},
+	map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "MarkFailed"},
+}
+
+// MaxWindows bounds the windows of one video: an inline Map writes about
+// seven history events per item, and a run has 25,000. Probe refuses longer
+// videos with a clear reason (pipeline.MaxWindows).
+const MaxWindows = 2000
 
 // WorkflowDefinition is the Amazon States Language of one video's ingest:
 // Probe -> (duplicate? stop) -> Map(Chunk) -> WaitForEmbeddings (task token)
@@ -73,6 +91,11 @@ func WorkflowDefinition(o WorkflowOptions) string {
 				"Type": "Task", "Resource": "${FinalizeArn}", "Parameters": map[string]any{"video_id.$": "$.video_id"},
 				"Retry": retryLambda(), "Catch": catchToFail, "End": true,
 			},
+			"MarkRejected": map[string]any{
+				"Type": "Task", "Resource": "${FailArn}", "Comment": "the user's file is unusable: FAILED with the reason",
+				"Retry": retryLambda(), "Next": "Rejected",
+			},
+			"Rejected": map[string]any{"Type": "Succeed", "Comment": "the run did its job: the video says why it failed"},
 			"MarkFailed": map[string]any{
 				"Type": "Task", "Resource": "${FailArn}", "Comment": "the video ends FAILED with the reason",
 				"Retry": retryLambda(), "Next": "Failed",

@@ -79,7 +79,7 @@ func ReadEnv(required ...string) (Env, error) {
 	if e.ChunkSeconds, err = strconv.ParseFloat(getenv("CHUNK_SECONDS", "10"), 64); err != nil {
 		return e, fmt.Errorf("CHUNK_SECONDS: %w", err)
 	}
-	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "5368709120"), 10, 64); err != nil {
+	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
 	}
 	for _, name := range required {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/words"
 )
@@ -69,7 +71,9 @@ func TestFuse(t *testing.T) {
 // REST stand-in in package osindex).
 type textEmbedder struct{ scenedex.Embedder }
 
-func (textEmbedder) EmbedText(context.Context, string) ([]float32, error) { return []float32{1, 0}, nil }
+func (textEmbedder) EmbedText(context.Context, string) ([]float32, error) {
+	return []float32{1, 0}, nil
+}
 
 type hybridIndex struct {
 	scenedex.Index
@@ -116,5 +120,18 @@ func TestSearchTextUsesTheIndexFusionWhenItHasOne(t *testing.T) {
 	ix.hybridErr = scenedex.Errorf(scenedex.CodeUnavailable, "cluster down")
 	if _, err := p.searchText(context.Background(), q, scenedex.Filter{}); scenedex.ErrorCode(err) != scenedex.CodeUnavailable {
 		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestVideosTooLongAreRefused(t *testing.T) {
+	p := &Pipeline{cfg: Config{}.withDefaults()}
+	ok := p.plan("v", ffmpeg.Probe{Duration: 33 * 3600, Video: ffmpeg.Stream{Codec: "h264"}})
+	long := p.plan("v", ffmpeg.Probe{Duration: 34 * 3600, Video: ffmpeg.Stream{Codec: "h264"}})
+	if err := tooLong(ok); err != nil {
+		t.Fatalf("33 h refused: %v", err)
+	}
+	err := tooLong(long)
+	if scenedex.ErrorCode(err) != scenedex.CodeTooLarge || !strings.Contains(err.Error(), "34.0 hours long") {
+		t.Fatalf("34 h: %v", err)
 	}
 }

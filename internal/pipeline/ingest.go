@@ -90,6 +90,21 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 	return v, nil
 }
 
+// MaxWindows bounds the windows of one video (33 hours at the default 60 s):
+// the cloud workflow's Map writes a few history events per window, and a run
+// has 25,000.
+const MaxWindows = 2000
+
+// tooLong refuses a plan of more than MaxWindows windows, clearly.
+func tooLong(plan scenedex.Plan) error {
+	if len(plan.Windows) <= MaxWindows {
+		return nil
+	}
+	win := plan.ChunkSeconds * float64(plan.ChunksPerWin)
+	return scenedex.Errorf(scenedex.CodeTooLarge, "the video is %.1f hours long: scenedex takes up to %.1f hours (%d windows of %.0f s); split it",
+		plan.Duration/3600, float64(MaxWindows)*win/3600, MaxWindows, win)
+}
+
 // copyableVideo are codecs MP4 holds as they are, so chunks are stream copies.
 var copyableVideo = map[string]bool{"h264": true, "hevc": true, "mpeg4": true, "av1": true, "vp9": true}
 
@@ -107,6 +122,9 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 		return scenedex.Plan{}, fmt.Errorf("probe %s: %w", v.ID, err)
 	}
 	plan := p.plan(v.ID, pr)
+	if err := tooLong(plan); err != nil {
+		return scenedex.Plan{}, err
+	}
 	_, err = p.Catalog.Update(ctx, v.ID, func(v *scenedex.Video) error {
 		v.Duration, v.Width, v.Height, v.Stage = pr.Duration, pr.Video.Width, pr.Video.Height, "chunking"
 		return nil
