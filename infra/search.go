@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -57,11 +60,7 @@ func (s *builder) domain() {
 // serverlessCollection is an OpenSearch Serverless VECTORSEARCH collection
 // with its encryption, network and data-access policies.
 func (s *builder) serverlessCollection() {
-	name := strings.ToLower(*s.stack.StackName())
-	if len(name) > 24 {
-		name = name[:24]
-	}
-	name = strings.Trim(name, "-") + "-vec"
+	name := serverlessName(*s.stack.StackName())
 	policy := func(v any) *string {
 		b, _ := json.Marshal(v)
 		return s.str(string(b))
@@ -105,3 +104,22 @@ func (s *builder) serverlessCollection() {
 		})
 	}
 }
+
+// serverlessName is the collection's name for a stack: lower case, at most
+// 18 characters of the stack name plus a short hash of all of it, and "-vec" —
+// so the collection stays within 28 characters and its policies ("-enc",
+// "-net", "-data" appended) within 32, however long the stack name, and two
+// stacks whose names share a long prefix do not collide.
+func serverlessName(stack string) string {
+	base := strings.Trim(nonName.ReplaceAllString(strings.ToLower(stack), "-"), "-")
+	if len(base) > 18 {
+		base = strings.TrimRight(base[:18], "-")
+	}
+	if base == "" || base[0] < 'a' || base[0] > 'z' {
+		base = "s" + base
+	}
+	sum := sha256.Sum256([]byte(stack))
+	return base + "-" + hex.EncodeToString(sum[:])[:4] + "-vec"
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -566,3 +566,14 @@ func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 	os.Exit(m.Run())
 }
+
+func TestServerlessNamesFitTheirLimits(t *testing.T) {
+	seen := map[string]bool{}
+	for _, stack := range []string{"scenedex", "a-very-long-stack-name-for-production-eu", "a-very-long-stack-name-for-production-us", "Scenedex_Prod2", "9lives"} {
+		n := serverlessName(stack)
+		if len(n) > 28 || len(n+"-data") > 32 || !regexp.MustCompile(`^[a-z][a-z0-9-]+$`).MatchString(n) || seen[n] {
+			t.Errorf("%s -> %q", stack, n)
+		}
+		seen[n] = true
+	}
+}
