@@ -184,6 +184,27 @@ func TestProbeAndChunkAsLambdaRunsThem(t *testing.T) {
 	if !strings.Contains(errBody, "Permanent") || !strings.Contains(errBody, "Invalid data found") {
 		t.Fatalf("error of a non-video: %s", errBody)
 	}
+
+	// AV1: the layer's arm64 ffmpeg has no AV1 decoder, so probe refuses the
+	// video up front with what to do, instead of failing it mid-chunking.
+	av1 := filepath.Join(work, "av1.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1",
+		"-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "100k", av1).CombinedOutput(); err != nil {
+		t.Fatalf("make an AV1 video: %v %s", err, out)
+	}
+	f, _ = os.Open(av1)
+	err = store.Put(context.Background(), "uploads/ads/av1.mp4", f, "video/mp4")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := store.Head(context.Background(), "uploads/ads/av1.mp4")
+	detail, _ = json.Marshal(map[string]any{"bucket": map[string]any{"name": "media"},
+		"object": map[string]any{"key": "uploads/ads/av1.mp4", "size": a.Size, "etag": a.ETag}})
+	ev, _ = json.Marshal(events.EventBridgeEvent{DetailType: "Object Created", Source: "aws.s3", Detail: detail})
+	if errBody := probe.invokeError(t, ev, 3*time.Minute); !strings.Contains(errBody, "Permanent") || !strings.Contains(errBody, "AV1 video cannot be decoded") {
+		t.Fatalf("error of an AV1 video: %s", errBody)
+	}
 }
 
 // ---- a local Lambda Runtime API ----

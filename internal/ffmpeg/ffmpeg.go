@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/scenedex/scenedex/internal/rangeproxy"
@@ -98,6 +99,40 @@ func classify(bin, msg string, err error) error {
 		return scenedex.Wrap(scenedex.CodeNotVideo, err, "%s: %s", bin, msg)
 	}
 	return fmt.Errorf("%s: %w", bin, err)
+}
+
+// softwareDecoders are the decoders that decode a codec without special
+// hardware, for the codecs not every build can decode.
+var softwareDecoders = map[string][]string{"av1": {"libdav1d", "libaom-av1"}}
+
+var decoders sync.Map // ffmpeg path -> map[string]bool (decoder names)
+
+// Decodes reports whether this ffmpeg can decode codec. Codecs every build
+// decodes answer true without asking; for others (AV1) the build's decoder
+// list is read once per binary.
+func (t Tool) Decodes(ctx context.Context, codec string) bool {
+	need, ok := softwareDecoders[codec]
+	if !ok {
+		return true
+	}
+	have, ok := decoders.Load(t.FFmpeg)
+	if !ok {
+		names := map[string]bool{}
+		if out, err := run(ctx, t.FFmpeg, "-hide_banner", "-decoders"); err == nil {
+			for _, line := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(line); len(f) >= 2 && len(f[0]) == 6 {
+					names[f[1]] = true
+				}
+			}
+		}
+		have, _ = decoders.LoadOrStore(t.FFmpeg, names)
+	}
+	for _, d := range need {
+		if have.(map[string]bool)[d] {
+			return true
+		}
+	}
+	return false
 }
 
 func signalName(s syscall.Signal) string {

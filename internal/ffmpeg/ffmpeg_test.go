@@ -197,3 +197,20 @@ func TestRemoteInputThroughProxy(t *testing.T) {
 		t.Fatalf("missing object: %v", err)
 	}
 }
+
+// Decodes reads the build's decoder list: this machine's ffmpeg decodes AV1
+// (libdav1d); a build without an AV1 software decoder (as the arm64 layer's)
+// does not; common codecs are not asked about.
+func TestDecodes(t *testing.T) {
+	ctx := context.Background()
+	if !tool(t).Decodes(ctx, "av1") {
+		t.Error("Debian's ffmpeg cannot decode AV1?")
+	}
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "ffmpeg")
+	os.WriteFile(fake, []byte("#!/bin/sh\nprintf ' V....D h264                 H.264\\n A....D wmav1                Windows Media Audio 1\\n'\n"), 0o755)
+	old := Tool{FFmpeg: fake, FFprobe: fake}
+	if old.Decodes(ctx, "av1") || !old.Decodes(ctx, "h264") {
+		t.Error("a build without an AV1 decoder")
+	}
+}

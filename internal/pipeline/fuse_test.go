@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -133,5 +134,14 @@ func TestVideosTooLongAreRefused(t *testing.T) {
 	err := tooLong(long)
 	if scenedex.ErrorCode(err) != scenedex.CodeTooLarge || !strings.Contains(err.Error(), "34.0 hours long") {
 		t.Fatalf("34 h: %v", err)
+	}
+}
+
+// A folder marker ("uploads/ads/new/", as S3 consoles make) is skipped like
+// a repeated event: no record, no FAILED video.
+func TestFolderMarkersAreSkipped(t *testing.T) {
+	_, err := (&Pipeline{}).Register(context.Background(), scenedex.ObjectCreated{Bucket: "media", Key: "uploads/ads/new folder/"})
+	if !errors.Is(err, ErrFolder) || !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("folder marker: %v", err)
 	}
 }

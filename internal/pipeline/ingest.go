@@ -23,6 +23,10 @@ import (
 // object version was registered before. The workflow stops without error.
 var ErrDuplicate = errors.New("object version already registered")
 
+// ErrFolder is returned by Register for a folder marker (a key ending in
+// "/", as S3 consoles create): not a video, not a user's error; nothing to do.
+var ErrFolder = fmt.Errorf("%w: a folder marker, not a file", ErrDuplicate)
+
 // DropInID is the video id of an object that arrived without an API call: a
 // hash of where it is and which version it is, so a repeated event maps to the
 // same video.
@@ -37,6 +41,9 @@ func DropInID(ev scenedex.ObjectCreated) string {
 // made by CreateUpload when the key is one of ours, or a new record for a file
 // dropped into the bucket (its collection is the first folder under uploads/).
 func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (scenedex.Video, error) {
+	if strings.HasSuffix(ev.Key, "/") {
+		return scenedex.Video{}, ErrFolder
+	}
 	rest, ok := strings.CutPrefix(ev.Key, scenedex.UploadsPrefix)
 	if !ok {
 		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeInvalid, "key %q is not under %s", ev.Key, scenedex.UploadsPrefix)
@@ -95,6 +102,22 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 // has 25,000.
 const MaxWindows = 2000
 
+// decoder is what Media may also tell: whether it can decode a codec.
+type decoder interface {
+	Decodes(ctx context.Context, codec string) bool
+}
+
+// decodable refuses, up front and clearly, a video whose codec this
+// deployment's ffmpeg cannot decode (AV1 with the Lambda layer's build),
+// instead of failing it half-way through chunking.
+func (p *Pipeline) decodable(ctx context.Context, pr ffmpeg.Probe) error {
+	if d, ok := p.Media.(decoder); ok && !d.Decodes(ctx, pr.Video.Codec) {
+		return scenedex.Errorf(scenedex.CodeUnsupported, "%s video cannot be decoded by this deployment's ffmpeg; re-encode it to H.264, HEVC or VP9 and upload it again",
+			strings.ToUpper(pr.Video.Codec))
+	}
+	return nil
+}
+
 // tooLong refuses a plan of more than MaxWindows windows, clearly.
 func tooLong(plan scenedex.Plan) error {
 	if len(plan.Windows) <= MaxWindows {
@@ -120,6 +143,9 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 	pr, err := p.Media.Probe(ctx, url)
 	if err != nil {
 		return scenedex.Plan{}, fmt.Errorf("probe %s: %w", v.ID, err)
+	}
+	if err := p.decodable(ctx, pr); err != nil {
+		return scenedex.Plan{}, err
 	}
 	plan := p.plan(v.ID, pr)
 	if err := tooLong(plan); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Status is where a video is in its life.
@@ -226,7 +227,12 @@ func SafeFilename(name string) string {
 		s = "video"
 	}
 	if len(s) > 200 {
-		s = s[len(s)-200:]
+		// Keep the last 200 bytes (the extension), cut at a rune boundary.
+		cut := len(s) - 200
+		for cut < len(s) && !utf8.RuneStart(s[cut]) {
+			cut++
+		}
+		s = s[cut:]
 	}
 	return s
 }

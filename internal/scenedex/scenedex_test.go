@@ -3,7 +3,9 @@ package scenedex
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSafeFilename(t *testing.T) {
@@ -19,6 +21,14 @@ func TestSafeFilename(t *testing.T) {
 	for _, tc := range tests {
 		if got := SafeFilename(tc.in); got != tc.want {
 			t.Errorf("SafeFilename(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Long names keep their end, cut between runes, never inside one.
+	for _, prefix := range []string{"", "a", "ab"} {
+		long := prefix + strings.Repeat("视", 80) + ".mp4" // 3 bytes a rune
+		got := SafeFilename(long)
+		if !utf8.ValidString(got) || len(got) > 200 || !strings.HasSuffix(got, "视.mp4") {
+			t.Errorf("long name (%d bytes) -> %q (%d bytes, valid %v)", len(long), got, len(got), utf8.ValidString(got))
 		}
 	}
 }
