@@ -22,6 +22,7 @@ import (
 	_ "image/png"
 	"math"
 
+	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/vector"
 )
 
@@ -43,6 +44,9 @@ const (
 
 // EmbedJPEG decodes an image (JPEG or PNG) and describes it.
 func EmbedJPEG(data []byte) ([]float32, error) {
+	if _, err := picture.Check(data); err != nil { // before any pixel is decoded
+		return nil, err
+	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decode image: %w", err)

@@ -1,7 +1,14 @@
 package local
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,5 +196,38 @@ func waitQueueEmpty(t *testing.T, app *App) {
 			t.Fatalf("queue never drained: %d %v", n, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Query images are checked from their header and scaled down to what the
+// model needs: a 4000x3000 photo of a scene still finds it; an image that
+// claims 16000x16000 pixels is refused before it is decoded.
+func TestLargeQueryImages(t *testing.T) {
+	dir := t.TempDir()
+	_, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: chunkSecs})
+	id := uploadFile(t, c, video, "")
+	if v := waitFinal(t, c, id); v.Status != scenedex.StatusReady {
+		t.Fatalf("%+v", v)
+	}
+	frame := filepath.Join(dir, "frame.jpg")
+	big := filepath.Join(dir, "big.jpg")
+	os.WriteFile(frame, testvideo.Frame(t, video, 5), 0o644)
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-i", frame, "-vf", "scale=4000:3000", "-q:v", "2", big).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	data, _ := os.ReadFile(big)
+	hits, err := c.Search(context.Background(), scenedex.Query{Image: data, K: 1})
+	if err != nil || len(hits) != 1 || hits[0].Chunk != 1 {
+		t.Fatalf("a %d-byte 4000x3000 query: %+v %v", len(data), hits, err)
+	}
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 1, 1)))
+	huge := b.Bytes()
+	binary.BigEndian.PutUint32(huge[16:20], 16000)
+	binary.BigEndian.PutUint32(huge[20:24], 16000)
+	binary.BigEndian.PutUint32(huge[29:33], crc32.ChecksumIEEE(huge[12:29]))
+	if _, err := c.Search(context.Background(), scenedex.Query{Image: huge}); apiCode(err) != scenedex.CodeInvalid || !strings.Contains(err.Error(), "megapixels") {
+		t.Fatalf("16000x16000: %v", err)
 	}
 }

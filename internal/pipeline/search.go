@@ -4,12 +4,17 @@ import (
 	"context"
 	"sort"
 
+	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/words"
 )
 
 // MaxK bounds the number of hits one search returns.
 const MaxK = 100
+
+// QueryImageSide is the long side query images are scaled down to (models
+// look at 224 to 384 pixels; frames are up to 1280).
+const QueryImageSide = 768
 
 // Search answers a query: words (hybrid: words on screen + picture), an
 // image, or an indexed moment (k-NN), filtered, with presigned thumbnail and
@@ -43,8 +48,14 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 		if len(q.Image) > 4<<20 {
 			return nil, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
 		}
+		// What the model needs, not what the camera made: bounded memory
+		// here and in the model server, and within a serverless request.
+		img, serr := picture.Shrink(q.Image, QueryImageSide, 1<<20)
+		if serr != nil {
+			return nil, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", serr)
+		}
 		var vecs [][]float32
-		if vecs, err = p.Embedder.EmbedImages(ctx, [][]byte{q.Image}); err == nil {
+		if vecs, err = p.Embedder.EmbedImages(ctx, [][]byte{img}); err == nil {
 			hits, err = p.searchPicture(ctx, vecs[0], q.K, f)
 		}
 	default:
