@@ -492,6 +492,8 @@ func (s *builder) api() {
 	}{
 		{"/v1/videos", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/videos/{id}/complete", awsapigatewayv2.HttpMethod_POST, upload},
+		{"/v1/videos/{id}/parts", awsapigatewayv2.HttpMethod_POST, upload},
+		{"/v1/reindex", awsapigatewayv2.HttpMethod_POST, api},
 		{"/v1/videos", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_DELETE, api},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -158,6 +159,15 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			etag, err := put(ctx, http.MethodPut, p.URL, wrap(io.NewSectionReader(f, p.Offset, p.Size)), p.Size, nil)
+			var refused *refusedError
+			if errors.As(err, &refused) && refused.status == http.StatusForbidden && up.PartsURL != "" {
+				// The URL died (expired, or its signing session ended):
+				// get this part signed again and send it once more.
+				var fresh pipeline.SignPartsResponse
+				if err = c.do(ctx, http.MethodPost, up.PartsURL, pipeline.SignPartsRequest{Parts: []int{p.Number}}, &fresh); err == nil && len(fresh.Parts) == 1 {
+					etag, err = put(ctx, http.MethodPut, fresh.Parts[0].URL, wrap(io.NewSectionReader(f, p.Offset, p.Size)), p.Size, nil)
+				}
+			}
 			if err != nil {
 				errs <- fmt.Errorf("part %d: %w", p.Number, err)
 				return
@@ -189,9 +199,19 @@ func put(ctx context.Context, method, url string, body io.Reader, size int64, he
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", fmt.Errorf("upload refused (HTTP %d): %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		return "", &refusedError{status: resp.StatusCode, body: strings.TrimSpace(string(b))}
 	}
 	return resp.Header.Get("ETag"), nil
+}
+
+// refusedError is a PUT the storage refused.
+type refusedError struct {
+	status int
+	body   string
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("upload refused (HTTP %d): %s", e.status, e.body)
 }
 
 // Wait polls a video until READY or FAILED, calling progress on each change.

@@ -39,6 +39,7 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("GET /v1/videos/{id}", a.getVideo)
 	a.mux.HandleFunc("DELETE /v1/videos/{id}", a.deleteVideo)
 	a.mux.HandleFunc("POST /v1/videos/{id}/complete", a.completeVideo)
+	a.mux.HandleFunc("POST /v1/videos/{id}/parts", a.signParts)
 	a.mux.HandleFunc("POST /v1/search", a.search)
 	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +83,19 @@ func (a *API) completeVideo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, v)
+}
+
+func (a *API) signParts(w http.ResponseWriter, r *http.Request) {
+	var req pipeline.SignPartsRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	res, err := a.P.SignParts(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, res)
 }
 
 func (a *API) getVideo(w http.ResponseWriter, r *http.Request) {

@@ -341,12 +341,28 @@ func TestMultipartUpload(t *testing.T) {
 	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: []scenedex.Part{{Number: 1, ETag: `"nope"`}}}, nil); apiCode(err) != scenedex.CodeInvalid {
 		t.Fatalf("complete with a bogus part: %v", err)
 	}
+	// Parts 2 and 3's URLs die before they are used (as URLs signed with a
+	// Lambda's session do when it ends): S3 refuses them, and the client gets
+	// them signed again and goes on.
+	for i := 1; i <= 2; i++ {
+		up.Parts[i].URL = strings.Replace(up.Parts[i].URL, "X-Amz-Signature=", "X-Amz-Signature=0", 1)
+	}
+	if up.PartsURL != "/v1/videos/"+created.Video.ID+"/parts" {
+		t.Fatalf("parts url %q", up.PartsURL)
+	}
+	var bad pipeline.SignPartsResponse
+	if err := c.Raw(ctx, "POST", up.PartsURL, pipeline.SignPartsRequest{Parts: []int{99}}, &bad); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("re-sign a part that does not exist: %v", err)
+	}
 	if err := c.PutFile(ctx, up, video, nil); err != nil {
 		t.Fatal(err)
 	}
 	v := waitFinal(t, c, created.Video.ID)
 	if v.Status != scenedex.StatusReady || v.ChunksTotal != 2 || v.UploadID != "" {
 		t.Fatalf("multipart video: %+v", v)
+	}
+	if err := c.Raw(ctx, "POST", up.PartsURL, pipeline.SignPartsRequest{}, &bad); apiCode(err) != scenedex.CodeConflict {
+		t.Fatalf("re-sign after completion: %v", err)
 	}
 	stored, _ := os.Stat(filepath.Join(app.S3.ObjectsDir(), filepath.FromSlash(v.Key)))
 	if stored == nil || stored.Size() != st.Size() {

@@ -29,7 +29,21 @@ type Upload struct {
 	Headers     map[string]string `json:"headers"` // send exactly these
 	Parts       []PartUpload      `json:"parts,omitempty"`
 	CompleteURL string            `json:"complete_url,omitempty"` // API path, e.g. /v1/videos/{id}/complete
-	ExpiresAt   time.Time         `json:"expires_at"`
+	// PartsURL re-signs parts (POST {"parts": [numbers]}): a URL signed with
+	// temporary credentials dies with their session, whatever its expiry.
+	PartsURL  string    `json:"parts_url,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SignPartsRequest is the body of POST /v1/videos/{id}/parts.
+type SignPartsRequest struct {
+	Parts []int `json:"parts"` // part numbers; empty: every part
+}
+
+// SignPartsResponse holds fresh URLs for the parts asked for.
+type SignPartsResponse struct {
+	Parts     []PartUpload `json:"parts"`
+	ExpiresAt time.Time    `json:"expires_at"`
 }
 
 // PartUpload is one part of a multipart upload: bytes [Offset, Offset+Size)
@@ -73,6 +87,7 @@ func (p *Pipeline) CreateUpload(ctx context.Context, req UploadRequest) (scenede
 		}
 		up.Headers = map[string]string{} // parts carry no content type
 		up.CompleteURL = "/v1/videos/" + id + "/complete"
+		up.PartsURL = "/v1/videos/" + id + "/parts"
 	} else {
 		url, err := p.Blobs.PresignPut(ctx, v.Key, v.Size, v.ContentType, p.cfg.UploadTTL)
 		if err != nil {
@@ -86,18 +101,58 @@ func (p *Pipeline) CreateUpload(ctx context.Context, req UploadRequest) (scenede
 	return v, up, nil
 }
 
-func (p *Pipeline) presignParts(ctx context.Context, v scenedex.Video) ([]PartUpload, error) {
-	partSize := max(p.cfg.PartSize, (v.Size+9999)/10000) // S3 allows 10,000 parts
+// presignParts signs the parts of v's multipart upload whose numbers want
+// holds (every part when want is nil).
+func (p *Pipeline) presignParts(ctx context.Context, v scenedex.Video, want ...int) ([]PartUpload, error) {
+	layout := p.partLayout(v.Size)
+	pick := map[int]bool{}
+	for _, n := range want {
+		if n < 1 || n > len(layout) {
+			return nil, scenedex.Errorf(scenedex.CodeInvalid, "part %d does not exist: the upload has parts 1 to %d", n, len(layout))
+		}
+		pick[n] = true
+	}
 	var parts []PartUpload
-	for off, n := int64(0), 1; off < v.Size; off, n = off+partSize, n+1 {
-		size := min(partSize, v.Size-off)
-		url, err := p.Blobs.PresignPart(ctx, v.Key, v.UploadID, n, size, p.cfg.UploadTTLFor(v.Size))
+	for _, part := range layout {
+		if len(want) > 0 && !pick[part.Number] {
+			continue
+		}
+		url, err := p.Blobs.PresignPart(ctx, v.Key, v.UploadID, part.Number, part.Size, p.cfg.UploadTTLFor(v.Size))
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, PartUpload{Number: n, Offset: off, Size: size, URL: url})
+		part.URL = url
+		parts = append(parts, part)
 	}
 	return parts, nil
+}
+
+// partLayout cuts size bytes into parts (at most S3's 10,000).
+func (p *Pipeline) partLayout(size int64) []PartUpload {
+	partSize := max(p.cfg.PartSize, (size+9999)/10000)
+	var parts []PartUpload
+	for off, n := int64(0), 1; off < size; off, n = off+partSize, n+1 {
+		parts = append(parts, PartUpload{Number: n, Offset: off, Size: min(partSize, size-off)})
+	}
+	return parts
+}
+
+// SignParts gives fresh URLs for parts of a multipart upload in progress — a
+// client whose part PUT was refused (its URL's signing session ended) asks
+// again and goes on; the parts already sent stay.
+func (p *Pipeline) SignParts(ctx context.Context, videoID string, req SignPartsRequest) (SignPartsResponse, error) {
+	v, err := p.Catalog.Get(ctx, videoID)
+	if err != nil {
+		return SignPartsResponse{}, err
+	}
+	if v.UploadID == "" || v.Status != scenedex.StatusUploading {
+		return SignPartsResponse{}, scenedex.Errorf(scenedex.CodeConflict, "video %s has no multipart upload in progress (status %s)", videoID, v.Status)
+	}
+	parts, err := p.presignParts(ctx, v, req.Parts...)
+	if err != nil {
+		return SignPartsResponse{}, err
+	}
+	return SignPartsResponse{Parts: parts, ExpiresAt: time.Now().Add(p.cfg.UploadTTLFor(v.Size)).UTC().Truncate(time.Second)}, nil
 }
 
 // CompleteUpload finishes a multipart upload; the object then exists and its
