@@ -177,6 +177,14 @@ func (s *builder) storage() {
 	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-collection"),
 		PartitionKey: &awsdynamodb.Attribute{Name: s.str("collection"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: s.str("created_at"), Type: awsdynamodb.AttributeType_STRING}})
+	// Sparse indexes (internal/dynamo): only video items carry "entity", only
+	// UPLOADING ones "pending" — listing and the sweep never read chunk items.
+	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-created"),
+		PartitionKey: &awsdynamodb.Attribute{Name: s.str("entity"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: s.str("created_at"), Type: awsdynamodb.AttributeType_STRING}})
+	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("pending"),
+		PartitionKey: &awsdynamodb.Attribute{Name: s.str("pending"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: s.str("updated_at"), Type: awsdynamodb.AttributeType_STRING}})
 
 	s.dlq = awssqs.NewQueue(s.stack, s.str("ChunksDLQ"), &awssqs.QueueProps{
 		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED, RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
@@ -390,11 +398,11 @@ func (s *builder) grants() {
 	tableRW := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	for name, actions := range map[string][]string{
 		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW, "embed": tableRW,
-		"api":   append(tableRW, "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
-		"sweep": append(tableRW, "dynamodb:Scan"),
+		"api":   append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+		"sweep": append(tableRW, "dynamodb:Query"),
 	} {
 		resources := []*string{s.table.TableArn()}
-		if name == "api" {
+		if name == "api" || name == "sweep" {
 			resources = append(resources, s.str(*s.table.TableArn()+"/index/*"))
 		}
 		f[name].AddToRolePolicy(s.statement(actions, resources...))

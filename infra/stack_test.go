@@ -314,6 +314,14 @@ func TestDefaultStack(t *testing.T) {
 			get(d, "GlobalSecondaryIndexes", 0, "IndexName") != "by-collection" {
 			t.Errorf("table %s", js(d))
 		}
+		// The code's sparse indexes exist with the keys it queries.
+		keys := map[string]string{}
+		for _, ix := range get(d, "GlobalSecondaryIndexes").([]any) {
+			keys[fmt.Sprint(get(ix, "IndexName"))] = fmt.Sprint(get(ix, "KeySchema", 0, "AttributeName"), "/", get(ix, "KeySchema", 1, "AttributeName"))
+		}
+		if keys["by-created"] != "entity/created_at" || keys["pending"] != "pending/updated_at" {
+			t.Errorf("indexes %v", keys)
+		}
 	})
 
 	t.Run("opensearch domain", func(t *testing.T) {
@@ -428,7 +436,9 @@ func TestDefaultStack(t *testing.T) {
 			{"api", "dynamodb:DeleteItem", "Catalog", true},
 			{"probe", "dynamodb:DeleteItem", "", false},
 			{"upload", "sagemaker:InvokeEndpoint", "", false},
-			{"sweep", "dynamodb:Scan", "Catalog", true},
+			{"sweep", "dynamodb:Query", "Catalog", true},
+			{"sweep", "dynamodb:Scan", "", false}, // the pending index, never a scan
+			{"api", "dynamodb:Scan", "", false},
 			{"sweep", "s3:GetObject", "/uploads/*", true}, // HeadObject before failing an upload
 			{"sweep", "s3:GetObject", "/chunks/*", false},
 			{"sweep", "states:StartExecution", "-ingest", true},

@@ -150,16 +150,34 @@ func status(ctx context.Context, args []string) error {
 func videos(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("videos", flag.ContinueOnError)
 	collection := fs.String("collection", "", "only this collection")
+	limit := fs.Int("limit", 0, "one page of at most this many (with --cursor for the next); 0 lists all")
+	cursor := fs.String("cursor", "", "the next_cursor a page printed")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	vs, err := apiClient().Videos(ctx, *collection)
+	c := apiClient()
+	var vs []scenedex.Video
+	var next string
+	var err error
+	if *limit > 0 || *cursor != "" {
+		var page scenedex.VideoPage
+		page, err = c.VideosPage(ctx, scenedex.ListQuery{Collection: *collection, Limit: *limit, Cursor: *cursor})
+		vs, next = page.Videos, page.Next
+		if err == nil && *asJSON {
+			return printJSON(page)
+		}
+	} else {
+		vs, err = c.Videos(ctx, *collection)
+	}
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(vs)
+	}
+	if next != "" {
+		defer fmt.Printf("more: scenedex videos --limit %d --cursor %s\n", *limit, next)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCOLLECTION\tSTATUS\tCHUNKS\tDURATION\tFILE\tREASON")

@@ -9,10 +9,10 @@ package awsfake
 import (
 	"encoding/json"
 	"hash/crc32"
-	"strconv"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -98,11 +99,38 @@ func (c *Client) Video(ctx context.Context, id string) (scenedex.Video, error) {
 	return v, err
 }
 
-// Videos lists videos.
+// VideosPage lists one page of videos.
+func (c *Client) VideosPage(ctx context.Context, q scenedex.ListQuery) (scenedex.VideoPage, error) {
+	v := url.Values{}
+	if q.Collection != "" {
+		v.Set("collection", q.Collection)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Cursor != "" {
+		v.Set("cursor", q.Cursor)
+	}
+	var out scenedex.VideoPage
+	err := c.do(ctx, http.MethodGet, "/v1/videos?"+v.Encode(), nil, &out)
+	return out, err
+}
+
+// Videos lists every video (of a collection), following the pages.
 func (c *Client) Videos(ctx context.Context, collection string) ([]scenedex.Video, error) {
-	var out httpapi.ListResponse
-	err := c.do(ctx, http.MethodGet, "/v1/videos?collection="+url.QueryEscape(collection), nil, &out)
-	return out.Videos, err
+	all := []scenedex.Video{}
+	q := scenedex.ListQuery{Collection: collection, Limit: scenedex.MaxListLimit}
+	for {
+		page, err := c.VideosPage(ctx, q)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, page.Videos...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // Delete deletes a video.

@@ -6,6 +6,8 @@ package dynamo
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,7 +28,6 @@ type API interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
@@ -60,6 +61,14 @@ func key(id, sk string) map[string]types.AttributeValue {
 
 func chunkSK(i int) string { return fmt.Sprintf("chunk#%06d", i) }
 
+// The sparse indexes' key attributes and names (infra/stack.go makes them).
+const (
+	entityAttr   = "entity"
+	pendingAttr  = "pending"
+	VideosIndex  = "by-created" // entity = "video", newest first by created_at
+	PendingIndex = "pending"    // pending = "UPLOADING", by updated_at
+)
+
 // timeLayout is RFC 3339 with a fixed-width fraction, so stored times sort
 // as text (the by-collection index orders by created_at).
 const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
@@ -83,6 +92,13 @@ func item(v scenedex.Video, version int, keep map[string]types.AttributeValue) (
 	m["pk"] = &types.AttributeValueMemberS{Value: v.ID}
 	m["sk"] = &types.AttributeValueMemberS{Value: videoSK}
 	m["version"] = &types.AttributeValueMemberN{Value: strconv.Itoa(version)}
+	// Sparse index keys: only video items carry "entity" (the all-videos
+	// index), only UPLOADING ones "pending" (the sweep's index); chunk items
+	// carry neither, so neither index grows with chunks.
+	m[entityAttr] = &types.AttributeValueMemberS{Value: videoSK}
+	if v.Status == scenedex.StatusUploading {
+		m[pendingAttr] = &types.AttributeValueMemberS{Value: string(scenedex.StatusUploading)}
+	}
 	if t, ok := keep[tokenAttr]; ok {
 		m[tokenAttr] = t
 	}
@@ -153,43 +169,73 @@ func (c *Catalog) Get(ctx context.Context, id string) (scenedex.Video, error) {
 	return v, err
 }
 
-// List returns the videos of a collection (newest first), or all videos.
-func (c *Catalog) List(ctx context.Context, collection string) ([]scenedex.Video, error) {
-	out := []scenedex.Video{}
-	var start map[string]types.AttributeValue
-	for {
-		var items []map[string]types.AttributeValue
-		if collection != "" {
-			page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(c.CollectionIndex),
-				KeyConditionExpression:    aws.String("#c = :c"),
-				ExpressionAttributeNames:  map[string]string{"#c": "collection"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: collection}},
-				ScanIndexForward:          aws.Bool(false), ExclusiveStartKey: start})
-			if err != nil {
-				return nil, wrap(err, "list collection %s", collection)
-			}
-			items, start = page.Items, page.LastEvaluatedKey
-		} else {
-			page, err := c.Client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(c.Table),
-				FilterExpression:          aws.String("sk = :v"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: videoSK}},
-				ExclusiveStartKey:         start})
-			if err != nil {
-				return nil, wrap(err, "list videos")
-			}
-			items, start = page.Items, page.LastEvaluatedKey
+// List returns a page of videos, newest first: of a collection through the
+// by-collection index, or all through the sparse by-created index — queries,
+// never a scan over chunk items. The cursor is DynamoDB's LastEvaluatedKey.
+func (c *Catalog) List(ctx context.Context, lq scenedex.ListQuery) (scenedex.VideoPage, error) {
+	limit, err := lq.PageSize()
+	if err != nil {
+		return scenedex.VideoPage{}, err
+	}
+	start, err := decodeCursor(lq.Cursor)
+	if err != nil {
+		return scenedex.VideoPage{}, err
+	}
+	in := &dynamodb.QueryInput{TableName: aws.String(c.Table), ScanIndexForward: aws.Bool(false),
+		Limit: aws.Int32(int32(limit)), ExclusiveStartKey: start}
+	if lq.Collection != "" {
+		in.IndexName, in.KeyConditionExpression = aws.String(c.CollectionIndex), aws.String("#k = :k")
+		in.ExpressionAttributeNames = map[string]string{"#k": "collection"}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: lq.Collection}}
+	} else {
+		in.IndexName, in.KeyConditionExpression = aws.String(VideosIndex), aws.String("#k = :k")
+		in.ExpressionAttributeNames = map[string]string{"#k": entityAttr}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: videoSK}}
+	}
+	out, err := c.Client.Query(ctx, in)
+	if err != nil {
+		return scenedex.VideoPage{}, wrap(err, "list videos")
+	}
+	page := scenedex.VideoPage{Videos: []scenedex.Video{}}
+	for _, m := range out.Items {
+		v, _, err := decode(m)
+		if err != nil {
+			return page, err
 		}
-		for _, m := range items {
-			v, _, err := decode(m)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		if len(start) == 0 {
-			return out, nil
+		page.Videos = append(page.Videos, v)
+	}
+	if len(out.LastEvaluatedKey) > 0 {
+		page.Next = encodeCursor(out.LastEvaluatedKey)
+	}
+	return page, nil
+}
+
+// A cursor is the LastEvaluatedKey's string attributes as base64url JSON.
+func encodeCursor(key map[string]types.AttributeValue) string {
+	flat := map[string]string{}
+	for k, v := range key {
+		if s, ok := v.(*types.AttributeValueMemberS); ok {
+			flat[k] = s.Value
 		}
 	}
+	b, _ := json.Marshal(flat)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(cursor string) (map[string]types.AttributeValue, error) {
+	if cursor == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	var flat map[string]string
+	if err != nil || json.Unmarshal(b, &flat) != nil || flat["pk"] == "" {
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "cursor %q is not one this server gave", cursor)
+	}
+	key := map[string]types.AttributeValue{}
+	for k, v := range flat {
+		key[k] = &types.AttributeValueMemberS{Value: v}
+	}
+	return key, nil
 }
 
 // Update applies fn with optimistic locking, retrying on a concurrent write.
@@ -266,21 +312,24 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Stale returns the videos in status s not updated since before (a scan:
-// run from the hourly sweep, not on a request path).
+// Stale returns the UPLOADING videos not updated since before, through the
+// sparse pending index: the sweep reads only uploads in progress, never the
+// table. Other statuses have no index and are refused.
 func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error) {
-	cut := &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)}
+	if s != scenedex.StatusUploading {
+		return nil, fmt.Errorf("stale %s videos: only UPLOADING ones are indexed", s)
+	}
 	var out []scenedex.Video
 	var start map[string]types.AttributeValue
 	for {
-		page, err := c.Client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(c.Table),
-			FilterExpression:         aws.String("sk = :v AND #s = :s AND updated_at < :t"),
-			ExpressionAttributeNames: map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: videoSK},
-				":s": &types.AttributeValueMemberS{Value: string(s)}, ":t": cut},
+		page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(PendingIndex),
+			KeyConditionExpression:   aws.String("#p = :p AND updated_at < :t"),
+			ExpressionAttributeNames: map[string]string{"#p": pendingAttr},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: string(s)},
+				":t": &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)}},
 			ExclusiveStartKey: start})
 		if err != nil {
-			return nil, wrap(err, "scan for stale videos")
+			return nil, wrap(err, "query stale uploads")
 		}
 		for _, m := range page.Items {
 			v, _, err := decode(m)

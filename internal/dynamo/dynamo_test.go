@@ -162,15 +162,17 @@ func TestGetUnknownAndThrottling(t *testing.T) {
 	}
 }
 
-func TestStaleScansAllPages(t *testing.T) {
+// The sweep reads UPLOADING videos from the sparse pending index, all pages,
+// never scanning the table (which holds an item per chunk).
+func TestStaleQueriesThePendingIndex(t *testing.T) {
 	fake := awsfake.New(t)
 	page := 0
-	fake.On("Scan", func(t *testing.T, b map[string]any) awsfake.Reply {
+	fake.On("Query", func(t *testing.T, b map[string]any) awsfake.Reply {
 		page++
-		if awsfake.String(b, "FilterExpression") != "sk = :v AND #s = :s AND updated_at < :t" ||
-			awsfake.String(b, "ExpressionAttributeValues", ":s", "S") != "UPLOADING" ||
+		if awsfake.String(b, "IndexName") != PendingIndex || awsfake.String(b, "KeyConditionExpression") != "#p = :p AND updated_at < :t" ||
+			awsfake.String(b, "ExpressionAttributeValues", ":p", "S") != "UPLOADING" ||
 			!strings.HasPrefix(awsfake.String(b, "ExpressionAttributeValues", ":t", "S"), "2026-01-01T00:00:00") {
-			t.Errorf("scan %v", b)
+			t.Errorf("query %v", b)
 		}
 		if page == 1 {
 			if b["ExclusiveStartKey"] != nil {
@@ -187,6 +189,66 @@ func TestStaleScansAllPages(t *testing.T) {
 	vs, err := newCatalog(fake).Stale(context.Background(), scenedex.StatusUploading, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil || len(vs) != 2 || vs[1].ID != "b" {
 		t.Fatalf("stale %+v %v", vs, err)
+	}
+	if len(fake.Calls("Scan")) != 0 {
+		t.Error("scanned the table")
+	}
+}
+
+// Only video items carry the sparse keys, and only UPLOADING ones "pending".
+func TestSparseIndexKeys(t *testing.T) {
+	up, _ := item(scenedex.Video{ID: "a", Status: scenedex.StatusUploading}, 1, nil)
+	ready, _ := item(scenedex.Video{ID: "a", Status: scenedex.StatusReady}, 2, nil)
+	if up[pendingAttr] == nil || ready[pendingAttr] != nil || up[entityAttr] == nil || ready[entityAttr] == nil {
+		t.Fatalf("uploading %v, ready %v", up, ready)
+	}
+	if key("a", chunkSK(3))[entityAttr] != nil {
+		t.Fatal("chunk items in the all-videos index")
+	}
+}
+
+// Listing pages through the right index with a cursor that round-trips.
+func TestListPages(t *testing.T) {
+	fake := awsfake.New(t)
+	fake.On("Query", func(t *testing.T, b map[string]any) awsfake.Reply {
+		if b["ScanIndexForward"] != false || awsfake.Field(b, "Limit") != 2.0 {
+			t.Errorf("query %v", b)
+		}
+		switch awsfake.String(b, "IndexName") {
+		case VideosIndex:
+			if awsfake.String(b, "ExpressionAttributeValues", ":k", "S") != "video" {
+				t.Errorf("all videos: %v", b)
+			}
+			if b["ExclusiveStartKey"] == nil {
+				return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("a", scenedex.StatusReady, 1, 0, ""), wireVideo("b", scenedex.StatusReady, 1, 0, "")},
+					"LastEvaluatedKey": map[string]any{"pk": map[string]any{"S": "b"}, "sk": map[string]any{"S": "video"},
+						"entity": map[string]any{"S": "video"}, "created_at": map[string]any{"S": "2026-01-01T00:00:00.000000000Z"}}}}
+			}
+			if awsfake.String(b, "ExclusiveStartKey", "created_at", "S") != "2026-01-01T00:00:00.000000000Z" {
+				t.Errorf("cursor lost: %v", b["ExclusiveStartKey"])
+			}
+			return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("c", scenedex.StatusReady, 1, 0, "")}}}
+		case "by-collection":
+			return awsfake.Reply{Body: map[string]any{"Items": []any{}}}
+		}
+		t.Errorf("index %v", b["IndexName"])
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	c := newCatalog(fake)
+	ctx := context.Background()
+	first, err := c.List(ctx, scenedex.ListQuery{Limit: 2})
+	if err != nil || len(first.Videos) != 2 || first.Next == "" {
+		t.Fatalf("first page %+v %v", first, err)
+	}
+	second, err := c.List(ctx, scenedex.ListQuery{Limit: 2, Cursor: first.Next})
+	if err != nil || len(second.Videos) != 1 || second.Videos[0].ID != "c" || second.Next != "" {
+		t.Fatalf("second page %+v %v", second, err)
+	}
+	if p, err := c.List(ctx, scenedex.ListQuery{Collection: "ads", Limit: 2}); err != nil || len(p.Videos) != 0 {
+		t.Fatalf("collection %+v %v", p, err)
+	}
+	if _, err := c.List(ctx, scenedex.ListQuery{Cursor: "%%%"}); scenedex.ErrorCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("bad cursor: %v", err)
 	}
 }
 

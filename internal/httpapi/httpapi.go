@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/scenedex/scenedex/internal/pipeline"
@@ -107,10 +108,9 @@ func (a *API) getVideo(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, v)
 }
 
-// ListResponse is the body of GET /v1/videos.
-type ListResponse struct {
-	Videos []scenedex.Video `json:"videos"`
-}
+// ListResponse is the body of GET /v1/videos: a page, and the cursor of the
+// next one.
+type ListResponse = scenedex.VideoPage
 
 func (a *API) listVideos(w http.ResponseWriter, r *http.Request) {
 	c := r.URL.Query().Get("collection")
@@ -118,12 +118,21 @@ func (a *API) listVideos(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid", c))
 		return
 	}
-	vs, err := a.P.Catalog.List(r.Context(), c)
+	q := scenedex.ListQuery{Collection: c, Cursor: r.URL.Query().Get("cursor")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "limit %q is not a number", l))
+			return
+		}
+		q.Limit = n
+	}
+	page, err := a.P.Catalog.List(r.Context(), q)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, ListResponse{Videos: vs})
+	WriteJSON(w, http.StatusOK, page)
 }
 
 func (a *API) deleteVideo(w http.ResponseWriter, r *http.Request) {

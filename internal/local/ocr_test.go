@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -229,5 +230,34 @@ func TestLargeQueryImages(t *testing.T) {
 	binary.BigEndian.PutUint32(huge[29:33], crc32.ChecksumIEEE(huge[12:29]))
 	if _, err := c.Search(context.Background(), scenedex.Query{Image: huge}); apiCode(err) != scenedex.CodeInvalid || !strings.Contains(err.Error(), "megapixels") {
 		t.Fatalf("16000x16000: %v", err)
+	}
+}
+
+// GET /v1/videos pages: limit and cursor through the real API.
+func TestListVideosInPages(t *testing.T) {
+	_, c := startApp(t, filepath.Join(t.TempDir(), "data"), modelserver.Options{})
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: fmt.Sprintf("v%d.mp4", i), Size: 10, Collection: "ads"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := c.VideosPage(ctx, scenedex.ListQuery{Collection: "ads", Limit: 2})
+	if err != nil || len(first.Videos) != 2 || first.Next == "" {
+		t.Fatalf("first page %+v %v", first, err)
+	}
+	second, err := c.VideosPage(ctx, scenedex.ListQuery{Collection: "ads", Limit: 2, Cursor: first.Next})
+	if err != nil || len(second.Videos) != 1 || second.Next != "" || second.Videos[0].ID == first.Videos[0].ID || second.Videos[0].ID == first.Videos[1].ID {
+		t.Fatalf("second page %+v %v", second, err)
+	}
+	if all, err := c.Videos(ctx, ""); err != nil || len(all) != 3 {
+		t.Fatalf("all: %d %v", len(all), err)
+	}
+	var out map[string]any
+	if err := c.Raw(ctx, "GET", "/v1/videos?limit=lots", nil, &out); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("bad limit: %v", err)
+	}
+	if err := c.Raw(ctx, "GET", "/v1/videos?cursor=nope", nil, &out); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("bad cursor: %v", err)
 	}
 }

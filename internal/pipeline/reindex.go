@@ -50,13 +50,19 @@ func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResu
 		}
 		videos = []scenedex.Video{v}
 	} else {
-		all, err := p.Catalog.List(ctx, req.Collection)
-		if err != nil {
-			return res, err
-		}
-		for _, v := range all {
-			if v.Status == scenedex.StatusReady {
-				videos = append(videos, v)
+		q := scenedex.ListQuery{Collection: req.Collection, Limit: scenedex.MaxListLimit}
+		for {
+			page, err := p.Catalog.List(ctx, q)
+			if err != nil {
+				return res, err
+			}
+			for _, v := range page.Videos {
+				if v.Status == scenedex.StatusReady {
+					videos = append(videos, v)
+				}
+			}
+			if q.Cursor = page.Next; q.Cursor == "" {
+				break
 			}
 		}
 	}

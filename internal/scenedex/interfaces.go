@@ -88,7 +88,9 @@ type Catalog interface {
 	// Create stores a new video; CodeConflict if the id exists.
 	Create(ctx context.Context, v Video) error
 	Get(ctx context.Context, id string) (Video, error)
-	List(ctx context.Context, collection string) ([]Video, error)
+	// List returns one page of videos, newest first; Next in the page is
+	// the cursor of the following one ("" after the last).
+	List(ctx context.Context, q ListQuery) (VideoPage, error)
 	// Update applies fn to the stored record atomically and returns the result.
 	Update(ctx context.Context, id string, fn func(*Video) error) (Video, error)
 	Delete(ctx context.Context, id string) error
@@ -118,4 +120,35 @@ type WordHit struct {
 // means this index cannot, and the caller fuses the two searches itself.
 type HybridIndex interface {
 	SearchHybrid(ctx context.Context, q WordQuery, vec []float32, k int, f Filter) ([]WordHit, error)
+}
+
+// ListQuery asks for a page of videos: of Collection ("" = all), at most
+// Limit (0 = DefaultListLimit), after Cursor (a previous page's Next).
+type ListQuery struct {
+	Collection string
+	Limit      int
+	Cursor     string
+}
+
+// VideoPage is one page of videos.
+type VideoPage struct {
+	Videos []Video `json:"videos"`
+	Next   string  `json:"next_cursor,omitempty"`
+}
+
+// List limits.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// PageSize is q's limit, checked.
+func (q ListQuery) PageSize() (int, error) {
+	switch {
+	case q.Limit == 0:
+		return DefaultListLimit, nil
+	case q.Limit < 0 || q.Limit > MaxListLimit:
+		return 0, Errorf(CodeInvalid, "limit must be between 1 and %d", MaxListLimit)
+	}
+	return q.Limit, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,15 +140,39 @@ func (c *Catalog) get(ctx context.Context, q querier, id string) (scenedex.Video
 	return v, nil
 }
 
-// List returns the videos of a collection (all when empty), newest first.
-func (c *Catalog) List(ctx context.Context, collection string) ([]scenedex.Video, error) {
-	q := `SELECT ` + videoCols + ` FROM videos`
-	var args []any
-	if collection != "" {
-		q += ` WHERE collection = ?`
-		args = append(args, collection)
+// List returns a page of videos (of a collection, or all), newest first.
+// The cursor is the last video's created_at and id: pages stay stable while
+// videos are added.
+func (c *Catalog) List(ctx context.Context, lq scenedex.ListQuery) (scenedex.VideoPage, error) {
+	limit, err := lq.PageSize()
+	if err != nil {
+		return scenedex.VideoPage{}, err
 	}
-	return c.query(ctx, "list videos", q+` ORDER BY created_at DESC, id`, args...)
+	q := `SELECT ` + videoCols + ` FROM videos WHERE 1 = 1`
+	var args []any
+	if lq.Collection != "" {
+		q += ` AND collection = ?`
+		args = append(args, lq.Collection)
+	}
+	if lq.Cursor != "" {
+		at, id, ok := strings.Cut(lq.Cursor, ".")
+		created, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil {
+			return scenedex.VideoPage{}, scenedex.Errorf(scenedex.CodeInvalid, "cursor %q is not one this server gave", lq.Cursor)
+		}
+		q += ` AND (created_at < ? OR (created_at = ? AND id > ?))`
+		args = append(args, created, created, id)
+	}
+	vs, err := c.query(ctx, "list videos", q+` ORDER BY created_at DESC, id LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return scenedex.VideoPage{}, err
+	}
+	page := scenedex.VideoPage{Videos: vs}
+	if len(vs) > limit {
+		last := vs[limit-1]
+		page.Videos, page.Next = vs[:limit], strconv.FormatInt(ms(last.CreatedAt), 10)+"."+last.ID
+	}
+	return page, nil
 }
 
 // query runs a SELECT of videoCols and scans every row.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,11 +133,11 @@ func TestCatalog(t *testing.T) {
 	if got.ChunksDone != 2 || got.Status != scenedex.StatusProcessing || got.Metadata["brand"] != "acme" || got.Filename != "spot ü.mp4" {
 		t.Errorf("got %+v", got)
 	}
-	if l, _ := c.List(ctx, "ads"); len(l) != 1 {
-		t.Errorf("list ads = %d", len(l))
+	if l, _ := c.List(ctx, scenedex.ListQuery{Collection: "ads"}); len(l.Videos) != 1 || l.Next != "" {
+		t.Errorf("list ads = %+v", l)
 	}
-	if l, _ := c.List(ctx, "other"); len(l) != 0 {
-		t.Errorf("list other = %d", len(l))
+	if l, _ := c.List(ctx, scenedex.ListQuery{Collection: "other"}); len(l.Videos) != 0 {
+		t.Errorf("list other = %+v", l)
 	}
 	if f, err := c.FindByKey(ctx, v.Key); err != nil || f.ID != "abc" {
 		t.Errorf("find by key: %v %v", f, err)
@@ -146,5 +147,60 @@ func TestCatalog(t *testing.T) {
 	}
 	if err := c.Delete(ctx, "abc"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
 		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+// Pages follow each other without gaps or repeats, newest first, also when
+// videos share a creation time and while new ones arrive.
+func TestListPages(t *testing.T) {
+	ctx := context.Background()
+	c, err := OpenCatalog(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 25 {
+		v := scenedex.Video{ID: fmt.Sprintf("v%02d", i), Collection: []string{"ads", "talks"}[i%2], Key: fmt.Sprint("k", i),
+			Status: scenedex.StatusReady, CreatedAt: base.Add(time.Duration(i/3) * time.Second), UpdatedAt: base}
+		if err := c.Create(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := c.List(ctx, scenedex.ListQuery{Limit: 4, Cursor: cursor})
+		if err != nil || len(page.Videos) > 4 || pages > 10 {
+			t.Fatalf("page %d: %+v %v", pages, page, err)
+		}
+		if pages == 0 { // a video arriving meanwhile is newer: it does not shift later pages
+			c.Create(ctx, scenedex.Video{ID: "late", Collection: "ads", Key: "late", Status: scenedex.StatusUploading, CreatedAt: base.Add(time.Hour), UpdatedAt: base})
+		}
+		for _, v := range page.Videos {
+			seen = append(seen, v.ID)
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 25 || seen[0] != "v24" || seen[24] != "v02" { // newest first; ties by id
+		t.Fatalf("pages gave %v", seen)
+	}
+	uniq := map[string]bool{}
+	for _, id := range seen {
+		uniq[id] = true
+	}
+	if len(uniq) != 25 {
+		t.Fatalf("repeats: %v", seen)
+	}
+	ads, _ := c.List(ctx, scenedex.ListQuery{Collection: "ads", Limit: 100})
+	if len(ads.Videos) != 14 || ads.Next != "" {
+		t.Fatalf("ads: %d videos, next %q", len(ads.Videos), ads.Next)
+	}
+	for _, bad := range []scenedex.ListQuery{{Limit: -1}, {Limit: 5000}, {Cursor: "garbage"}} {
+		if _, err := c.List(ctx, bad); scenedex.ErrorCode(err) != scenedex.CodeInvalid {
+			t.Errorf("%+v: %v", bad, err)
+		}
 	}
 }
