@@ -321,7 +321,8 @@ func (s *builder) functions() {
 	limits := map[string]*string{"MAX_UPLOAD_BYTES": s.str(strconv.FormatInt(s.cfg.MaxUploadBytes, 10))}
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(limits)},
-		{"api", "status, list, delete, search, reindex", 512, 29, false, base(with(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()), "MAX_UPLOAD_BYTES", limits["MAX_UPLOAD_BYTES"]))},
+		{"api", "status, list, delete, search, reindex, reprocess", 512, 29, false, base(with(with(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()),
+			"MAX_UPLOAD_BYTES", limits["MAX_UPLOAD_BYTES"]), "STATE_MACHINE_ARN", s.machineArn()))},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
@@ -410,10 +411,13 @@ func (s *builder) grants() {
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
 	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload", "s3:GetObject"}, s.objects("uploads/")))
-	f["sweep"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
+	for _, name := range []string{"sweep", "api"} { // arrived-but-unstarted uploads; reprocess
+		f[name].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
+	}
+	f["api"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/"))) // reprocess heads the upload
 	// HeadObject of a missing key answers 403 without s3:ListBucket: with it,
 	// "gone" is a 404 the code can tell from a refusal.
-	for _, name := range []string{"probe", "sweep"} {
+	for _, name := range []string{"probe", "sweep", "api"} {
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
 			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"uploads/*"}}},
@@ -502,6 +506,7 @@ func (s *builder) api() {
 		{"/v1/videos/{id}/complete", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/videos/{id}/parts", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/reindex", awsapigatewayv2.HttpMethod_POST, api},
+		{"/v1/videos/{id}/reprocess", awsapigatewayv2.HttpMethod_POST, api},
 		{"/v1/videos", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_DELETE, api},

@@ -427,7 +427,8 @@ func TestDefaultStack(t *testing.T) {
 			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},
 			{"embed", "sqs:SendMessage", "", false},
-			{"api", "sqs:SendMessage", "Chunks", true}, // reindex
+			{"api", "sqs:SendMessage", "Chunks", true},        // reindex
+			{"api", "states:StartExecution", "-ingest", true}, // reprocess
 			{"api", "es:ESHttpPut", "_search/pipeline/scenedex-hybrid", true},
 			{"embed", "es:ESHttpPut", "_search/pipeline", false},
 			{"start", "states:StartExecution", "-ingest", true},

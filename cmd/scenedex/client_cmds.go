@@ -273,6 +273,35 @@ func bracket(l scenedex.MatchedLine) string {
 	return b.String()
 }
 
+func reprocess(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reprocess", flag.ContinueOnError)
+	wait := fs.Bool("wait", false, "follow the new run until READY or FAILED (exit 1 if FAILED)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"give exactly one video ID"}
+	}
+	c := apiClient()
+	v, err := c.Reprocess(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if !*wait {
+		fmt.Printf("%s: reprocessing\n", v.ID)
+		return nil
+	}
+	if v, err = c.Wait(ctx, v.ID, time.Second, nil); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %s %s\n", v.ID, v.Status, v.Reason)
+	if v.Status == scenedex.StatusFailed {
+		return fmt.Errorf("video %s FAILED again: %s", v.ID, v.Reason)
+	}
+	return nil
+}
+
 func reindex(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
 	collection := fs.String("collection", "", "only the READY videos of this collection")

@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"delete":       {"delete ID", deleteVideo},
 	"search":       {`search (--image FILE | --like ID@SECONDS | "text") [--collection C] [-k N] [--json]`, search},
 	"dead-letters": {"dead-letters [--redrive]", deadLetters},
+	"reprocess":    {"reprocess ID [--wait]   (a FAILED video gets a new run, if its upload is still there)", reprocess},
 	"reindex":      {"reindex [--collection C] [VIDEO_ID] [--json]   (re-embed and re-read words from stored frames)", reindex},
 	"backfill":     {"backfill s3://BUCKET/uploads/... --state-machine ARN [--dry-run]   (cloud: videos already in a bucket)", backfillCmd},
 }

@@ -180,6 +180,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"bogus"}, true, "unknown command"},
 		{[]string{"dead-letters"}, false, `"chunks": []`},
 		{[]string{"reindex", id}, false, "queued"},
+		{[]string{"reprocess", id}, true, "only FAILED videos are reprocessed"},
 		{[]string{"delete", id}, false, "deleted"},
 		{[]string{"status", id}, true, "not found"},
 	} {

@@ -145,6 +145,13 @@ func (c *Client) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, 
 	return out.Hits, err
 }
 
+// Reprocess starts a new run for a FAILED video.
+func (c *Client) Reprocess(ctx context.Context, id string) (scenedex.Video, error) {
+	var v scenedex.Video
+	err := c.do(ctx, http.MethodPost, "/v1/videos/"+url.PathEscape(id)+"/reprocess", struct{}{}, &v)
+	return v, err
+}
+
 // Reindex queues the selected chunks for re-embedding from their frames.
 func (c *Client) Reindex(ctx context.Context, req pipeline.ReindexRequest) (pipeline.ReindexResult, error) {
 	var out pipeline.ReindexResult

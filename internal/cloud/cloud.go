@@ -160,6 +160,9 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
 		blobs, catalog, index, embed, sender, media, log)
 	p.Reader = reader
+	if e.StateMachineArn != "" {
+		p.Rerunner = fns // the api reprocesses FAILED videos through new runs
+	}
 	fns.P = p
 	return fns, nil
 }

@@ -41,6 +41,7 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("DELETE /v1/videos/{id}", a.deleteVideo)
 	a.mux.HandleFunc("POST /v1/videos/{id}/complete", a.completeVideo)
 	a.mux.HandleFunc("POST /v1/videos/{id}/parts", a.signParts)
+	a.mux.HandleFunc("POST /v1/videos/{id}/reprocess", a.reprocess)
 	a.mux.HandleFunc("POST /v1/search", a.search)
 	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -97,6 +98,15 @@ func (a *API) signParts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, res)
+}
+
+func (a *API) reprocess(w http.ResponseWriter, r *http.Request) {
+	v, err := a.P.Reprocess(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusAccepted, v)
 }
 
 func (a *API) getVideo(w http.ResponseWriter, r *http.Request) {

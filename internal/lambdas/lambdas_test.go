@@ -276,7 +276,7 @@ func TestWorkflowWithDuplicates(t *testing.T) {
 	// re-embedded, no finished workflow's token is touched, nothing fails.
 	e.queue.sent = nil
 	res, err := e.fns.P.Reindex(ctx, pipeline.ReindexRequest{VideoID: state.VideoID})
-	if err != nil || res.Chunks != 3 || len(e.queue.sent) != 3 || e.queue.sent[0].Reindex == "" {
+	if err != nil || res.Chunks != 3 || len(e.queue.sent) != 3 || e.queue.sent[0].Run == "" {
 		t.Fatalf("reindex %+v %v (%d sent)", res, err, len(e.queue.sent))
 	}
 	released := len(e.tokens.succeeded)
@@ -525,5 +525,35 @@ func TestSweepFailsAbandonedUploads(t *testing.T) {
 	}
 	if v, _ := cat.Get(ctx, fresh.ID); v.Status != scenedex.StatusUploading {
 		t.Errorf("an upload still in time was failed: %+v", v)
+	}
+}
+
+// A reprocess run of an object is named apart from its first run (whose name
+// is taken for ever in Step Functions), validly, and apart per tag.
+func TestRerunNames(t *testing.T) {
+	starter := &recordingStarter{}
+	f := &Functions{Starter: starter, Bucket: "media"}
+	ctx := context.Background()
+	key := "uploads/ads/" + strings.Repeat("long-name-", 10) + ".mp4"
+	for _, tag := range []string{"t1", "t2"} {
+		if err := f.Rerun(ctx, key, 10, `"e1"`, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := ExecutionName(f.detail(key, 10, "e1", "x"))
+	if len(starter.names) != 2 || starter.names[0] == starter.names[1] || starter.names[0] == first {
+		t.Fatalf("names %v (first run %s)", starter.names, first)
+	}
+	for _, n := range starter.names {
+		if len(n) > 80 || !regexpValid(n) {
+			t.Errorf("invalid name %q", n)
+		}
+	}
+	var ev events.EventBridgeEvent
+	json.Unmarshal(starter.inputs[0], &ev)
+	var d S3ObjectCreated
+	json.Unmarshal(ev.Detail, &d)
+	if d.Bucket.Name != "media" || d.Object.ETag != "e1" || d.Reason != "Reprocess" {
+		t.Errorf("event %+v", d)
 	}
 }

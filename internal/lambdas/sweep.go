@@ -2,6 +2,8 @@ package lambdas
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -66,25 +68,50 @@ func (f *Functions) Sweep(ctx context.Context) (SweepResult, error) {
 // startFor starts the workflow run of v's object as its Object Created event
 // would have.
 func (f *Functions) startFor(ctx context.Context, v scenedex.Video, info scenedex.ObjectInfo) error {
-	var d S3ObjectCreated
-	d.Bucket.Name = f.Bucket
-	d.Object.Key = url.QueryEscape(v.Key)
-	d.Object.Size = info.Size
-	d.Object.ETag = strings.Trim(info.ETag, `"`)
-	d.Reason = "Sweep"
-	detail, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	input, err := json.Marshal(events.EventBridgeEvent{Version: "0", DetailType: "Object Created", Source: "aws.s3",
-		Time: time.Now().UTC(), Resources: []string{"arn:aws:s3:::" + f.Bucket}, Detail: detail})
-	if err != nil {
-		return err
-	}
-	started, err := f.Starter.Start(ctx, ExecutionName(d), input)
+	d := f.detail(v.Key, info.Size, info.ETag, "Sweep")
+	started, err := f.startRun(ctx, d, ExecutionName(d))
 	if err != nil {
 		return fmt.Errorf("sweep: start the run of %s: %w", v.ID, err)
 	}
 	f.Log.Warn("sweep: the upload had arrived without starting its run", "video", v.ID, "key", v.Key, "started", started)
 	return nil
+}
+
+// Rerun starts a new run for an object (pipeline.Reprocess): named after the
+// object and tag, since the object's first run has taken its plain name.
+func (f *Functions) Rerun(ctx context.Context, key string, size int64, etag, tag string) error {
+	d := f.detail(key, size, etag, "Reprocess")
+	name := ExecutionName(d)
+	sum := sha256.Sum256([]byte(name + "\x00" + tag))
+	name = name[:len(name)-33] + "-r" + hex.EncodeToString(sum[:])[:31]
+	_, err := f.startRun(ctx, d, name)
+	return err
+}
+
+// detail is the Object Created detail S3 sends for an object of the bucket.
+func (f *Functions) detail(key string, size int64, etag, reason string) S3ObjectCreated {
+	var d S3ObjectCreated
+	d.Bucket.Name = f.Bucket
+	d.Object.Key = url.QueryEscape(key)
+	d.Object.Size = size
+	d.Object.ETag = strings.Trim(etag, `"`)
+	d.Reason = reason
+	return d
+}
+
+// startRun starts the workflow with the EventBridge event of d, as name.
+func (f *Functions) startRun(ctx context.Context, d S3ObjectCreated, name string) (bool, error) {
+	detail, err := json.Marshal(d)
+	if err != nil {
+		return false, err
+	}
+	input, err := json.Marshal(events.EventBridgeEvent{Version: "0", DetailType: "Object Created", Source: "aws.s3",
+		Time: time.Now().UTC(), Resources: []string{"arn:aws:s3:::" + f.Bucket}, Detail: detail})
+	if err != nil {
+		return false, err
+	}
+	if f.Starter == nil {
+		return false, scenedex.Errorf(scenedex.CodeUnsupported, "this function cannot start workflow runs")
+	}
+	return f.Starter.Start(ctx, name, input)
 }

@@ -161,6 +161,8 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		p.Reader = embedder // the contract's OCR form, on the same endpoint
 	}
 	runner = New(p, app.Catalog, queues, s3srv, cfg.Runner, cfg.Log)
+	runner.Bucket = Bucket
+	p.Rerunner = runner
 	sender.s = runner
 	app.Pipeline, app.Runner = p, runner
 

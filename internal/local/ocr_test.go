@@ -261,3 +261,58 @@ func TestListVideosInPages(t *testing.T) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
+
+// A FAILED video gets a second run: the model was down, it is back, and
+// reprocess takes the video to READY without re-uploading. Only FAILED
+// videos with their upload still there can be reprocessed.
+func TestReprocessFailedVideo(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data, ModelOptions: modelserver.Options{FailRate: 1},
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs}, Runner: Options{RetryBase: 10 * time.Millisecond, Poll: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(app.URL)
+	id := uploadFile(t, c, testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: chunkSecs}), "")
+	if v := waitFinal(t, c, id); v.Status != scenedex.StatusFailed {
+		t.Fatalf("with the model down: %+v", v)
+	}
+	app.Close()
+
+	app, c = startApp(t, data, modelserver.Options{})
+	ctx := context.Background()
+	v, err := c.Reprocess(ctx, id)
+	if err != nil || v.Status != scenedex.StatusUploading || v.Reason != "" {
+		t.Fatalf("reprocess: %+v %v", v, err)
+	}
+	if v = waitFinal(t, c, id); v.Status != scenedex.StatusReady || v.ChunksDone != v.ChunksTotal || app.Index.Len() != v.ChunksTotal {
+		t.Fatalf("after reprocess: %+v, %d docs", v, app.Index.Len())
+	}
+	if _, err := c.Reprocess(ctx, id); apiCode(err) != scenedex.CodeConflict {
+		t.Fatalf("reprocess of a READY video: %v", err)
+	}
+	if _, err := c.Reprocess(ctx, "nope"); apiCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("unknown video: %v", err)
+	}
+	// A FAILED video whose upload is gone says so.
+	bad := uploadFile(t, c, testvideo.Audio(t, dir, "song.mp4", 2), "")
+	if v := waitFinal(t, c, bad); v.Status != scenedex.StatusFailed {
+		t.Fatalf("audio: %+v", v)
+	}
+	if err := app.Pipeline.Blobs.Delete(ctx, mustVideo(t, c, bad).Key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Reprocess(ctx, bad); apiCode(err) != scenedex.CodeNotFound || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("upload gone: %v", err)
+	}
+}
+
+func mustVideo(t *testing.T, c *client.Client, id string) scenedex.Video {
+	t.Helper()
+	v, err := c.Video(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,7 @@ type Runner struct {
 	Workflow *sqlite.Queue
 	Chunks   *sqlite.Queue
 	DropIns  DropInSource
+	Bucket   string // the local bucket, as events name it
 	Log      *slog.Logger
 	opts     Options
 	wake     chan struct{}
@@ -105,6 +107,21 @@ func (r *Runner) OnCreated(ctx context.Context, ev scenedex.ObjectCreated) error
 	return nil
 }
 
+// Rerun queues a new workflow run for an object (pipeline.Reprocess): its
+// message id carries tag, so the queue does not take it for the first run.
+func (r *Runner) Rerun(ctx context.Context, key string, size int64, etag, tag string) error {
+	ev := scenedex.ObjectCreated{Bucket: r.Bucket, Key: key, Size: size, ETag: strings.Trim(etag, `"`)}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	if err := r.Workflow.Send(ctx, sqlite.Message{ID: ev.Key + "@" + ev.ETag + "#rerun-" + tag, Body: body}); err != nil {
+		return err
+	}
+	r.poke()
+	return nil
+}
+
 // SendChunks implements scenedex.ChunkSender on the local chunk queue.
 func (r *Runner) SendChunks(ctx context.Context, chunks []scenedex.Chunk) error {
 	msgs := make([]sqlite.Message, len(chunks))
@@ -114,8 +131,8 @@ func (r *Runner) SendChunks(ctx context.Context, chunks []scenedex.Chunk) error 
 			return err
 		}
 		id := c.ID()
-		if c.Reindex != "" {
-			id += "@reindex-" + c.Reindex
+		if c.Run != "" {
+			id += "@run-" + c.Run
 		}
 		msgs[i] = sqlite.Message{ID: id, Body: body}
 	}
@@ -280,6 +297,9 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 	for _, d := range dead {
 		var c scenedex.Chunk
 		json.Unmarshal(d.Body, &c)
+		if v, err := r.P.Catalog.Get(ctx, c.VideoID); err == nil && v.Run != c.Run {
+			continue // a leftover of an earlier run: the video's current run decides
+		}
 		r.P.MarkFailed(ctx, c.VideoID, fmt.Sprintf("chunk %d (%.1f-%.1fs) failed after %d attempts: %s", c.Index, c.Start, c.End, d.Attempt, d.LastError))
 	}
 	for _, d := range got {

@@ -205,7 +205,7 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 	chunks := make([]scenedex.Chunk, 0, len(pieces))
 	for _, pc := range pieces {
 		c := scenedex.Chunk{VideoID: v.ID, Index: w.Index*plan.ChunksPerWin + pc.Index, Start: pc.Start, End: pc.End,
-			Collection: v.Collection, Filename: v.Filename, Metadata: v.Metadata}
+			Collection: v.Collection, Filename: v.Filename, Metadata: v.Metadata, Run: v.Run}
 		prefix := fmt.Sprintf("%s%s/%05d/", scenedex.ChunksPrefix, v.ID, c.Index)
 		c.ClipKey = prefix + "clip.mp4"
 		if err := p.putFile(ctx, c.ClipKey, pc.Clip, "video/mp4"); err != nil {
@@ -286,7 +286,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
 	}
 	doc := scenedex.Doc{Chunk: c, Vector: vector.Pool(vecs)}
-	doc.Reindex = "" // a property of the message, not of the chunk
+	doc.Run = "" // a property of the message, not of the chunk
 	if p.Reader != nil {
 		texts, err := p.Reader.ReadText(ctx, images)
 		if err != nil {

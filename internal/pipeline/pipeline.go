@@ -79,10 +79,13 @@ type Pipeline struct {
 	Embedder scenedex.Embedder
 	// Reader reads words on screen; nil means OCR is off.
 	Reader scenedex.TextReader
-	Sender scenedex.ChunkSender
-	Media  Media
-	Log    *slog.Logger
-	cfg    Config
+	// Rerunner starts a FAILED video's workflow again (Reprocess); nil
+	// where the process cannot start runs.
+	Rerunner scenedex.Rerunner
+	Sender   scenedex.ChunkSender
+	Media    Media
+	Log      *slog.Logger
+	cfg      Config
 }
 
 // New returns a pipeline; cfg zero values take defaults.

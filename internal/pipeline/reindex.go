@@ -91,7 +91,7 @@ func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResu
 				return res, fmt.Errorf("reindex %s: %w", v.ID, err)
 			}
 			c := d.Chunk
-			c.Reindex = run
+			c.Run = run
 			if batch = append(batch, c); len(batch) == reindexBatch {
 				if err := flush(); err != nil {
 					return res, err

@@ -152,3 +152,10 @@ func (q ListQuery) PageSize() (int, error) {
 	}
 	return q.Limit, nil
 }
+
+// Rerunner starts the workflow of an object again (a FAILED video's second
+// chance): locally the runner's queue, in the cloud a Step Functions run. tag
+// makes the run new (the first run's name is taken).
+type Rerunner interface {
+	Rerun(ctx context.Context, key string, size int64, etag, tag string) error
+}

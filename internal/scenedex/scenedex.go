@@ -42,10 +42,13 @@ type Video struct {
 	Duration    float64           `json:"duration_seconds,omitempty"`
 	Width       int               `json:"width,omitempty"`
 	Height      int               `json:"height,omitempty"`
-	ChunksTotal int               `json:"chunks_total"` // 0 until chunking finished
-	ChunksDone  int               `json:"chunks_done"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// Run names the video's current run when it is not the first (a
+	// reprocess); its chunk messages carry it so queues take them anew.
+	Run         string    `json:"run,omitempty"`
+	ChunksTotal int       `json:"chunks_total"` // 0 until chunking finished
+	ChunksDone  int       `json:"chunks_done"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Window is one slice of a video that a single Chunk step cuts.
@@ -82,9 +85,10 @@ type Chunk struct {
 	Collection string            `json:"collection"`
 	Filename   string            `json:"filename"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
-	// Reindex names the re-index run that sent this chunk again ("" for its
-	// first ingest), so a queue that deduplicates by message id takes it.
-	Reindex string `json:"reindex,omitempty"`
+	// Run names the run that sent this chunk when it is not the video's
+	// first (a reprocess, a re-index), so a queue that deduplicates by
+	// message id takes it.
+	Run string `json:"run,omitempty"`
 }
 
 // ID is the deterministic document id: retries overwrite, never duplicate.

@@ -69,10 +69,11 @@ func OpenCatalog(ctx context.Context, path string) (*Catalog, error) {
 func (c *Catalog) Close() error { return c.db.Close() }
 
 const videoCols = `id, collection, filename, key, content_type, size, etag, metadata, status, stage, reason,
-	duration, width, height, chunks_total, chunks_done, created_at, updated_at, upload_id`
+	duration, width, height, chunks_total, chunks_done, created_at, updated_at, upload_id, run`
 
 // migrations bring older catalogs up to date; "duplicate column" means done.
-var migrations = []string{`ALTER TABLE videos ADD COLUMN upload_id TEXT NOT NULL DEFAULT ''`}
+var migrations = []string{`ALTER TABLE videos ADD COLUMN upload_id TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE videos ADD COLUMN run TEXT NOT NULL DEFAULT ''`}
 
 type scanner interface{ Scan(...any) error }
 
@@ -81,7 +82,7 @@ func scanVideo(row scanner) (scenedex.Video, error) {
 	var meta string
 	var created, updated int64
 	err := row.Scan(&v.ID, &v.Collection, &v.Filename, &v.Key, &v.ContentType, &v.Size, &v.ETag, &meta,
-		&v.Status, &v.Stage, &v.Reason, &v.Duration, &v.Width, &v.Height, &v.ChunksTotal, &v.ChunksDone, &created, &updated, &v.UploadID)
+		&v.Status, &v.Stage, &v.Reason, &v.Duration, &v.Width, &v.Height, &v.ChunksTotal, &v.ChunksDone, &created, &updated, &v.UploadID, &v.Run)
 	if err != nil {
 		return v, err
 	}
@@ -100,7 +101,7 @@ func videoArgs(v scenedex.Video) []any {
 		meta = []byte("{}")
 	}
 	return []any{v.ID, v.Collection, v.Filename, v.Key, v.ContentType, v.Size, v.ETag, string(meta), v.Status,
-		v.Stage, v.Reason, v.Duration, v.Width, v.Height, v.ChunksTotal, v.ChunksDone, ms(v.CreatedAt), ms(v.UpdatedAt), v.UploadID}
+		v.Stage, v.Reason, v.Duration, v.Width, v.Height, v.ChunksTotal, v.ChunksDone, ms(v.CreatedAt), ms(v.UpdatedAt), v.UploadID, v.Run}
 }
 
 // Create stores a new video.
@@ -110,7 +111,7 @@ func (c *Catalog) Create(ctx context.Context, v scenedex.Video) error {
 		v.CreatedAt = now
 	}
 	v.UpdatedAt = now
-	_, err := c.db.ExecContext(ctx, `INSERT INTO videos (`+videoCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, videoArgs(v)...)
+	_, err := c.db.ExecContext(ctx, `INSERT INTO videos (`+videoCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, videoArgs(v)...)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return scenedex.Errorf(scenedex.CodeConflict, "video %s already exists", v.ID)
@@ -218,7 +219,7 @@ func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video
 		args := videoArgs(v)
 		_, err = tx.ExecContext(ctx, `UPDATE videos SET collection=?, filename=?, key=?, content_type=?, size=?, etag=?,
 			metadata=?, status=?, stage=?, reason=?, duration=?, width=?, height=?, chunks_total=?, chunks_done=?,
-			created_at=?, updated_at=?, upload_id=? WHERE id=?`, append(args[1:], id)...)
+			created_at=?, updated_at=?, upload_id=?, run=? WHERE id=?`, append(args[1:], id)...)
 		out = v
 		return err
 	})
