@@ -319,10 +319,14 @@ func (s *builder) functions() {
 		search["OPENSEARCH_REPLICAS"] = s.str("0") // one data node: a replica could never be placed
 	}
 	limits := map[string]*string{"MAX_UPLOAD_BYTES": s.str(strconv.FormatInt(s.cfg.MaxUploadBytes, 10))}
+	apiEnv := merge(merge(search, limits), map[string]*string{
+		"CHUNK_QUEUE_URL":   s.queue.QueueUrl(), // reindex
+		"STATE_MACHINE_ARN": s.machineArn(),     // reprocess, dead events
+		"CHUNKS_DLQ_URL":    s.dlq.QueueUrl(), "CHUNKS_DLQ_ARN": s.dlq.QueueArn(), "EVENTS_DLQ_URL": s.eventDLQ.QueueUrl(),
+	})
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(limits)},
-		{"api", "status, list, delete, search, reindex, reprocess", 512, 29, false, base(with(with(with(search, "CHUNK_QUEUE_URL", s.queue.QueueUrl()),
-			"MAX_UPLOAD_BYTES", limits["MAX_UPLOAD_BYTES"]), "STATE_MACHINE_ARN", s.machineArn()))},
+		{"api", "status, list, delete, search, reindex, reprocess, dead letters", 512, 29, false, base(apiEnv)},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
@@ -383,11 +387,14 @@ func (s *builder) statement(actions []string, resources ...*string) awsiam.Polic
 func (s *builder) objects(prefix string) *string { return s.bucket.ArnForObjects(s.str(prefix + "*")) }
 
 // grants gives each function only what its steps use.
-// with returns a copy of env with k set to v.
-func with(env map[string]*string, k string, v *string) map[string]*string {
-	out := map[string]*string{k: v}
-	for key, val := range env {
-		out[key] = val
+// merge returns a copy of env with extra's entries added.
+func merge(env, extra map[string]*string) map[string]*string {
+	out := map[string]*string{}
+	for k, v := range env {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
 	}
 	return out
 }
@@ -438,6 +445,12 @@ func (s *builder) grants() {
 	// The queue, the model, the index, the workflow, the event bus.
 	s.queue.GrantSendMessages(f["chunk"])
 	s.queue.GrantSendMessages(f["api"]) // reindex puts stored chunks back on the queue
+	// Dead letters: the api lists both DLQs, moves chunk messages back with a
+	// message move task (which acts with the caller's receive and delete on
+	// the DLQ and send on the source queue) and restarts dead events' runs.
+	f["api"].AddToRolePolicy(s.statement([]string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+		"sqs:GetQueueAttributes", "sqs:StartMessageMoveTask"}, s.dlq.QueueArn()))
+	f["api"].AddToRolePolicy(s.statement([]string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage"}, s.eventDLQ.QueueArn()))
 	if s.osPipelineGrant != nil {
 		s.osPipelineGrant(f["api"])
 	}
@@ -507,6 +520,8 @@ func (s *builder) api() {
 		{"/v1/videos/{id}/parts", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/reindex", awsapigatewayv2.HttpMethod_POST, api},
 		{"/v1/videos/{id}/reprocess", awsapigatewayv2.HttpMethod_POST, api},
+		{"/v1/dead-letters", awsapigatewayv2.HttpMethod_GET, api},
+		{"/v1/dead-letters/redrive", awsapigatewayv2.HttpMethod_POST, api},
 		{"/v1/videos", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_DELETE, api},

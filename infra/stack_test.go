@@ -429,6 +429,9 @@ func TestDefaultStack(t *testing.T) {
 			{"embed", "sqs:SendMessage", "", false},
 			{"api", "sqs:SendMessage", "Chunks", true},        // reindex
 			{"api", "states:StartExecution", "-ingest", true}, // reprocess
+			{"api", "sqs:StartMessageMoveTask", "ChunksDLQ", true},
+			{"api", "sqs:ReceiveMessage", "EventsDLQ", true},
+			{"embed", "sqs:StartMessageMoveTask", "", false},
 			{"api", "es:ESHttpPut", "_search/pipeline/scenedex-hybrid", true},
 			{"embed", "es:ESHttpPut", "_search/pipeline", false},
 			{"start", "states:StartExecution", "-ingest", true},

@@ -16,7 +16,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/scenedex/scenedex/internal/client"
-	"github.com/scenedex/scenedex/internal/local"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
@@ -347,7 +346,7 @@ func deadLetters(ctx context.Context, args []string) error {
 		fmt.Printf("redriven: %d\n", out["redriven"])
 		return nil
 	}
-	var out local.DeadLetters
+	var out scenedex.DeadLetters
 	if err := c.Raw(ctx, "GET", "/v1/dead-letters", nil, &out); err != nil {
 		return err
 	}

@@ -5,10 +5,9 @@ package main
 
 import (
 	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/lambdas"
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(httpapi.New(f.P, f.Log)) }, "BUCKET", "TABLE")
+	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }, "BUCKET", "TABLE")
 }

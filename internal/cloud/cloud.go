@@ -45,6 +45,9 @@ type Env struct {
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
 	OCR                bool   // OCR=on: embed reads words on screen through the endpoint's OCR form
 	S3PathStyle        bool   // S3_PATH_STYLE=true: path-style requests (S3-compatible endpoints, tests)
+	ChunksDLQURL       string // CHUNKS_DLQ_URL and CHUNKS_DLQ_ARN: the chunk dead letters (the api lists and redrives them)
+	ChunksDLQARN       string
+	EventsDLQURL       string // EVENTS_DLQ_URL: Object Created events whose run never started
 	EventBus           string // EVENT_BUS (default "default")
 	StateMachineArn    string // STATE_MACHINE_ARN (the start function)
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
@@ -62,6 +65,7 @@ func ReadEnv(required ...string) (Env, error) {
 		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
 	}
 	e.S3PathStyle = os.Getenv("S3_PATH_STYLE") == "true"
+	e.ChunksDLQURL, e.ChunksDLQARN, e.EventsDLQURL = os.Getenv("CHUNKS_DLQ_URL"), os.Getenv("CHUNKS_DLQ_ARN"), os.Getenv("EVENTS_DLQ_URL")
 	if v := os.Getenv("OPENSEARCH_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -138,6 +142,10 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	}
 	if e.QueueURL != "" {
 		sender = sqsq.New(sqs.NewFromConfig(cfg), e.QueueURL)
+	}
+	if e.ChunksDLQURL != "" {
+		fns.DeadLetters = &sqsq.DeadLetters{Client: sqs.NewFromConfig(cfg), ChunksDLQURL: e.ChunksDLQURL, ChunksDLQARN: e.ChunksDLQARN,
+			EventsDLQURL: e.EventsDLQURL, Starter: fns}
 	}
 	if e.ModelEndpoint != "" {
 		sm := sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)

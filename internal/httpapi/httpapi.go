@@ -23,7 +23,10 @@ const MaxBody = 8 << 20
 type API struct {
 	P   *pipeline.Pipeline
 	Log *slog.Logger
-	mux *http.ServeMux
+	// DeadLetters backs /v1/dead-letters (nil: those routes answer 400
+	// unsupported).
+	DeadLetters scenedex.DeadLetterQueues
+	mux         *http.ServeMux
 }
 
 // New returns the handler.
@@ -44,6 +47,8 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("POST /v1/videos/{id}/reprocess", a.reprocess)
 	a.mux.HandleFunc("POST /v1/search", a.search)
 	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
+	a.mux.HandleFunc("GET /v1/dead-letters", a.deadLetters)
+	a.mux.HandleFunc("POST /v1/dead-letters/redrive", a.redrive)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, scenedex.Errorf(scenedex.CodeNotFound, "no route %s %s", r.Method, r.URL.Path))
 	})
@@ -169,6 +174,32 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, SearchResponse{Hits: hits})
+}
+
+func (a *API) deadLetters(w http.ResponseWriter, r *http.Request) {
+	if a.DeadLetters == nil {
+		a.fail(w, r, scenedex.Errorf(scenedex.CodeUnsupported, "this deployment's API does not see the dead-letter queues"))
+		return
+	}
+	out, err := a.DeadLetters.DeadLetters(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
+	if a.DeadLetters == nil {
+		a.fail(w, r, scenedex.Errorf(scenedex.CodeUnsupported, "this deployment's API does not see the dead-letter queues"))
+		return
+	}
+	n, err := a.DeadLetters.Redrive(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]int{"redriven": n})
 }
 
 func (a *API) reindex(w http.ResponseWriter, r *http.Request) {

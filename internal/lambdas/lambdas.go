@@ -50,7 +50,9 @@ type Functions struct {
 	Events  Publisher
 	Starter Starter
 	Bucket  string // the media bucket (sweep names it in the events it starts)
-	Log     *slog.Logger
+	// DeadLetters backs the API's /v1/dead-letters (the stack's DLQs).
+	DeadLetters scenedex.DeadLetterQueues
+	Log         *slog.Logger
 }
 
 // Retryable is an error the state machine retries with backoff (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -555,5 +556,30 @@ func TestRerunNames(t *testing.T) {
 	json.Unmarshal(ev.Detail, &d)
 	if d.Bucket.Name != "media" || d.Object.ETag != "e1" || d.Reason != "Reprocess" {
 		t.Errorf("event %+v", d)
+	}
+}
+
+// A dead-lettered event restarts its run, whether it is the event itself
+// (the rule's DLQ) or a failed invocation record of start (its on-failure
+// destination); both start the run the live event would have.
+func TestStartEventFromDeadLetters(t *testing.T) {
+	starter := &recordingStarter{}
+	f := &Functions{Starter: starter, Log: slog.Default()}
+	d := f.detail("uploads/ads/x.mp4", 10, "e1", "PutObject")
+	detail, _ := json.Marshal(d)
+	ev, _ := json.Marshal(events.EventBridgeEvent{DetailType: "Object Created", Source: "aws.s3", Detail: detail})
+	record, _ := json.Marshal(map[string]any{"version": "1.0", "requestContext": map[string]any{"condition": "RetriesExhausted"},
+		"requestPayload": json.RawMessage(ev), "responsePayload": map[string]any{"errorMessage": "throttled"}})
+	ctx := context.Background()
+	for _, body := range [][]byte{ev, record} {
+		if err := f.StartEvent(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(starter.names) != 2 || starter.names[0] != ExecutionName(d) || starter.names[1] != starter.names[0] {
+		t.Fatalf("names %v", starter.names)
+	}
+	if err := f.StartEvent(ctx, []byte("not json")); err == nil {
+		t.Fatal("garbage started something")
 	}
 }

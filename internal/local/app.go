@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -167,8 +166,7 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	app.Pipeline, app.Runner = p, runner
 
 	api := httpapi.New(p, cfg.Log)
-	api.Handle("GET /v1/dead-letters", app.deadLetters)
-	api.Handle("POST /v1/dead-letters/redrive", app.redrive)
+	api.DeadLetters = app
 	var apiHandler http.Handler = api
 	if cfg.Token != "" {
 		apiHandler = httpapi.RequireToken(cfg.Token, api)
@@ -245,47 +243,27 @@ func (l *lateSender) SendChunks(ctx context.Context, c []scenedex.Chunk) error {
 	return l.s.SendChunks(ctx, c)
 }
 
-// DeadLetters is the body of GET /v1/dead-letters.
-type DeadLetters struct {
-	Workflow []DeadLetter `json:"workflow"`
-	Chunks   []DeadLetter `json:"chunks"`
-}
-
-// DeadLetter is one message that ran out of attempts.
-type DeadLetter struct {
-	ID        string          `json:"id"`
-	Attempts  int             `json:"attempts"`
-	LastError string          `json:"last_error"`
-	Body      json.RawMessage `json:"body"`
-}
-
-func (a *App) deadLetters(w http.ResponseWriter, r *http.Request) {
-	var out DeadLetters
+// DeadLetters lists the runner's dead-lettered messages
+// (scenedex.DeadLetterQueues).
+func (a *App) DeadLetters(ctx context.Context) (scenedex.DeadLetters, error) {
+	out := scenedex.DeadLetters{Workflow: []scenedex.DeadLetter{}, Chunks: []scenedex.DeadLetter{}}
 	for _, q := range []struct {
 		q   *sqlite.Queue
-		dst *[]DeadLetter
+		dst *[]scenedex.DeadLetter
 	}{{a.Runner.Workflow, &out.Workflow}, {a.Runner.Chunks, &out.Chunks}} {
-		ds, err := q.q.Dead(r.Context())
+		ds, err := q.q.Dead(ctx)
 		if err != nil {
-			httpapi.WriteError(w, err)
-			return
+			return out, err
 		}
-		*q.dst = []DeadLetter{}
 		for _, d := range ds {
-			*q.dst = append(*q.dst, DeadLetter{ID: d.ID, Attempts: d.Attempt, LastError: d.LastError, Body: d.Body})
+			*q.dst = append(*q.dst, scenedex.DeadLetter{ID: d.ID, Attempts: d.Attempt, LastError: d.LastError, Body: d.Body})
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (a *App) redrive(w http.ResponseWriter, r *http.Request) {
-	n, err := a.Runner.Redrive(r.Context())
-	if err != nil {
-		httpapi.WriteError(w, err)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]int{"redriven": n})
-}
+// Redrive puts every dead letter back on its queue.
+func (a *App) Redrive(ctx context.Context) (int, error) { return a.Runner.Redrive(ctx) }
 
 func logRequests(log *slog.Logger, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

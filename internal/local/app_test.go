@@ -393,7 +393,7 @@ func TestDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("with the model down: %s %q", v.Status, v.Reason)
 	}
 	// Both chunks end up dead-lettered (the video failed with the first).
-	var dl DeadLetters
+	var dl scenedex.DeadLetters
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if err := c.Raw(context.Background(), "GET", "/v1/dead-letters", nil, &dl); err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package scenedex
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"time"
 )
@@ -158,4 +159,27 @@ func (q ListQuery) PageSize() (int, error) {
 // makes the run new (the first run's name is taken).
 type Rerunner interface {
 	Rerun(ctx context.Context, key string, size int64, etag, tag string) error
+}
+
+// DeadLetterQueues are where work that ran out of attempts waits: Object
+// Created events whose run never started (Workflow) and chunk messages
+// (Chunks). Locally the runner's queues, in the cloud the SQS DLQs.
+type DeadLetterQueues interface {
+	DeadLetters(ctx context.Context) (DeadLetters, error)
+	// Redrive puts every dead letter back to work and says how many.
+	Redrive(ctx context.Context) (int, error)
+}
+
+// DeadLetters is the body of GET /v1/dead-letters.
+type DeadLetters struct {
+	Workflow []DeadLetter `json:"workflow"`
+	Chunks   []DeadLetter `json:"chunks"`
+}
+
+// DeadLetter is one message that ran out of attempts.
+type DeadLetter struct {
+	ID        string          `json:"id"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error,omitempty"`
+	Body      json.RawMessage `json:"body"`
 }
