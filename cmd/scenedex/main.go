@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/scenedex/scenedex/internal/client"
 )
 
@@ -102,9 +104,28 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // apiClient talks to SCENEDEX_URL, with SCENEDEX_TOKEN as bearer token if set.
+// apiClient talks to SCENEDEX_URL: the local server (with SCENEDEX_TOKEN), or
+// the cloud API, whose requests are SigV4-signed with your AWS credentials
+// (the region from the URL, or AWS_REGION; SCENEDEX_SIGV4=1 forces signing
+// for a custom domain).
 func apiClient() *client.Client {
 	c := client.New(apiURL())
 	c.Token = os.Getenv("SCENEDEX_TOKEN")
+	region, cloud := client.CloudRegion(c.BaseURL)
+	if os.Getenv("SCENEDEX_SIGV4") == "1" {
+		cloud = true
+	}
+	if cloud {
+		cfg, err := config.LoadDefaultConfig(context.Background())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scenedex: AWS credentials for the cloud API:", err)
+			os.Exit(1)
+		}
+		if region == "" {
+			region = cfg.Region
+		}
+		c.Sign = client.SigV4(cfg.Credentials, region)
+	}
 	return c
 }
 

@@ -25,7 +25,10 @@ import (
 type Client struct {
 	BaseURL string
 	Token   string // bearer token, if the server wants one
-	HTTP    *http.Client
+	// Sign, if set, signs each request before it is sent with its body's
+	// bytes (SigV4 for the cloud API: see SigV4).
+	Sign func(req *http.Request, body []byte) error
+	HTTP *http.Client
 }
 
 // New returns a client for baseURL.
@@ -46,12 +49,13 @@ func (e *APIError) Error() string {
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	var raw []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		raw, body = b, bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
@@ -62,6 +66,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if c.Sign != nil {
+		if err := c.Sign(req, raw); err != nil {
+			return fmt.Errorf("sign the request: %w", err)
+		}
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
