@@ -61,9 +61,16 @@ func TestFuse(t *testing.T) {
 			}
 		}
 	}
-	// With one retriever, hits keep its own score (BM25 here).
-	if got := fuse([]scenedex.WordHit{wh("a", 0, 9, "sale")}, nil, q, 5); got[0].Score != 9 || got[0].Scores != nil {
-		t.Errorf("single retriever score %+v", got[0])
+	// Words alone: BM25's order stands, the score is the share of the
+	// query shown, BM25 kept in scores.
+	two := words.Parse("big sale")
+	got := fuse([]scenedex.WordHit{wh("a", 0, 9, "big sale"), wh("a", 1, 4, "sale"), wh("a", 2, 5, "nothing")}, nil, two, 5)
+	if got[0].Score != 1 || got[1].Score != 0.5 || got[2].Score != 0 || got[0].Scores["words"] != 9 || got[1].Chunk != 1 {
+		t.Errorf("words alone: %+v", got)
+	}
+	// Picture alone: the cosine.
+	if got := fuse(nil, []scenedex.Hit{h("b", 0, 0.3)}, q, 5); got[0].Score != 0.3 || got[0].Scores != nil {
+		t.Errorf("picture alone %+v", got[0])
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sort"
+	"strings"
 
 	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -153,9 +154,10 @@ func marked(hits []scenedex.WordHit, wq scenedex.WordQuery) []scenedex.Hit {
 // rrfK is reciprocal rank fusion's constant (Cormack et al.: 60).
 const rrfK = 60
 
-// fuse merges the words and picture rankings by reciprocal rank fusion. A
-// hit found by one retriever only keeps that retriever's score when the
-// other had nothing to say at all.
+// fuse merges the words and picture rankings by reciprocal rank fusion.
+// When only one retriever answered, its order stands: k-NN hits keep their
+// cosine, words hits are scored by how much of the query they show (their
+// BM25 stays in scores).
 func fuse(wordHits []scenedex.WordHit, picHits []scenedex.Hit, wq scenedex.WordQuery, k int) []scenedex.Hit {
 	type acc struct {
 		hit   scenedex.Hit
@@ -181,19 +183,29 @@ func fuse(wordHits []scenedex.WordHit, picHits []scenedex.Hit, wq scenedex.WordQ
 	for r, h := range wordHits {
 		a := add(h.Hit, r, scenedex.MatchWords)
 		a.hit.Text = words.Mark(h.Lines, wq)
+		if len(picHits) == 0 {
+			// Words alone: BM25 ranks (and stays in scores), but its value
+			// means little to a reader (near 0 in a small index); the score
+			// is the share of the query's words the scene shows, counting
+			// the filename and metadata.
+			a.hit.Score = words.Coverage(append(h.Lines, scenedex.TextLine{Text: strings.ReplaceAll(words.MetaText(scenedex.Chunk{Filename: h.Filename, Metadata: h.Metadata}), "\n", " ")}), wq)
+		}
 	}
 	for r, h := range picHits {
 		add(h, r, scenedex.MatchPicture)
 	}
 	both := len(wordHits) > 0 && len(picHits) > 0
 	for _, a := range order {
-		if both {
+		switch {
+		case both:
 			a.hit.Score = a.fused
-		} else {
-			a.hit.Scores = nil
+		case len(picHits) > 0:
+			a.hit.Scores = nil // the cosine is the score
 		}
 	}
-	sort.SliceStable(order, func(i, j int) bool { return order[i].hit.Score > order[j].hit.Score })
+	if both { // one retriever alone keeps its own order (BM25, or cosine)
+		sort.SliceStable(order, func(i, j int) bool { return order[i].hit.Score > order[j].hit.Score })
+	}
 	out := make([]scenedex.Hit, 0, min(k, len(order)))
 	for _, a := range order[:min(k, len(order))] {
 		out = append(out, a.hit)

@@ -36,7 +36,7 @@ func TestCloudDeadLetters(t *testing.T) {
 		},
 		"https://sqs/1/events-dlq": {
 			{"MessageId": "e1", "ReceiptHandle": "re1", "Body": `{"detail-type":"Object Created","detail":{"object":{"key":"uploads/a/x.mp4"}}}`,
-				"Attributes": map[string]any{"ApproximateReceiveCount": "1"},
+				"Attributes":        map[string]any{"ApproximateReceiveCount": "1"},
 				"MessageAttributes": map[string]any{"ERROR_MESSAGE": map[string]any{"DataType": "String", "StringValue": "Lambda throttled"}}},
 		},
 	}

@@ -7,6 +7,7 @@ package words
 import (
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -305,4 +306,36 @@ func abs(v int) int {
 		return -v
 	}
 	return v
+}
+
+// Coverage is the share of q's terms and phrases that lines show (0 to 1).
+func Coverage(lines []scenedex.TextLine, q scenedex.WordQuery) float64 {
+	total := len(q.Terms) + len(q.Phrases)
+	if total == 0 {
+		return 0
+	}
+	found := map[string]bool{}
+	for _, l := range lines {
+		ts := Split(l.Text)
+		for i, t := range ts {
+			found[t.Word] = true
+			for j, p := range q.Phrases {
+				if phraseAt(ts, i, p) {
+					found["\x00phrase"+strconv.Itoa(j)] = true
+				}
+			}
+		}
+	}
+	n := 0
+	for _, t := range q.Terms {
+		if found[t] {
+			n++
+		}
+	}
+	for j := range q.Phrases {
+		if found["\x00phrase"+strconv.Itoa(j)] {
+			n++
+		}
+	}
+	return float64(n) / float64(total)
 }

@@ -126,3 +126,12 @@ func TestIndexAndMetaText(t *testing.T) {
 		t.Fatalf("MetaText = %q", got)
 	}
 }
+
+func TestCoverage(t *testing.T) {
+	lines := []scenedex.TextLine{{Text: "Big summer sale"}, {Text: "ends soon"}}
+	for q, want := range map[string]float64{"summer sale": 1, "winter sale": 0.5, `"sale ends"`: 0, `"ends soon" big`: 1, "zeppelin": 0} {
+		if got := Coverage(lines, Parse(q)); got != want {
+			t.Errorf("%q: %v, want %v", q, got, want)
+		}
+	}
+}
