@@ -6,6 +6,7 @@ package clip
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -291,3 +292,5 @@ func (t *Tokenizer) bpe(token string) []string {
 	t.mu.Unlock()
 	return word
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,169 @@
+package clip
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"math"
+	"os"
+
+	"github.com/scenedex/scenedex/internal/picture"
+)
+
+// Preprocessor is what a model's preprocessor_config.json says to do to an
+// image: resize the shortest edge, centre crop, rescale to [0, 1], normalise
+// per channel (RGB), into an NCHW float tensor.
+type Preprocessor struct {
+	ShortestEdge int        // resize so the shortest edge is this long
+	CropH, CropW int        // centre crop
+	Rescale      float64    // rescale_factor (1/255)
+	Mean, Std    [3]float64 // image_mean, image_std
+	DoResize     bool
+	DoCrop       bool
+	DoNormalize  bool
+}
+
+// ReadPreprocessor reads preprocessor_config.json (CLIPImageProcessor's keys;
+// size and crop_size as a number or an object).
+func ReadPreprocessor(path string) (Preprocessor, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Preprocessor{}, err
+	}
+	var raw struct {
+		DoResize      *bool           `json:"do_resize"`
+		DoCenterCrop  *bool           `json:"do_center_crop"`
+		DoNormalize   *bool           `json:"do_normalize"`
+		DoRescale     *bool           `json:"do_rescale"`
+		Size          json.RawMessage `json:"size"`
+		CropSize      json.RawMessage `json:"crop_size"`
+		RescaleFactor *float64        `json:"rescale_factor"`
+		ImageMean     []float64       `json:"image_mean"`
+		ImageStd      []float64       `json:"image_std"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return Preprocessor{}, fmt.Errorf("%s: %w", path, err)
+	}
+	p := Preprocessor{Rescale: 1.0 / 255, DoResize: true, DoCrop: true, DoNormalize: true}
+	if raw.DoResize != nil {
+		p.DoResize = *raw.DoResize
+	}
+	if raw.DoCenterCrop != nil {
+		p.DoCrop = *raw.DoCenterCrop
+	}
+	if raw.DoNormalize != nil {
+		p.DoNormalize = *raw.DoNormalize
+	}
+	if raw.RescaleFactor != nil {
+		p.Rescale = *raw.RescaleFactor
+	}
+	if raw.DoRescale != nil && !*raw.DoRescale {
+		p.Rescale = 1
+	}
+	edge, _, err := sizeOf(raw.Size, "shortest_edge")
+	if err != nil {
+		return p, fmt.Errorf("%s: size: %w", path, err)
+	}
+	p.ShortestEdge = edge
+	if p.CropH, p.CropW, err = sizeOf(raw.CropSize, ""); err != nil {
+		return p, fmt.Errorf("%s: crop_size: %w", path, err)
+	}
+	if len(raw.ImageMean) != 3 || len(raw.ImageStd) != 3 {
+		return p, fmt.Errorf("%s: image_mean and image_std need 3 values", path)
+	}
+	copy(p.Mean[:], raw.ImageMean)
+	copy(p.Std[:], raw.ImageStd)
+	if p.ShortestEdge <= 0 || p.CropH <= 0 || p.CropW <= 0 {
+		return p, fmt.Errorf("%s: sizes must be positive", path)
+	}
+	return p, nil
+}
+
+// sizeOf reads 224, {"shortest_edge": 224} or {"height": 224, "width": 224}.
+func sizeOf(raw json.RawMessage, key string) (int, int, error) {
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return n, n, nil
+	}
+	var m map[string]int
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return 0, 0, err
+	}
+	if key != "" {
+		if v, ok := m[key]; ok {
+			return v, v, nil
+		}
+	}
+	return m["height"], m["width"], nil
+}
+
+// Tensor turns a JPEG or PNG into the model's input: 3 x CropH x CropW,
+// channels R, G, B.
+func (p Preprocessor) Tensor(data []byte) ([]float32, error) {
+	if _, err := picture.Check(data); err != nil {
+		return nil, err
+	}
+	img, _, err := image.Decode(bytesReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("decode image: %w", err)
+	}
+	return p.FromImage(img), nil
+}
+
+// FromImage is Tensor for a decoded image.
+func (p Preprocessor) FromImage(img image.Image) []float32 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if p.DoResize {
+		// The shortest edge becomes ShortestEdge, the other keeps the
+		// aspect ratio (as transformers rounds it).
+		if w <= h {
+			w, h = p.ShortestEdge, int(math.Round(float64(h)*float64(p.ShortestEdge)/float64(b.Dx())))
+		} else {
+			w, h = int(math.Round(float64(w)*float64(p.ShortestEdge)/float64(b.Dy()))), p.ShortestEdge
+		}
+	}
+	cw, ch := w, h
+	if p.DoCrop {
+		cw, ch = p.CropW, p.CropH
+	}
+	left, top := (w-cw)/2, (h-ch)/2
+	out := make([]float32, 3*cw*ch)
+	sx, sy := float64(b.Dx())/float64(w), float64(b.Dy())/float64(h)
+	for y := 0; y < ch; y++ {
+		for x := 0; x < cw; x++ {
+			// Bilinear sample of the resized image at (left+x, top+y).
+			fx := (float64(left+x)+0.5)*sx - 0.5
+			fy := (float64(top+y)+0.5)*sy - 0.5
+			rgb := bilinear(img, b, fx, fy)
+			for c := 0; c < 3; c++ {
+				v := rgb[c] * p.Rescale
+				if p.DoNormalize {
+					v = (v - p.Mean[c]) / p.Std[c]
+				}
+				out[c*cw*ch+y*cw+x] = float32(v)
+			}
+		}
+	}
+	return out
+}
+
+// bilinear samples img at (fx, fy) in pixel coordinates, 0-255 per channel.
+func bilinear(img image.Image, b image.Rectangle, fx, fy float64) [3]float64 {
+	x0, y0 := int(math.Floor(fx)), int(math.Floor(fy))
+	wx, wy := fx-float64(x0), fy-float64(y0)
+	at := func(x, y int) [3]float64 {
+		x = min(max(x, 0), b.Dx()-1)
+		y = min(max(y, 0), b.Dy()-1)
+		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+		return [3]float64{float64(r >> 8), float64(g >> 8), float64(bl >> 8)}
+	}
+	p00, p10, p01, p11 := at(x0, y0), at(x0+1, y0), at(x0, y0+1), at(x0+1, y0+1)
+	var out [3]float64
+	for c := 0; c < 3; c++ {
+		top := p00[c]*(1-wx) + p10[c]*wx
+		bot := p01[c]*(1-wx) + p11[c]*wx
+		out[c] = top*(1-wy) + bot*wy
+	}
+	return out
+}
