@@ -128,3 +128,64 @@ func (s *Session) RunFloat(in Tensor) (Tensor, error) {
 	data := append([]float32(nil), t.GetData()...)
 	return Tensor{Data: data, Shape: append([]int64(nil), t.GetShape()...)}, nil
 }
+
+// Int64Tensor is an int64 tensor (token ids, masks).
+type Int64Tensor struct {
+	Data  []int64
+	Shape []int64
+}
+
+// Run runs the model with inputs by name (Tensor or Int64Tensor values,
+// one for each of the graph's inputs) and returns the output called output,
+// which must be float32.
+func (s *Session) Run(inputs map[string]any, output string) (Tensor, error) {
+	values := make([]ort.Value, len(s.Inputs))
+	defer func() {
+		for _, v := range values {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, info := range s.Inputs {
+		var v ort.Value
+		var err error
+		switch t := inputs[info.Name].(type) {
+		case Tensor:
+			v, err = ort.NewTensor(ort.NewShape(t.Shape...), t.Data)
+		case Int64Tensor:
+			v, err = ort.NewTensor(ort.NewShape(t.Shape...), t.Data)
+		default:
+			return Tensor{}, fmt.Errorf("model %s: no value for input %q", filepath.Base(s.Path), info.Name)
+		}
+		if err != nil {
+			return Tensor{}, fmt.Errorf("input %s: %w", info.Name, err)
+		}
+		values[i] = v
+	}
+	want := -1
+	for i, o := range s.Outputs {
+		if o.Name == output {
+			want = i
+		}
+	}
+	if want < 0 {
+		return Tensor{}, fmt.Errorf("model %s has no output %q", filepath.Base(s.Path), output)
+	}
+	outs := make([]ort.Value, len(s.Outputs))
+	if err := s.s.Run(values, outs); err != nil {
+		return Tensor{}, fmt.Errorf("run %s: %w", filepath.Base(s.Path), err)
+	}
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	t, ok := outs[want].(*ort.Tensor[float32])
+	if !ok {
+		return Tensor{}, fmt.Errorf("output %s is not a float32 tensor", output)
+	}
+	return Tensor{Data: append([]float32(nil), t.GetData()...), Shape: append([]int64(nil), t.GetShape()...)}, nil
+}
