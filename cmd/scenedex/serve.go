@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string) error {
 	delay := fs.Duration("model-delay", 0, "testing: delay added to every built-in model call")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	useOCR := fs.Bool("ocr", true, "read words on screen of every chunk (PP-OCRv4), so text search answers from them")
+	model := fs.String("model", "", "a CLIP-family model folder (transformers.js export: onnx/, tokenizer.json, preprocessor_config.json) to embed with; text search then also answers by meaning")
 	assetsDir := fs.String("assets", assets.Dir(), "folder of ONNX Runtime and the OCR models (`make models` fills third_party/)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -48,13 +49,13 @@ func serve(ctx context.Context, args []string) error {
 		ModelOptions: modelserver.Options{FailRate: *failRate, Delay: *delay, Seed: uint64(time.Now().UnixNano())},
 		Pipeline:     pipeline.Config{ChunkSeconds: *chunk, FramesPerChunk: *frames},
 		Runner:       local.Options{EmbedWorkers: *workers},
-		OCR:          *useOCR, Assets: *assetsDir,
+		OCR:          *useOCR, Assets: *assetsDir, Model: *model,
 		Log: log,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, *useOCR))
+	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, *model, *useOCR))
 	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Try: scenedex upload VIDEO --wait\n", app.URL, *data)
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -62,16 +63,23 @@ func serve(ctx context.Context, args []string) error {
 }
 
 // modelSummary says which models answer and whether text search works.
-func modelSummary(modelURL, endpoint string, useOCR bool) string {
+func modelSummary(modelURL, endpoint, modelDir string, useOCR bool) string {
 	model := fmt.Sprintf("model: %s (built-in, images only: no text embedding)", descriptor.Name)
-	if modelURL != "" {
+	switch {
+	case modelURL != "":
 		model = fmt.Sprintf("model: endpoint %q at %s", endpoint, modelURL)
+	case modelDir != "":
+		model = fmt.Sprintf("model: %s (CLIP family: text search by meaning)", modelDir)
 	}
 	switch {
+	case useOCR && modelURL == "" && modelDir != "":
+		return model + fmt.Sprintf("; words on screen: %s, fused with the picture", ocr.Name)
 	case useOCR && modelURL == "":
 		return model + fmt.Sprintf("; words on screen: %s, so text search answers from the words read", ocr.Name)
 	case useOCR:
 		return model + "; words on screen: read by that endpoint's OCR form"
+	case modelURL == "" && modelDir != "":
+		return model + "; OCR off"
 	case modelURL == "":
 		return model + "; OCR off: text search is refused (search with --image or --like)"
 	default:

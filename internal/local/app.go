@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scenedex/scenedex/internal/assets"
+	"github.com/scenedex/scenedex/internal/clip"
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/modelserver"
@@ -40,7 +41,11 @@ type Config struct {
 	ModelOptions  modelserver.Options
 	// OCR reads words on screen of every chunk: with the built-in model, by
 	// PP-OCRv4 from Assets; with ModelURL, by that endpoint's OCR form.
-	OCR        bool
+	OCR bool
+	// Model is a CLIP-family model folder (transformers.js export layout)
+	// the built-in model server embeds with; "" keeps the built-in
+	// descriptor. Text search then also answers by meaning.
+	Model      string
 	Assets     string // folder `make models` fills ("" = assets.Dir())
 	OCRThreads int    // ONNX Runtime threads per call (0 = 1: the embed workers run calls side by side)
 	FFmpegDir  string
@@ -97,6 +102,14 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	app.URL = "http://" + publicHost(ln.Addr().(*net.TCPAddr))
 
 	modelURL := cfg.ModelURL
+	if modelURL == "" && cfg.Model != "" {
+		m, err := openModel(cfg)
+		if err != nil {
+			return nil, err
+		}
+		app.closers = append(app.closers, m.Close)
+		cfg.ModelOptions.Embedder, cfg.ModelOptions.EmbedderName = m, m.Name
+	}
 	if modelURL == "" {
 		if cfg.OCR {
 			reader, err := openOCR(cfg)
@@ -188,6 +201,22 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}()
 	cfg.Log.Info("scenedex serving", "url", app.URL, "data", cfg.Data, "model", modelURL)
 	return app, nil
+}
+
+// openModel loads a CLIP-family model folder through ONNX Runtime.
+func openModel(cfg Config) (*clip.Model, error) {
+	dir := cfg.Assets
+	if dir == "" {
+		dir = assets.Dir()
+	}
+	if err := onnx.Init(assets.Library(dir)); err != nil {
+		return nil, fmt.Errorf("model %s: %w; %w", cfg.Model, err, assets.ErrMissing)
+	}
+	m, err := clip.Open(cfg.Model, 1)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", cfg.Model, err)
+	}
+	return m, nil
 }
 
 // openOCR loads ONNX Runtime and PP-OCRv4 from the assets folder.

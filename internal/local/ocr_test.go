@@ -316,3 +316,30 @@ func mustVideo(t *testing.T, c *client.Client, id string) scenedex.Video {
 	}
 	return v
 }
+
+// A text search by meaning through the whole local path — API, SageMaker
+// client, model server, the CLIP backend on ONNX Runtime — with the tiny
+// fixture (internal/clip/testdata/tiny-clip), whose embeddings live in RGB
+// space: "red" finds the red scene, "blue" the blue one, matched by picture.
+func TestTextSearchByMeaning(t *testing.T) {
+	dir := t.TempDir()
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
+		Model: filepath.Join("..", "clip", "testdata", "tiny-clip"), Assets: assets.Dir(),
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs, WindowChunks: 3}, Runner: Options{Poll: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c := client.New(app.URL)
+	// Scene 3 is red noise, scene 5 a blue grid, scene 1 colour bars.
+	id := uploadFile(t, c, testvideo.Make(t, dir, "colours.mp4", testvideo.Spec{Scenes: []int{1, 3, 5}, SceneSecs: chunkSecs}), "")
+	if v := waitFinal(t, c, id); v.Status != scenedex.StatusReady {
+		t.Fatalf("%+v", v)
+	}
+	for q, chunk := range map[string]int{"red": 1, "blue": 2, "a BLUE grid": 2} {
+		hits, err := c.Search(context.Background(), scenedex.Query{Text: q, K: 3})
+		if err != nil || len(hits) != 3 || hits[0].Chunk != chunk || hits[0].Matched[0] != scenedex.MatchPicture {
+			t.Errorf("%q: %+v %v", q, hits, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 package modelserver
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -58,6 +59,11 @@ type Options struct {
 	FailRate float64       // fraction of invocations answered with a 500
 	Delay    time.Duration // added to every invocation
 	Seed     uint64
+
+	// Embedder answers the embedding form (nil: the built-in descriptor),
+	// EmbedderName is the name answers carry.
+	Embedder     scenedex.Embedder
+	EmbedderName string
 
 	// OCR answers the OCR form of requests; nil refuses it (400).
 	OCR scenedex.TextReader
@@ -119,29 +125,41 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, runtime bool) {
 		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf(`unknown task %q: use "embed" or "ocr"`, req.Task))
 		return
 	}
-	out := Response{Model: descriptor.Name, Dim: descriptor.Dim, Embeddings: make([][]float32, len(req.Inputs))}
+	out := Response{Model: s.modelName(), Embeddings: make([][]float32, len(req.Inputs))}
+	var images [][]byte
+	var at []int
 	for i, in := range req.Inputs {
 		switch {
 		case in.Text != "":
-			s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("model %s embeds images only; text input is not supported", descriptor.Name))
-			return
+			v, err := s.embedder().EmbedText(r.Context(), in.Text)
+			if err != nil {
+				s.modelError(w, runtime, i, err)
+				return
+			}
+			out.Embeddings[i] = v
 		case in.Image != "":
 			data, err := base64.StdEncoding.DecodeString(in.Image)
 			if err != nil {
 				s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("inputs[%d].image is not base64: %v", i, err))
 				return
 			}
-			v, err := descriptor.EmbedJPEG(data)
-			if err != nil {
-				s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("inputs[%d].image: %v", i, err))
-				return
-			}
-			out.Embeddings[i] = v
+			images, at = append(images, data), append(at, i)
 		default:
 			s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf(`inputs[%d] has neither "image" nor "text"`, i))
 			return
 		}
 	}
+	if len(images) > 0 {
+		vecs, err := s.embedder().EmbedImages(r.Context(), images)
+		if err != nil {
+			s.modelError(w, runtime, at[0], err)
+			return
+		}
+		for j, v := range vecs {
+			out.Embeddings[at[j]] = v
+		}
+	}
+	out.Dim = len(out.Embeddings[0])
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
 }
@@ -172,6 +190,52 @@ func (s *Server) ocr(w http.ResponseWriter, r *http.Request, runtime bool, req R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(OCRResponse{Model: s.opts.OCRModel, Texts: texts})
+}
+
+func (s *Server) embedder() scenedex.Embedder {
+	if s.opts.Embedder != nil {
+		return s.opts.Embedder
+	}
+	return descriptorModel{}
+}
+
+func (s *Server) modelName() string {
+	if s.opts.Embedder != nil {
+		return s.opts.EmbedderName
+	}
+	return descriptor.Name
+}
+
+// modelError answers a model's refusal: unsupported or invalid input is the
+// caller's (400), anything else the model's (500).
+func (s *Server) modelError(w http.ResponseWriter, runtime bool, i int, err error) {
+	switch scenedex.ErrorCode(err) {
+	case scenedex.CodeUnsupported:
+		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("model %s embeds images only; text input is not supported", s.modelName()))
+	case scenedex.CodeInvalid, scenedex.CodeTooLarge, scenedex.CodeNotVideo:
+		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("inputs[%d]: %s", i, scenedex.Message(err)))
+	default:
+		s.error(w, runtime, http.StatusInternalServerError, fmt.Sprintf("model %s: %v", s.modelName(), err))
+	}
+}
+
+// descriptorModel is the built-in image descriptor behind the contract.
+type descriptorModel struct{}
+
+func (descriptorModel) EmbedImages(_ context.Context, images [][]byte) ([][]float32, error) {
+	out := make([][]float32, len(images))
+	for i, img := range images {
+		v, err := descriptor.EmbedJPEG(img)
+		if err != nil {
+			return nil, scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", i)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (descriptorModel) EmbedText(context.Context, string) ([]float32, error) {
+	return nil, scenedex.Errorf(scenedex.CodeUnsupported, "%s embeds images only", descriptor.Name)
 }
 
 // error answers as the container would (its own status and a JSON message),
