@@ -287,6 +287,9 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	}
 	doc := scenedex.Doc{Chunk: c, Vector: vector.Pool(vecs)}
 	doc.Run = "" // a property of the message, not of the chunk
+	if m, ok := p.Embedder.(interface{ Model() string }); ok {
+		doc.Model = m.Model()
+	}
 	if p.Reader != nil {
 		texts, err := p.Reader.ReadText(ctx, images)
 		if err != nil {

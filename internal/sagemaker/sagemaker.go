@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,15 @@ type Embedder struct {
 	// throttling is retried by the SDK's own retryer.
 	Attempts int
 	Backoff  time.Duration
+
+	model atomic.Value // the "model" the endpoint last answered with
+}
+
+// Model is the name of the model the endpoint last answered with ("" before
+// its first answer): the index records which model made each vector.
+func (e *Embedder) Model() string {
+	m, _ := e.model.Load().(string)
+	return m
 }
 
 var (
@@ -85,7 +95,11 @@ func (e *Embedder) invoke(ctx context.Context, req modelserver.Request) ([][]flo
 	if err != nil {
 		return nil, err
 	}
-	return decode(body, len(req.Inputs))
+	vecs, model, err := decode(body, len(req.Inputs))
+	if err == nil && model != "" {
+		e.model.Store(model)
+	}
+	return vecs, err
 }
 
 // OCRBatch is the number of images per OCR invocation: well inside
@@ -181,20 +195,20 @@ func (e *Embedder) call(ctx context.Context, req modelserver.Request) ([]byte, e
 	}
 }
 
-func decode(body []byte, want int) ([][]float32, error) {
+func decode(body []byte, want int) ([][]float32, string, error) {
 	var resp modelserver.Response
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "model response is not the contract's JSON")
+		return nil, "", scenedex.Wrap(scenedex.CodeUnavailable, err, "model response is not the contract's JSON")
 	}
 	if len(resp.Embeddings) != want {
-		return nil, scenedex.Errorf(scenedex.CodeUnavailable, "model returned %d embeddings for %d inputs", len(resp.Embeddings), want)
+		return nil, "", scenedex.Errorf(scenedex.CodeUnavailable, "model returned %d embeddings for %d inputs", len(resp.Embeddings), want)
 	}
 	for i, v := range resp.Embeddings {
 		if len(v) == 0 || (resp.Dim != 0 && len(v) != resp.Dim) {
-			return nil, scenedex.Errorf(scenedex.CodeUnavailable, "model returned embedding %d of length %d (dim %d)", i, len(v), resp.Dim)
+			return nil, "", scenedex.Errorf(scenedex.CodeUnavailable, "model returned embedding %d of length %d (dim %d)", i, len(v), resp.Dim)
 		}
 	}
-	return resp.Embeddings, nil
+	return resp.Embeddings, resp.Model, nil
 }
 
 // classify maps SageMaker errors to domain codes: a model's 4xx is the

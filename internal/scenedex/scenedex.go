@@ -109,6 +109,7 @@ func (c Chunk) FrameTime(i int) float64 {
 type Doc struct {
 	Chunk
 	Vector []float32  `json:"vector"`
+	Model  string     `json:"model,omitempty"` // the model that made Vector
 	Lines  []TextLine `json:"lines,omitempty"`
 }
 

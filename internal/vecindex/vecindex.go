@@ -42,12 +42,13 @@ const bm25 = `bm25(words, 1.0, 0.4)`
 type Index struct {
 	db *sql.DB
 
-	mu   sync.RWMutex
-	dim  int
-	ids  []string
-	meta []scenedex.Chunk
-	vecs []float32 // len(ids)*dim
-	byID map[string]int
+	mu    sync.RWMutex
+	dim   int
+	model string // the model that made the vectors ("" before one says)
+	ids   []string
+	meta  []scenedex.Chunk
+	vecs  []float32 // len(ids)*dim
+	byID  map[string]int
 }
 
 var _ scenedex.Index = (*Index)(nil)
@@ -58,11 +59,15 @@ func Open(ctx context.Context, path string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := addLinesColumn(ctx, db); err != nil {
+	if err := addColumns(ctx, db); err != nil {
 		db.Close()
 		return nil, err
 	}
 	ix := &Index{db: db, byID: map[string]int{}}
+	if err := db.QueryRowContext(ctx, `SELECT model FROM docs WHERE model != '' LIMIT 1`).Scan(&ix.model); err != nil && err != sql.ErrNoRows {
+		db.Close()
+		return nil, fmt.Errorf("load index: %w", err)
+	}
 	rows, err := db.QueryContext(ctx, `SELECT id, chunk, vector FROM docs ORDER BY rowid`)
 	if err != nil {
 		db.Close()
@@ -89,16 +94,19 @@ func Open(ctx context.Context, path string) (*Index, error) {
 	return ix, rows.Err()
 }
 
-// addLinesColumn upgrades an index made before words were read: its docs
-// get an empty lines column (scenedex reindex fills it).
-func addLinesColumn(ctx context.Context, db *sql.DB) error {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'lines'`).Scan(&n); err != nil {
-		return fmt.Errorf("index schema: %w", err)
-	}
-	if n == 0 {
-		if _, err := db.ExecContext(ctx, `ALTER TABLE docs ADD COLUMN lines TEXT`); err != nil {
-			return fmt.Errorf("index schema: add lines: %w", err)
+// addColumns upgrades an index made by an earlier version: docs get the
+// lines column (words on screen; scenedex reindex fills it) and the model
+// column (which model made each vector).
+func addColumns(ctx context.Context, db *sql.DB) error {
+	for name, decl := range map[string]string{"lines": "TEXT", "model": "TEXT NOT NULL DEFAULT ''"} {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('docs') WHERE name = ?`, name).Scan(&n); err != nil {
+			return fmt.Errorf("index schema: %w", err)
+		}
+		if n == 0 {
+			if _, err := db.ExecContext(ctx, `ALTER TABLE docs ADD COLUMN `+name+` `+decl); err != nil {
+				return fmt.Errorf("index schema: add %s: %w", name, err)
+			}
 		}
 	}
 	return nil
@@ -141,9 +149,19 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	model := ix.model
 	for _, d := range docs {
 		if ix.dim != 0 && len(d.Vector) != ix.dim {
-			return scenedex.Errorf(scenedex.CodeInvalid, "vector of %s has dimension %d, index has %d", d.ID(), len(d.Vector), ix.dim)
+			return scenedex.Errorf(scenedex.CodeConflict, "the index holds %d-dimension vectors (model %s) and %s's has %d (model %s): vectors of two models "+
+				"cannot be compared; go back to the first model, or index with the new one into a fresh data folder",
+				ix.dim, orUnknown(model), d.ID(), len(d.Vector), orUnknown(d.Model))
+		}
+		if d.Model != "" && model != "" && d.Model != model {
+			return scenedex.Errorf(scenedex.CodeConflict, "the index holds vectors of model %s and %s comes from %s: vectors of two models cannot be compared; "+
+				"go back to %s, or index with the new model into a fresh data folder", model, d.ID(), d.Model, model)
+		}
+		if model == "" {
+			model = d.Model
 		}
 	}
 	tx, err := ix.db.BeginTx(ctx, nil)
@@ -159,6 +177,7 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("upsert: %w", err)
 	}
+	ix.model = model
 	for _, d := range docs {
 		if err := ix.put(d.ID(), d.Chunk, d.Vector); err != nil {
 			return err
@@ -167,13 +186,20 @@ func (ix *Index) Upsert(ctx context.Context, docs []scenedex.Doc) error {
 	return nil
 }
 
+func orUnknown(model string) string {
+	if model == "" {
+		return "unrecorded"
+	}
+	return model
+}
+
 func upsert(ctx context.Context, tx *sql.Tx, d scenedex.Doc) error {
 	chunk, _ := json.Marshal(d.Chunk)
 	lines, _ := json.Marshal(d.Lines)
 	var rowid int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO docs (id, video_id, chunk, vector, lines) VALUES (?, ?, ?, ?, ?)
+	err := tx.QueryRowContext(ctx, `INSERT INTO docs (id, video_id, chunk, vector, lines, model) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET video_id = excluded.video_id, chunk = excluded.chunk, vector = excluded.vector,
-		lines = excluded.lines RETURNING rowid`, d.ID(), d.VideoID, chunk, encode(d.Vector), lines).Scan(&rowid)
+		lines = excluded.lines, model = excluded.model RETURNING rowid`, d.ID(), d.VideoID, chunk, encode(d.Vector), lines, d.Model).Scan(&rowid)
 	if err != nil {
 		return err
 	}
@@ -194,7 +220,7 @@ func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
 	}
 	d := scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}
 	var lines []byte
-	if err := ix.db.QueryRowContext(ctx, `SELECT lines FROM docs WHERE id = ?`, id).Scan(&lines); err != nil {
+	if err := ix.db.QueryRowContext(ctx, `SELECT lines, model FROM docs WHERE id = ?`, id).Scan(&lines, &d.Model); err != nil {
 		return d, fmt.Errorf("get %s: %w", id, err)
 	}
 	if len(lines) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -158,5 +159,39 @@ func insert(t *testing.T, db *sql.DB, id, chunk string, vec []byte) {
 	t.Helper()
 	if _, err := db.Exec(`INSERT INTO docs (id, video_id, chunk, vector) VALUES (?, 'v', ?, ?)`, id, chunk, vec); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The index records which model made its vectors and refuses another's:
+// vectors of two models cannot be compared, even of one dimension. The
+// record survives a restart.
+func TestOneModelPerIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ix.db")
+	ix, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := wordDoc("v1", 0, "ads", "x.mp4")
+	a.Model = "clip-a"
+	if err := ix.Upsert(ctx, []scenedex.Doc{a}); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	if ix, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	b := wordDoc("v1", 1, "ads", "x.mp4")
+	b.Model = "clip-b"
+	if err := ix.Upsert(ctx, []scenedex.Doc{b}); scenedex.ErrorCode(err) != scenedex.CodeConflict || !strings.Contains(err.Error(), "clip-a") {
+		t.Fatalf("another model's vector: %v", err)
+	}
+	b.Model = "clip-a"
+	if err := ix.Upsert(ctx, []scenedex.Doc{b}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := ix.Get(ctx, "v1:1"); d.Model != "clip-a" {
+		t.Fatalf("model not kept: %+v", d)
 	}
 }
