@@ -44,7 +44,7 @@ test: deps models infra-deps lint-api
 ## bench: chunking vs raw ffmpeg, seconds to searchable, search latency at 10k/100k
 bench: deps models
 	@./scripts/ensure-tools.sh --test
-	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/ ./internal/ocr/
+	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/ ./internal/ocr/ ./internal/clip/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 30m ./internal/vecindex/
 
 vet:

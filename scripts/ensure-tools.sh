@@ -17,6 +17,8 @@ if [ "${1:-}" = "--test" ]; then
 # The Lambda bootstraps and the arm64 ffmpeg layer run under qemu in tests.
 command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 [ -f /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing+=(libc6-arm64-cross)
+# Debian's onnx for python builds the model server benchmark's graph.
+/usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || missing+=(python3-onnx)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing ${missing[*]} with apt-get" >&2

@@ -3,9 +3,12 @@ package clip
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -149,13 +152,28 @@ func (m *Model) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, 
 	out := make([][]float32, 0, len(images))
 	for s := 0; s < len(images); s += ImageBatch {
 		batch := images[s:min(s+ImageBatch, len(images))]
-		in := make([]float32, 0, len(batch)*plane)
+		// Decode and preprocess the batch's images side by side, each into
+		// its own slice of the input.
+		in := make([]float32, len(batch)*plane)
+		errs := make([]error, len(batch))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 		for i, img := range batch {
-			t, err := m.pre.Tensor(img)
-			if err != nil {
-				return nil, scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", s+i)
-			}
-			in = append(in, t...)
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				t, err := m.pre.Tensor(img)
+				if err != nil {
+					errs[i] = scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", s+i)
+					return
+				}
+				copy(in[i*plane:], t)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
 		}
 		res, err := m.vision.Run(map[string]any{m.pixels: onnx.Tensor{Data: in,
 			Shape: []int64{int64(len(batch)), 3, int64(m.pre.CropH), int64(m.pre.CropW)}}}, m.imageOut)

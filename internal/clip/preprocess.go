@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"image/color"
 	"math"
 	"os"
 
@@ -149,13 +150,21 @@ func (p Preprocessor) FromImage(img image.Image) []float32 {
 }
 
 // bilinear samples img at (fx, fy) in pixel coordinates, 0-255 per channel.
+// Decoded JPEGs (YCbCr) are read directly, without an interface per pixel.
 func bilinear(img image.Image, b image.Rectangle, fx, fy float64) [3]float64 {
 	x0, y0 := int(math.Floor(fx)), int(math.Floor(fy))
 	wx, wy := fx-float64(x0), fy-float64(y0)
+	ycc, _ := img.(*image.YCbCr)
 	at := func(x, y int) [3]float64 {
 		x = min(max(x, 0), b.Dx()-1)
 		y = min(max(y, 0), b.Dy()-1)
-		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+		var r, g, bl uint32
+		if ycc != nil {
+			yi, ci := ycc.YOffset(b.Min.X+x, b.Min.Y+y), ycc.COffset(b.Min.X+x, b.Min.Y+y)
+			r, g, bl, _ = color.YCbCr{Y: ycc.Y[yi], Cb: ycc.Cb[ci], Cr: ycc.Cr[ci]}.RGBA()
+		} else {
+			r, g, bl, _ = img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+		}
 		return [3]float64{float64(r >> 8), float64(g >> 8), float64(bl >> 8)}
 	}
 	p00, p10, p01, p11 := at(x0, y0), at(x0+1, y0), at(x0, y0+1), at(x0+1, y0+1)
