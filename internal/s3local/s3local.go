@@ -43,6 +43,7 @@ type Config struct {
 // Server is the endpoint.
 type Server struct {
 	cfg       Config
+	stageDir  string // PUT bodies wait here until whole
 	backend   *s3afero.SingleBucketBackend
 	fake      http.Handler
 	verify    verifier
@@ -76,8 +77,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
 	fake := gofakes3.New(backend, gofakes3.WithoutVersioning(), gofakes3.WithLogger(gofakes3.DiscardLog()))
+	stage := filepath.Join(cfg.Dir, "s3staging")
+	os.RemoveAll(stage) // what a killed server was staging is no object
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return nil, fmt.Errorf("s3local: %w", err)
+	}
 	return &Server{
-		cfg: cfg, backend: backend, fake: fake.Server(),
+		cfg: cfg, backend: backend, fake: fake.Server(), stageDir: stage,
 		verify:    verifier{accessKey: access, secret: secret, now: cfg.Now, maxSkew: 15 * time.Minute},
 		AccessKey: access, Secret: secret,
 	}, nil
@@ -112,6 +118,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.verify.verify(r); err != nil {
 		writeError(w, http.StatusForbidden, err.code, err.msg)
+		return
+	}
+	r, release := s.guard(w, r)
+	defer release()
+	if r == nil {
 		return
 	}
 	key, creates := s.createdKey(r)

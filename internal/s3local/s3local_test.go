@@ -3,15 +3,25 @@ package s3local
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -189,4 +199,92 @@ func TestDropIns(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Close()
+}
+
+// What the emulator would get wrong, losing data, is answered before it: the
+// object stays intact in every case, and refusals are S3's own errors.
+func TestGuardsKeepObjectsIntact(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
+		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	key := "uploads/ads/keep.mp4"
+	body := bytes.Repeat([]byte("video bytes "), 1000)
+	if err := e.store.Put(ctx, key, bytes.NewReader(body), "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	intact := func(what string) {
+		t.Helper()
+		rc, err := e.store.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, body) {
+			t.Fatalf("%s: object now %d bytes", what, len(got))
+		}
+	}
+	apiCode := func(err error) string {
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			return ae.ErrorCode()
+		}
+		return fmt.Sprint(err)
+	}
+	_, err := client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("scenedex"), Key: aws.String(key),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}})
+	if apiCode(err) != "NotImplemented" {
+		t.Errorf("tagging: %v", err)
+	}
+	intact("put-object-tagging")
+	if _, err := client.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("scenedex"), Key: aws.String(key)}); apiCode(err) != "NotImplemented" {
+		t.Errorf("get acl: %v", err)
+	}
+	_, err = client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("scenedex"), Key: aws.String(key), CopySource: aws.String("scenedex/" + key),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{"a": "b"}})
+	if apiCode(err) != "NotImplemented" {
+		t.Errorf("copy onto itself: %v", err)
+	}
+	intact("copy onto itself")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("scenedex")}); err != nil {
+		t.Errorf("create the existing bucket: %v", err)
+	}
+	// A wrong Content-MD5 stores nothing: the previous object stays.
+	req, _ := http.NewRequest(http.MethodPut, mustPresign(t, e, key, 5), strings.NewReader("other"))
+	req.ContentLength = 5
+	req.Header.Set("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==") // the MD5 of ""
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("bad digest: %v %v", resp, err)
+	}
+	intact("wrong Content-MD5")
+	events := len(e.ev.list())
+	// A PUT the client aborts half-way stores nothing and emits nothing.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(mustPresign(t, e, "uploads/ads/aborted.mp4", 1000))
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n%s", u.RequestURI(), u.Host, strings.Repeat("x", 100))
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := e.store.Head(ctx, "uploads/ads/aborted.mp4"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Fatalf("an aborted PUT left an object: %v", err)
+	}
+	if len(e.ev.list()) != events {
+		t.Fatal("an aborted PUT emitted an event")
+	}
+	if left, _ := os.ReadDir(filepath.Join(filepath.Dir(e.srv.ObjectsDir()), "s3staging")); len(left) != 0 {
+		t.Fatalf("staging left %d files", len(left))
+	}
+}
+
+func mustPresign(t *testing.T, e *env, key string, size int64) string {
+	t.Helper()
+	u, err := e.store.PresignPut(context.Background(), key, size, "", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

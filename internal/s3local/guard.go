@@ -1,0 +1,95 @@
+package s3local
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Sub-resources the emulator would mistake for object bodies (replacing or
+// returning the object): refused with S3's own error for what it does not do.
+var unsupported = []string{"tagging", "acl", "retention", "legal-hold", "torrent", "restore", "select"}
+
+// guard answers, before the emulator sees them, the requests it would get
+// wrong in ways that lose data, and stages object PUTs on disk so that an
+// object appears whole or not at all. It returns the request to pass on (nil
+// when it has answered) and what to release once the request is served.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
+	none := func() {}
+	q := r.URL.Query()
+	for _, sub := range unsupported {
+		if q.Has(sub) {
+			writeError(w, http.StatusNotImplemented, "NotImplemented", fmt.Sprintf("the local S3 endpoint does not implement ?%s", sub))
+			return nil, none
+		}
+	}
+	key, isObject := s.objectKey(r)
+	if r.Method == http.MethodPut && (r.URL.Path == "/"+s.cfg.Bucket || r.URL.Path == "/"+s.cfg.Bucket+"/") && len(q) == 0 {
+		// CreateBucket on the bucket that exists: us-east-1 answers 200 to its owner.
+		w.Header().Set("Location", "/"+s.cfg.Bucket)
+		w.WriteHeader(http.StatusOK)
+		return nil, none
+	}
+	if !isObject || r.Method != http.MethodPut || q.Has("partNumber") || q.Has("uploadId") {
+		return r, none
+	}
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+		if unescaped, err := url.PathUnescape(strings.SplitN(src, "?", 2)[0]); err == nil && strings.TrimPrefix(unescaped, "/") == s.cfg.Bucket+"/"+key {
+			// The emulator empties an object copied onto itself.
+			writeError(w, http.StatusNotImplemented, "NotImplemented", "copying an object onto itself (to change its metadata) is not implemented by the local S3 endpoint; the object is unchanged")
+			return nil, none
+		}
+		return r, none
+	}
+
+	return s.stage(w, r)
+}
+
+// objectKey is the key a request addresses in the bucket, if any.
+func (s *Server) objectKey(r *http.Request) (string, bool) {
+	prefix := "/" + s.cfg.Bucket + "/"
+	if !strings.HasPrefix(r.URL.Path, prefix) || len(r.URL.Path) == len(prefix) {
+		return "", false
+	}
+	return strings.TrimPrefix(r.URL.Path, prefix), true
+}
+
+// stage reads a PUT's body into a file of the data folder first: a body
+// that ends short (the client aborted, the disk filled) stores nothing, and a
+// Content-MD5 that does not match is refused before anything is stored. The
+// emulator then reads the whole body from the file.
+func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
+	none := func() {}
+	tmp, err := os.CreateTemp(s.stageDir, "put-")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalError", "cannot stage the upload: "+err.Error())
+		return nil, none
+	}
+	release := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	sum := md5.New()
+	n, err := io.Copy(io.MultiWriter(tmp, sum), r.Body)
+	if err != nil || (r.ContentLength >= 0 && n != r.ContentLength) {
+		// The connection is gone or short: nothing is stored.
+		writeError(w, http.StatusBadRequest, "IncompleteBody", fmt.Sprintf("the body ended after %d of %d bytes; nothing was stored", n, r.ContentLength))
+		return nil, release
+	}
+	chunked := strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") || strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked")
+	if want := r.Header.Get("Content-Md5"); want != "" && !chunked {
+		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != want {
+			writeError(w, http.StatusBadRequest, "BadDigest", "the Content-MD5 you specified did not match what was received; nothing was stored")
+			return nil, release
+		}
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return nil, release
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body, r2.ContentLength = io.NopCloser(tmp), n
+	return r2, release
+}
