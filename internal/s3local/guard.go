@@ -3,6 +3,7 @@ package s3local
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,6 +28,10 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 			writeError(w, http.StatusNotImplemented, "NotImplemented", fmt.Sprintf("the local S3 endpoint does not implement ?%s", sub))
 			return nil, none
 		}
+	}
+	if s.listing(r) {
+		s.list(w, r)
+		return nil, none
 	}
 	key, isObject := s.objectKey(r)
 	if r.Method == http.MethodPut && (r.URL.Path == "/"+s.cfg.Bucket || r.URL.Path == "/"+s.cfg.Bucket+"/") && len(q) == 0 {
@@ -93,3 +98,5 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	r2.Body, r2.ContentLength = io.NopCloser(tmp), n
 	return r2, release
 }
+
+func hexString(b []byte) string { return hex.EncodeToString(b) }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -287,4 +288,77 @@ func mustPresign(t *testing.T, e *env, key string, size int64) string {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// Listing as S3 documents it, through the real SDK: pages of max-keys with
+// continuation tokens (v2) and markers (v1), start-after, common prefixes,
+// keys with spaces and unicode (encoding-type=url), and a prefix with nothing
+// under it answering an empty page.
+func TestListObjectsLikeS3(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
+		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	var want []string
+	for i := range 23 {
+		k := fmt.Sprintf("chunks/v%02d/clip ü+%d.mp4", i%3, i)
+		want = append(want, k)
+		if err := e.store.Put(ctx, k, strings.NewReader("x"), "video/mp4"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.store.Put(ctx, "chunks-a.txt", strings.NewReader("x"), "text/plain") // '-' sorts before '/'
+	sort.Strings(want)
+	var got []string
+	pages := 0
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String("chunks/"), MaxKeys: aws.Int32(10)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(page.Contents) > 10 {
+			t.Fatalf("page of %d", len(page.Contents))
+		}
+		for _, o := range page.Contents {
+			got = append(got, aws.ToString(o.Key))
+		}
+	}
+	if pages != 3 || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("%d pages: %q", pages, got)
+	}
+	// Common prefixes, in pages of 2.
+	out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String("chunks/"), Delimiter: aws.String("/"), MaxKeys: aws.Int32(2)})
+	if err != nil || len(out.CommonPrefixes) != 2 || aws.ToString(out.CommonPrefixes[0].Prefix) != "chunks/v00/" || !aws.ToBool(out.IsTruncated) {
+		t.Fatalf("prefixes %+v %v", out, err)
+	}
+	next, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String("chunks/"), Delimiter: aws.String("/"),
+		MaxKeys: aws.Int32(2), ContinuationToken: out.NextContinuationToken})
+	if err != nil || len(next.CommonPrefixes) != 1 || aws.ToString(next.CommonPrefixes[0].Prefix) != "chunks/v02/" || aws.ToBool(next.IsTruncated) {
+		t.Fatalf("next prefixes %+v %v", next, err)
+	}
+	// start-after, and v1 with a marker.
+	if out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), StartAfter: aws.String(want[20])}); err != nil || len(out.Contents) != 2 {
+		t.Fatalf("start-after: %+v %v", out, err)
+	}
+	v1, err := client.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("scenedex"), Prefix: aws.String("chunks/"), Marker: aws.String(want[5]), MaxKeys: aws.Int32(100)})
+	if err != nil || len(v1.Contents) != 17 || aws.ToBool(v1.IsTruncated) {
+		t.Fatalf("v1 marker: %d %v", len(v1.Contents), err)
+	}
+	// encoding-type=url (what aws-cli asks for): keys come encoded, and decode.
+	encoded, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String("chunks/"), EncodingType: types.EncodingTypeUrl, MaxKeys: aws.Int32(1)})
+	if err != nil || len(encoded.Contents) != 1 {
+		t.Fatalf("encoded: %+v %v", encoded, err)
+	}
+	if k, err := url.QueryUnescape(aws.ToString(encoded.Contents[0].Key)); err != nil || k != want[0] || strings.Contains(aws.ToString(encoded.Contents[0].Key), " ") {
+		t.Fatalf("encoded key %q -> %q, want %q", aws.ToString(encoded.Contents[0].Key), k, want[0])
+	}
+	// Nothing under a prefix: an empty page (it was a 500).
+	for _, prefix := range []string{"uploads/new/", "nothing/at/all/"} {
+		out, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+		if err != nil || len(out.Contents) != 0 || len(out.CommonPrefixes) != 0 {
+			t.Fatalf("%s: %+v %v", prefix, out, err)
+		}
+	}
 }
