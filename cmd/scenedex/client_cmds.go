@@ -83,9 +83,13 @@ func upload(ctx context.Context, args []string) error {
 		}
 	}
 	if *asJSON {
-		return printJSON(v)
+		err = printJSON(v)
+	} else {
+		fmt.Println(id)
 	}
-	fmt.Println(id)
+	if err != nil {
+		return err
+	}
 	if v.Status == scenedex.StatusFailed {
 		return fmt.Errorf("video %s FAILED: %s", id, v.Reason)
 	}

@@ -163,6 +163,22 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("upload --wait: %v", err)
 	}
 	id := string(out[:len(out)-1])
+
+	// A file that is not a video ends FAILED: --json still prints the video
+	// (with its reason) on stdout, and the exit status says it failed.
+	junk := filepath.Join(dir, "junk.mp4")
+	os.WriteFile(junk, []byte(strings.Repeat("not a video ", 1000)), 0o644)
+	var stderr strings.Builder
+	cmd := cli(t, url, "upload", junk, "--wait", "--json")
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	var failed scenedex.Video
+	if jerr := json.Unmarshal(out, &failed); err == nil || jerr != nil || failed.Status != scenedex.StatusFailed ||
+		failed.Reason == "" || !strings.Contains(stderr.String(), "FAILED") {
+		t.Errorf("upload --wait --json of junk: err=%v json=%v video=%+v stderr=%s; want exit≠0, a FAILED video with a reason",
+			err, jerr, failed, stderr.String())
+	}
+
 	for _, tc := range []struct {
 		args    []string
 		wantErr bool
