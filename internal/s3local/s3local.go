@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -67,7 +68,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("s3local: %w", err)
 		}
 	}
-	access, secret, err := credentials(filepath.Join(cfg.Dir, "credentials"))
+	access, secret, err := credentials(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +90,32 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-func credentials(path string) (string, string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		if a, s, ok := strings.Cut(strings.TrimSpace(string(b)), ":"); ok && a != "" && s != "" {
-			return a, s, nil
-		}
+// ReadCredentials returns the access key and secret of the endpoint whose
+// data folder is dir, without creating any: an error says to start the server
+// first when it has never run there.
+func ReadCredentials(dir string) (access, secret string, err error) {
+	path := filepath.Join(dir, "credentials")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", fmt.Errorf("no local S3 credentials in %s: run `scenedex serve --data %s` once first", dir, dir)
 	}
+	if err != nil {
+		return "", "", fmt.Errorf("s3local: read credentials: %w", err)
+	}
+	a, s, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok || a == "" || s == "" {
+		return "", "", fmt.Errorf("s3local: %s is not ACCESS:SECRET; delete it and restart the server for new credentials", path)
+	}
+	return a, s, nil
+}
+
+// credentials reads dir's credentials, or makes new ones when there are none
+// (or they are unreadable).
+func credentials(dir string) (string, string, error) {
+	if a, s, err := ReadCredentials(dir); err == nil {
+		return a, s, nil
+	}
+	path := filepath.Join(dir, "credentials")
 	var raw [20]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", "", err
