@@ -4,12 +4,15 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Sub-resources the emulator would mistake for object bodies (replacing or
@@ -70,14 +73,33 @@ func (s *Server) objectKey(r *http.Request) (string, bool) {
 // emulator then reads the whole body from the file.
 func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
 	none := func() {}
-	tmp, err := os.CreateTemp(s.stageDir, "put-")
+	open := s.openStage
+	if open == nil {
+		open = func() (*os.File, error) { return os.CreateTemp(s.stageDir, "put-") }
+	}
+	tmp, err := open()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "InternalError", "cannot stage the upload: "+err.Error())
 		return nil, none
 	}
-	release := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	release := func() {
+		tmp.Close()
+		if filepath.Dir(tmp.Name()) == s.stageDir { // never what a test handed in
+			os.Remove(tmp.Name())
+		}
+	}
 	sum := md5.New()
-	n, err := io.Copy(io.MultiWriter(tmp, sum), r.Body)
+	disk := &errWriter{w: tmp}
+	n, err := io.Copy(io.MultiWriter(disk, sum), r.Body)
+	if disk.err != nil {
+		// Our disk, not the client's body: say so, with a status clients retry.
+		status, code := http.StatusInternalServerError, "InternalError"
+		if errors.Is(disk.err, syscall.ENOSPC) {
+			status, code = http.StatusInsufficientStorage, "InsufficientStorage"
+		}
+		writeError(w, status, code, "cannot stage the upload: "+disk.err.Error()+"; nothing was stored")
+		return nil, release
+	}
 	if err != nil || (r.ContentLength >= 0 && n != r.ContentLength) {
 		// The connection is gone or short: nothing is stored.
 		writeError(w, http.StatusBadRequest, "IncompleteBody", fmt.Sprintf("the body ended after %d of %d bytes; nothing was stored", n, r.ContentLength))
@@ -97,6 +119,21 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	r2 := r.Clone(r.Context())
 	r2.Body, r2.ContentLength = io.NopCloser(tmp), n
 	return r2, release
+}
+
+// errWriter remembers the error its writer returned, so a failing disk is
+// told apart from a failing request body.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func hexString(b []byte) string { return hex.EncodeToString(b) }

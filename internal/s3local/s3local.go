@@ -50,6 +50,7 @@ type Server struct {
 	verify    verifier
 	AccessKey string
 	Secret    string
+	openStage func() (*os.File, error) // nil: a new file in stageDir (tests hand in /dev/full)
 }
 
 // New opens the endpoint over cfg.Dir, creating it if needed. Credentials are

@@ -279,6 +279,31 @@ func TestGuardsKeepObjectsIntact(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(filepath.Dir(e.srv.ObjectsDir()), "s3staging")); len(left) != 0 {
 		t.Fatalf("staging left %d files", len(left))
 	}
+
+	// A full disk: staging writes to /dev/full, where the kernel answers every
+	// write with ENOSPC. The client hears 507 "no space left" (not a 400 about
+	// its body, not a bare 500), the previous object stays, nothing is emitted.
+	e.srv.openStage = func() (*os.File, error) { return os.OpenFile("/dev/full", os.O_RDWR, 0) }
+	req, _ = http.NewRequest(http.MethodPut, mustPresign(t, e, key, 5), strings.NewReader("other"))
+	req.ContentLength = 5
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(string(msg), "no space left") ||
+		!strings.Contains(string(msg), "<Code>InsufficientStorage</Code>") {
+		t.Errorf("disk full: %d %s; want 507 InsufficientStorage saying no space left", resp.StatusCode, msg)
+	}
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Fatalf("the guard removed /dev/full: %v", err)
+	}
+	e.srv.openStage = nil
+	intact("disk full")
+	if len(e.ev.list()) != events {
+		t.Fatal("a PUT onto a full disk emitted an event")
+	}
 }
 
 func mustPresign(t *testing.T, e *env, key string, size int64) string {

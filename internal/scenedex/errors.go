@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Code classifies an error for callers: the HTTP API maps it to a status, the
@@ -50,8 +51,12 @@ func Wrap(code Code, err error, format string, args ...any) *Error {
 }
 
 // ErrorCode returns the code of the first domain error in err's chain, or
-// CodeInternal.
+// CodeInternal. A full disk anywhere in the chain is CodeUnavailable: never
+// the caller's input, and retrying once space is freed can help.
 func ErrorCode(err error) Code {
+	if errors.Is(err, syscall.ENOSPC) {
+		return CodeUnavailable
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code
@@ -72,8 +77,8 @@ func Permanent(err error) bool {
 func ChunkID(videoID string, i int) string { return videoID + ":" + strconv.Itoa(i) }
 
 // Message is the user-facing text of err: the messages of the domain errors in
-// its chain, without the plumbing around them. Errors with no domain error
-// keep their own text.
+// its chain, without the plumbing around them (but a full disk is named).
+// Errors with no domain error keep their own text.
 func Message(err error) string {
 	var parts []string
 	for e := err; e != nil; e = errors.Unwrap(e) {
@@ -83,6 +88,9 @@ func Message(err error) string {
 	}
 	if len(parts) == 0 {
 		return err.Error()
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		parts = append(parts, "no space left on device")
 	}
 	return strings.Join(parts, ": ")
 }

@@ -3,6 +3,7 @@ package scenedex
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,6 +47,13 @@ func TestValidCollection(t *testing.T) {
 func TestErrors(t *testing.T) {
 	base := Errorf(CodeNotVideo, "no video stream")
 	wrapped := fmt.Errorf("probe v1: %w", Wrap(CodeNotVideo, base, "ffprobe"))
+	// A real full disk: the kernel answers every write to /dev/full with ENOSPC.
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, noSpace := full.Write([]byte("x"))
+	full.Close()
 	tests := []struct {
 		err       error
 		code      Code
@@ -56,6 +64,9 @@ func TestErrors(t *testing.T) {
 		{wrapped, CodeNotVideo, true, "ffprobe: no video stream"},
 		{Errorf(CodeUnavailable, "throttled"), CodeUnavailable, false, "throttled"},
 		{errors.New("boom"), CodeInternal, false, "boom"},
+		// Never the caller's fault, even inside a permanent-looking error: retry once there is space.
+		{fmt.Errorf("save chunk: %w", noSpace), CodeUnavailable, false, "save chunk: write /dev/full: no space left on device"},
+		{Wrap(CodeNotVideo, noSpace, "ffmpeg"), CodeUnavailable, false, "ffmpeg: no space left on device"},
 	}
 	for _, tc := range tests {
 		if got := ErrorCode(tc.err); got != tc.code {
