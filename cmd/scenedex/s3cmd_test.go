@@ -47,7 +47,7 @@ set -euo pipefail
 export PATH="/usr/bin:$PATH" HOME="$TMP" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null RCLONE_CONFIG=/dev/null
 aws --endpoint-url "$AWS_ENDPOINT_URL" --no-cli-pager s3 cp "$TMP/clip one.mp4" "s3://$SCENEDEX_BUCKET/uploads/tools/clip one.mp4"
 env -u AWS_CA_BUNDLE rclone copyto "$TMP/note.txt" "scenedex:$SCENEDEX_BUCKET/notes/new folder/note.txt"
-echo "rclone: $(env -u AWS_CA_BUNDLE rclone lsf -R --files-only "scenedex:$SCENEDEX_BUCKET/" --include '*.txt' --include '*.mp4' | sort | tr '\n' ' ')"
+echo "rclone: $(env -u AWS_CA_BUNDLE rclone lsf -R --files-only "scenedex:$SCENEDEX_BUCKET/" --include 'notes/**' --include 'uploads/**' | sort | tr '\n' ' ')"
 /usr/bin/python3 - <<'PY'
 import os, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # boto3 1.26 ignores AWS_ENDPOINT_URL too

@@ -14,11 +14,13 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"html"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -165,7 +167,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if buf.status == http.StatusOK && r.Method == http.MethodPost {
+		s.sameETag(buf, key)
+	}
 	buf.flush(w)
+}
+
+var etagElement = regexp.MustCompile(`<ETag>[^<]*</ETag>`)
+
+// sameETag makes a completed multipart upload answer the ETag that HEAD, GET
+// and listings give the object afterwards: the emulator stores whole objects
+// and knows only their MD5, so Complete's S3-style "<md5 of part md5s>-N"
+// would name an ETag nothing else ever returns (and that sync tools compare).
+func (s *Server) sameETag(buf *bufferedWriter, key string) {
+	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
+	if err != nil {
+		return // the object is gone again; nothing to agree with
+	}
+	etag := `"` + hex.EncodeToString(obj.Hash) + `"`
+	buf.body = etagElement.ReplaceAll(buf.body, []byte("<ETag>"+html.EscapeString(etag)+"</ETag>"))
+	if buf.header.Get("ETag") != "" {
+		buf.header.Set("ETag", etag)
+	}
+	buf.header.Del("Content-Length")
 }
 
 // createdKey reports whether r creates an object (PUT without a part number,

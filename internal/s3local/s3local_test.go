@@ -3,6 +3,8 @@ package s3local
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -385,5 +387,55 @@ func TestListObjectsLikeS3(t *testing.T) {
 		if err != nil || len(out.Contents) != 0 || len(out.CommonPrefixes) != 0 {
 			t.Fatalf("%s: %+v %v", prefix, out, err)
 		}
+	}
+}
+
+// A multipart upload's ETag is the same wherever the client reads it:
+// Complete, HEAD and the listing agree (the MD5 of the whole object, the only
+// one the emulator knows), so sync tools comparing ETags see no change, and
+// the Object Created event carries it too.
+func TestMultipartETagAgrees(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
+		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	bucket, key := aws.String("scenedex"), aws.String("uploads/ads/multi part.mp4")
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole []byte
+	var parts []types.CompletedPart
+	for i, size := range []int{5<<20 + 7, 1234} {
+		body := bytes.Repeat([]byte{byte('a' + i)}, size)
+		whole = append(whole, body...)
+		p, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{ETag: p.ETag, PartNumber: aws.Int32(int32(i + 1))})
+	}
+	done, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: bucket, Prefix: key})
+	if err != nil || len(list.Contents) != 1 {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+	sum := md5.Sum(whole)
+	want := `"` + hex.EncodeToString(sum[:]) + `"`
+	evs := e.ev.list()
+	if aws.ToString(done.ETag) != want || aws.ToString(head.ETag) != want || aws.ToString(list.Contents[0].ETag) != want ||
+		len(evs) != 1 || `"`+evs[0].ETag+`"` != want || aws.ToInt64(head.ContentLength) != int64(len(whole)) {
+		t.Errorf("ETags: complete %s, head %s, list %s, event %+v; want all %s (%d bytes, head says %d)",
+			aws.ToString(done.ETag), aws.ToString(head.ETag), aws.ToString(list.Contents[0].ETag), evs, want,
+			len(whole), aws.ToInt64(head.ContentLength))
 	}
 }
