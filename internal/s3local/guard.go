@@ -2,6 +2,7 @@ package s3local
 
 import (
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -20,8 +21,9 @@ import (
 var unsupported = []string{"tagging", "acl", "retention", "legal-hold", "torrent", "restore", "select"}
 
 // guard answers, before the emulator sees them, the requests it would get
-// wrong in ways that lose data, and stages object PUTs on disk so that an
-// object appears whole or not at all. It returns the request to pass on (nil
+// wrong in ways that lose data, and stages object and part PUTs on disk so
+// that an object appears whole or not at all and a body that is not the one
+// signed (x-amz-content-sha256) or sent (Content-MD5) is refused. It returns the request to pass on (nil
 // when it has answered) and what to release once the request is served.
 func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
 	none := func() {}
@@ -43,10 +45,11 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 		w.WriteHeader(http.StatusOK)
 		return nil, none
 	}
-	if !isObject || r.Method != http.MethodPut || q.Has("partNumber") || q.Has("uploadId") {
+	if !isObject || r.Method != http.MethodPut {
 		return r, none
 	}
-	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+	part := q.Has("partNumber") || q.Has("uploadId")
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" && !part {
 		if unescaped, err := url.PathUnescape(strings.SplitN(src, "?", 2)[0]); err == nil && strings.TrimPrefix(unescaped, "/") == s.cfg.Bucket+"/"+key {
 			// The emulator empties an object copied onto itself.
 			writeError(w, http.StatusNotImplemented, "NotImplemented", "copying an object onto itself (to change its metadata) is not implemented by the local S3 endpoint; the object is unchanged")
@@ -54,7 +57,9 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 		}
 		return r, none
 	}
-
+	if r.Header.Get("X-Amz-Copy-Source") != "" {
+		return r, none // UploadPartCopy: no body
+	}
 	return s.stage(w, r)
 }
 
@@ -88,9 +93,9 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 			os.Remove(tmp.Name())
 		}
 	}
-	sum := md5.New()
+	sum, sha := md5.New(), sha256.New()
 	disk := &errWriter{w: tmp}
-	n, err := io.Copy(io.MultiWriter(disk, sum), r.Body)
+	n, err := io.Copy(io.MultiWriter(disk, sum, sha), r.Body)
 	if disk.err != nil {
 		// Our disk, not the client's body: say so, with a status clients retry.
 		status, code := http.StatusInternalServerError, "InternalError"
@@ -109,6 +114,14 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	if want := r.Header.Get("Content-Md5"); want != "" && !chunked {
 		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != want {
 			writeError(w, http.StatusBadRequest, "BadDigest", "the Content-MD5 you specified did not match what was received; nothing was stored")
+			return nil, release
+		}
+	}
+	// The signature covers x-amz-content-sha256; a body that does not hash to
+	// it is not the body that was signed.
+	if want := strings.ToLower(r.Header.Get("X-Amz-Content-Sha256")); len(want) == sha256.Size*2 {
+		if got := hex.EncodeToString(sha.Sum(nil)); got != want {
+			writeError(w, http.StatusBadRequest, "XAmzContentSHA256Mismatch", "the provided 'x-amz-content-sha256' header does not match what was computed; nothing was stored")
 			return nil, release
 		}
 	}

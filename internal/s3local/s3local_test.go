@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -261,6 +263,44 @@ func TestGuardsKeepObjectsIntact(t *testing.T) {
 		t.Fatalf("bad digest: %v %v", resp, err)
 	}
 	intact("wrong Content-MD5")
+	// A PUT signed for one body that carries another (same length) is refused:
+	// the signature covers x-amz-content-sha256, and the body must hash to it.
+	// Signed by the SDK's own SigV4 signer; also for a multipart part.
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("scenedex"), Key: aws.String("uploads/ads/signed.mp4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"", "?partNumber=1&uploadId=" + url.QueryEscape(aws.ToString(up.UploadId))} {
+		for _, tc := range []struct {
+			body   string
+			status int
+		}{{"signed body", 200}, {"other body!", 400}} {
+			signed := sha256.Sum256([]byte("signed body"))
+			req, _ := http.NewRequest(http.MethodPut, e.http.URL+"/scenedex/uploads/ads/signed.mp4"+target, strings.NewReader(tc.body))
+			req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(signed[:]))
+			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: e.srv.AccessKey, SecretAccessKey: e.srv.Secret},
+				req, hex.EncodeToString(signed[:]), "s3", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || (tc.status == 400 && !strings.Contains(string(msg), "XAmzContentSHA256Mismatch")) {
+				t.Errorf("PUT%s of %q signed for \"signed body\": %d %s; want %d", target, tc.body, resp.StatusCode, msg, tc.status)
+			}
+		}
+	}
+	rc, err := e.store.Get(ctx, "uploads/ads/signed.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(rc); string(got) != "signed body" {
+		t.Errorf("after a mismatched PUT the object is %q", got)
+	}
+	rc.Close()
 	events := len(e.ev.list())
 	// A PUT the client aborts half-way stores nothing and emits nothing.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http.URL, "http://"))
