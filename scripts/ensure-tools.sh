@@ -17,9 +17,10 @@ if [ "${1:-}" = "--test" ]; then
 # The Lambda bootstraps and the arm64 ffmpeg layer run under qemu in tests.
 command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 [ -f /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing+=(libc6-arm64-cross)
-# Debian's aws-cli 2.9, rclone and boto3: the S3 clients the local endpoint is tested with.
+# Debian's aws-cli 2.9, rclone, s3cmd and boto3: the S3 clients the local endpoint is tested with.
 [ -x /usr/bin/aws ] || missing+=(awscli)
 [ -x /usr/bin/rclone ] || missing+=(rclone)
+[ -x /usr/bin/s3cmd ] || missing+=(s3cmd)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
 # Debian's onnx for python builds the model server benchmark's graph.
 /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || missing+=(python3-onnx)

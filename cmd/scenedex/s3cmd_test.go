@@ -16,9 +16,10 @@ import (
 // `eval "$(scenedex s3 env)"` and then the README's set-ups, with the real
 // tools make test installs from Debian: aws-cli 2.9 drops a video into
 // uploads/ (it becomes READY), rclone lists and copies through the remote the
-// exports define, and boto3 pages the listing and reads the object back.
+// exports define, s3cmd reads it back, and boto3 pages the listing and reads
+// it too.
 func TestS3EnvWithRealClients(t *testing.T) {
-	for _, tool := range []string{"/usr/bin/aws", "/usr/bin/rclone", "/usr/bin/python3"} {
+	for _, tool := range []string{"/usr/bin/aws", "/usr/bin/rclone", "/usr/bin/s3cmd", "/usr/bin/python3"} {
 		if _, err := os.Stat(tool); err != nil {
 			t.Fatalf("%s is missing: make test installs it (scripts/ensure-tools.sh --test)", tool)
 		}
@@ -48,6 +49,10 @@ export PATH="/usr/bin:$PATH" HOME="$TMP" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CR
 aws --endpoint-url "$AWS_ENDPOINT_URL" --no-cli-pager s3 cp "$TMP/clip one.mp4" "s3://$SCENEDEX_BUCKET/uploads/tools/clip one.mp4"
 env -u AWS_CA_BUNDLE rclone copyto "$TMP/note.txt" "scenedex:$SCENEDEX_BUCKET/notes/new folder/note.txt"
 echo "rclone: $(env -u AWS_CA_BUNDLE rclone lsf -R --files-only "scenedex:$SCENEDEX_BUCKET/" --include 'notes/**' --include 'uploads/**' | sort | tr '\n' ' ')"
+host=${AWS_ENDPOINT_URL#http://}
+s3cmd -c /dev/null --access_key="$AWS_ACCESS_KEY_ID" --secret_key="$AWS_SECRET_ACCESS_KEY" --host="$host" --host-bucket="$host" --no-ssl \
+  get "s3://$SCENEDEX_BUCKET/notes/new folder/note.txt" "$TMP/back.txt"
+echo "s3cmd: $(cat "$TMP/back.txt")"
 /usr/bin/python3 - <<'PY'
 import os, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])  # boto3 1.26 ignores AWS_ENDPOINT_URL too
@@ -65,6 +70,7 @@ PY
 	for _, want := range []string{
 		"rclone: notes/new folder/note.txt uploads/tools/clip one.mp4",
 		"boto3: ['notes/new folder/note.txt'] hello from rclone",
+		"s3cmd: hello from rclone",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
