@@ -45,6 +45,14 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 		w.WriteHeader(http.StatusOK)
 		return nil, none
 	}
+	creating := isObject && ((r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId")) ||
+		(r.Method == http.MethodPost && q.Has("uploads")))
+	if creating {
+		if status, code, msg := s.keyFits(key); status != 0 {
+			writeError(w, status, code, msg)
+			return nil, none
+		}
+	}
 	if !isObject || r.Method != http.MethodPut {
 		return r, none
 	}
@@ -132,6 +140,44 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	r2 := r.Clone(r.Context())
 	r2.Body, r2.ContentLength = io.NopCloser(tmp), n
 	return r2, release
+}
+
+// keyFits refuses, with a clear error instead of the emulator's 500, the keys
+// S3 takes but objects kept as plain files cannot: a path part longer than a
+// file name may be, a folder marker, ".", ".." or empty parts, and an object
+// where a folder of objects is (or the reverse). It returns status 0 if key fits.
+func (s *Server) keyFits(key string) (int, string, string) {
+	if len(key) > 1024 {
+		return http.StatusBadRequest, "KeyTooLongError", "your key is too long: S3 keys are at most 1,024 bytes"
+	}
+	if strings.HasSuffix(key, "/") {
+		return http.StatusNotImplemented, "NotImplemented", "folder markers (keys ending in /) are not stored by the local S3 endpoint: a folder exists through the objects under it"
+	}
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		switch {
+		case len(p) > 255:
+			return http.StatusBadRequest, "KeyTooLongError", fmt.Sprintf("the local S3 endpoint keeps objects as files: each /-separated part of a key must be at most 255 bytes (part %d has %d)", i+1, len(p))
+		case p == "" || p == "." || p == "..":
+			return http.StatusBadRequest, "InvalidArgument", fmt.Sprintf("the local S3 endpoint keeps objects as files: a key cannot have an empty, \".\" or \"..\" part (%q)", key)
+		}
+	}
+	path := s.ObjectsDir()
+	for i, p := range parts {
+		path = filepath.Join(path, p)
+		st, err := os.Stat(path)
+		if err != nil {
+			return 0, "", "" // nothing there yet: it fits
+		}
+		last := i == len(parts)-1
+		if !last && !st.IsDir() {
+			return http.StatusBadRequest, "InvalidArgument", fmt.Sprintf("the local S3 endpoint keeps objects as files: %q is an object, so nothing can be stored under %q", strings.Join(parts[:i+1], "/"), strings.Join(parts[:i+1], "/")+"/")
+		}
+		if last && st.IsDir() {
+			return http.StatusBadRequest, "InvalidArgument", fmt.Sprintf("the local S3 endpoint keeps objects as files: there are objects under %q, so %q cannot be an object too", key+"/", key)
+		}
+	}
+	return 0, "", ""
 }
 
 // errWriter remembers the error its writer returned, so a failing disk is

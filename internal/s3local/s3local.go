@@ -76,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	osfs := afero.NewOsFs()
-	backend, err := s3afero.SingleBucket(cfg.Bucket, afero.NewBasePathFs(osfs, objects), afero.NewBasePathFs(osfs, meta))
+	backend, err := s3afero.SingleBucket(cfg.Bucket, afero.NewBasePathFs(osfs, objects), metaFs{afero.NewBasePathFs(osfs, meta)})
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}

@@ -479,3 +479,60 @@ func TestMultipartETagAgrees(t *testing.T) {
 			len(whole), aws.ToInt64(head.ContentLength))
 	}
 }
+
+// Keys S3 takes but plain files cannot hold are refused with a clear S3 error
+// (they were 500 InternalError, which clients retried), and what is stored
+// stays as it was.
+func TestKeysFilesCannotHold(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
+		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, ""), RetryMaxAttempts: 1})
+	put := func(key string) error {
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("scenedex"), Key: aws.String(key), Body: strings.NewReader("x")})
+		return err
+	}
+	// Long keys that files can hold are stored (their side-car metadata name
+	// was too long: a 500 from 223 bytes on): one 255-byte part, and 1,000 bytes.
+	long := "docs/" + strings.Repeat(strings.Repeat("l", 240)+"/", 3) + strings.Repeat("m", 200) + "/" + strings.Repeat("n", 71)
+	for _, k := range []string{"docs/a", "docs/dir/b", "docs/" + strings.Repeat("k", 255), long} {
+		if err := put(k); err != nil {
+			t.Fatalf("put %.40s (%d bytes): %v", k, len(k), err)
+		}
+	}
+	if len(long) != 1000 {
+		t.Fatalf("long key is %d bytes", len(long))
+	}
+	if info, err := e.store.Head(ctx, long); err != nil || info.Size != 1 {
+		t.Errorf("head the 1,000-byte key: %+v %v", info, err)
+	}
+	if list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("scenedex"), Prefix: aws.String(long)}); err != nil ||
+		len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != long {
+		t.Errorf("list the 1,000-byte key: %v", err)
+	}
+	for _, tc := range []struct {
+		key, code, says string
+	}{
+		{"docs/" + strings.Repeat("k", 256), "KeyTooLongError", "at most 255 bytes"},
+		{strings.Repeat("k/", 513), "KeyTooLongError", "1,024 bytes"},
+		{"docs/folder/", "NotImplemented", "folder markers"},
+		{"docs/a/b", "InvalidArgument", `"docs/a" is an object`},
+		{"docs/dir", "InvalidArgument", `objects under "docs/dir/"`},
+		{"docs//x", "InvalidArgument", "empty"},
+	} {
+		err := put(tc.key)
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != tc.code || !strings.Contains(ae.ErrorMessage(), tc.says) {
+			t.Errorf("put %.40s: %v; want %s saying %q", tc.key, err, tc.code, tc.says)
+		}
+		_, err = client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("scenedex"), Key: aws.String(tc.key)})
+		if !errors.As(err, &ae) || ae.ErrorCode() != tc.code {
+			t.Errorf("create multipart %.40s: %v; want %s", tc.key, err, tc.code)
+		}
+	}
+	for _, k := range []string{"docs/a", "docs/dir/b"} {
+		if info, err := e.store.Head(ctx, k); err != nil || info.Size != 1 {
+			t.Errorf("%s after the refusals: %+v %v", k, info, err)
+		}
+	}
+}
