@@ -536,3 +536,56 @@ func TestKeysFilesCannotHold(t *testing.T) {
 		}
 	}
 }
+
+// One slow upload does not hold up the others: while a PUT trickles in (the
+// client sends its body in pieces and waits between them), a fast PUT and a
+// GET finish, and then the slow one completes whole. Nothing here is timed:
+// the slow body is only finished after the fast requests have answered.
+func TestSlowUploadDoesNotBlockOthers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.store.Put(ctx, "docs/read.bin", bytes.NewReader([]byte("read me")), ""); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server closes: it waits for this request
+	req, _ := http.NewRequest(http.MethodPut, mustPresign(t, e, "uploads/ads/slow.mp4", 3000), pr)
+	req.ContentLength = 3000
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		slow <- err
+	}()
+	pw.Write(bytes.Repeat([]byte("s"), 1000)) // returns once the server has read it
+	// Not a speed bound: a deadline so that a lock held by the slow PUT fails
+	// the test instead of hanging it (the slow body waits for these to finish).
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := e.store.Put(ctx, "uploads/ads/fast.mp4", bytes.NewReader([]byte("fast")), "video/mp4"); err != nil {
+		t.Fatalf("fast PUT beside a slow one: %v", err)
+	}
+	rc, err := e.store.Get(ctx, "docs/read.bin")
+	if err != nil {
+		t.Fatalf("GET beside a slow PUT: %v", err)
+	}
+	rc.Close()
+	select {
+	case err := <-slow:
+		t.Fatalf("the slow PUT ended before its body was sent: %v", err)
+	default:
+	}
+	pw.Write(bytes.Repeat([]byte("s"), 2000))
+	pw.Close()
+	if err := <-slow; err != nil {
+		t.Fatalf("slow PUT: %v", err)
+	}
+	if info, err := e.store.Head(ctx, "uploads/ads/slow.mp4"); err != nil || info.Size != 3000 {
+		t.Fatalf("slow object: %+v %v", info, err)
+	}
+}
