@@ -9,6 +9,7 @@ import (
 
 	"github.com/scenedex/scenedex/internal/client"
 	"github.com/scenedex/scenedex/internal/local"
+	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/s3local"
 )
 
@@ -37,7 +38,7 @@ func s3Cmd(_ context.Context, args []string) error {
 	vars := []struct{ name, value string }{
 		{"AWS_ACCESS_KEY_ID", access},
 		{"AWS_SECRET_ACCESS_KEY", secret},
-		{"AWS_REGION", "us-east-1"},
+		{"AWS_REGION", s3blob.LocalRegion},
 		{"AWS_ENDPOINT_URL", endpoint},
 		{"SCENEDEX_BUCKET", local.Bucket},
 		// rclone reads a remote named "scenedex" from these: rclone ls scenedex:scenedex/uploads
@@ -46,7 +47,7 @@ func s3Cmd(_ context.Context, args []string) error {
 		{"RCLONE_CONFIG_SCENEDEX_ACCESS_KEY_ID", access},
 		{"RCLONE_CONFIG_SCENEDEX_SECRET_ACCESS_KEY", secret},
 		{"RCLONE_CONFIG_SCENEDEX_ENDPOINT", endpoint},
-		{"RCLONE_CONFIG_SCENEDEX_REGION", "us-east-1"},
+		{"RCLONE_CONFIG_SCENEDEX_REGION", s3blob.LocalRegion},
 		{"RCLONE_CONFIG_SCENEDEX_FORCE_PATH_STYLE", "true"},
 	}
 	fmt.Fprintf(os.Stdout, "# the local S3 endpoint of %s; use: eval \"$(scenedex s3 env)\"\n", *data)

@@ -63,11 +63,7 @@ func Open(dir string, threads int) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.text, err = onnx.Open(textPath, threads); err != nil {
-		return nil, err
-	}
-	if m.vision, err = onnx.Open(visionPath, threads); err != nil {
-		m.text.Close()
+	if m.text, m.vision, err = onnx.OpenPair(textPath, visionPath, threads); err != nil {
 		return nil, err
 	}
 	if err := m.bind(); err != nil {

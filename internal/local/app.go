@@ -203,13 +203,19 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	return app, nil
 }
 
-// openModel loads a CLIP-family model folder through ONNX Runtime.
-func openModel(cfg Config) (*clip.Model, error) {
+// initONNX loads ONNX Runtime from the assets folder (cfg.Assets, or the
+// default one) and returns that folder.
+func initONNX(cfg Config) (string, error) {
 	dir := cfg.Assets
 	if dir == "" {
 		dir = assets.Dir()
 	}
-	if err := onnx.Init(assets.Library(dir)); err != nil {
+	return dir, onnx.Init(assets.Library(dir))
+}
+
+// openModel loads a CLIP-family model folder through ONNX Runtime.
+func openModel(cfg Config) (*clip.Model, error) {
+	if _, err := initONNX(cfg); err != nil {
 		return nil, fmt.Errorf("model %s: %w; %w", cfg.Model, err, assets.ErrMissing)
 	}
 	m, err := clip.Open(cfg.Model, 1)
@@ -221,11 +227,8 @@ func openModel(cfg Config) (*clip.Model, error) {
 
 // openOCR loads ONNX Runtime and PP-OCRv4 from the assets folder.
 func openOCR(cfg Config) (*ocr.Reader, error) {
-	dir := cfg.Assets
-	if dir == "" {
-		dir = assets.Dir()
-	}
-	if err := onnx.Init(assets.Library(dir)); err != nil {
+	dir, err := initONNX(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("ocr: %w; %w", err, assets.ErrMissing)
 	}
 	threads := cfg.OCRThreads

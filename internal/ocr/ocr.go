@@ -95,11 +95,7 @@ func Open(dir string, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{chars: chars, opts: opts.withDefaults()}
-	if r.det, err = onnx.Open(filepath.Join(dir, DetFile), r.opts.Threads); err != nil {
-		return nil, err
-	}
-	if r.rec, err = onnx.Open(filepath.Join(dir, RecFile), r.opts.Threads); err != nil {
-		r.det.Close()
+	if r.det, r.rec, err = onnx.OpenPair(filepath.Join(dir, DetFile), filepath.Join(dir, RecFile), r.opts.Threads); err != nil {
 		return nil, err
 	}
 	if err := r.check(); err != nil {

@@ -93,6 +93,21 @@ func names(io []ort.InputOutputInfo) []string {
 // Close frees the session.
 func (s *Session) Close() error { return s.s.Destroy() }
 
+// OpenPair opens the two graphs of a two-stage model (text and vision,
+// detection and recognition), or neither.
+func OpenPair(pathA, pathB string, threads int) (*Session, *Session, error) {
+	a, err := Open(pathA, threads)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := Open(pathB, threads)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // Tensor is a float32 tensor: data in row-major order and its shape.
 type Tensor struct {
 	Data  []float32

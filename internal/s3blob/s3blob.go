@@ -34,15 +34,18 @@ func New(client *s3.Client, bucket string) *Store {
 	return &Store{Client: client, Presign: s3.NewPresignClient(client), Bucket: bucket}
 }
 
+// LocalRegion is the region clients of the local endpoint sign for.
+const LocalRegion = "us-east-1"
+
 // LocalClient returns a real S3 client for an S3-compatible endpoint at
 // baseURL (path-style addressing), signing with the given keys.
-func LocalClient(baseURL, accessKey, secret string) *s3.Client {
+func LocalClient(baseURL, accessKey, secret string, optFns ...func(*s3.Options)) *s3.Client {
 	return s3.New(s3.Options{
-		Region:       "us-east-1",
+		Region:       LocalRegion,
 		BaseEndpoint: aws.String(baseURL),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secret, ""),
-	})
+	}, optFns...)
 }
 
 // PresignPut signs a PUT of exactly size bytes to key: the content length is

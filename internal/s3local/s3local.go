@@ -160,65 +160,72 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if buf.status == 0 {
 		buf.status = http.StatusOK
 	}
-	if buf.status == http.StatusOK && strings.HasPrefix(key, scenedex.UploadsPrefix) {
-		if err := s.emit(r.Context(), key); err != nil {
+	if buf.status == http.StatusOK {
+		if err := s.created(r.Context(), key, r.Method == http.MethodPost, buf); err != nil {
 			s.cfg.Log.Error("object created event not recorded", "key", key, "err", err)
 			writeError(w, http.StatusInternalServerError, "InternalError", "upload stored but its event was not recorded; retry the upload")
 			return
 		}
 	}
-	if buf.status == http.StatusOK && r.Method == http.MethodPost {
-		s.sameETag(buf, key)
-	}
 	buf.flush(w)
+}
+
+// created follows the emulator storing key, with one look at the stored
+// object: a completed multipart upload answers the ETag the object keeps, and
+// an object under uploads/ emits its Object Created event.
+func (s *Server) created(ctx context.Context, key string, completed bool, buf *bufferedWriter) error {
+	upload := strings.HasPrefix(key, scenedex.UploadsPrefix) && s.cfg.OnCreated != nil
+	if !upload && !completed {
+		return nil
+	}
+	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
+	if err != nil {
+		if !upload {
+			return nil // the object is gone again; nothing to agree with
+		}
+		return fmt.Errorf("head %s: %w", key, err)
+	}
+	etag := hex.EncodeToString(obj.Hash)
+	if completed {
+		buf.sameETag(etag)
+	}
+	if !upload {
+		return nil
+	}
+	return s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: etag})
 }
 
 var etagElement = regexp.MustCompile(`<ETag>[^<]*</ETag>`)
 
-// sameETag makes a completed multipart upload answer the ETag that HEAD, GET
-// and listings give the object afterwards: the emulator stores whole objects
-// and knows only their MD5, so Complete's S3-style "<md5 of part md5s>-N"
-// would name an ETag nothing else ever returns (and that sync tools compare).
-func (s *Server) sameETag(buf *bufferedWriter, key string) {
-	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
-	if err != nil {
-		return // the object is gone again; nothing to agree with
+// sameETag makes a completed multipart upload answer the ETag (hex MD5) that
+// HEAD, GET and listings give the object afterwards: the emulator stores whole
+// objects and knows only their MD5, so Complete's S3-style "<md5 of part
+// md5s>-N" would name an ETag nothing else ever returns (and that sync tools
+// compare).
+func (b *bufferedWriter) sameETag(md5hex string) {
+	etag := `"` + md5hex + `"`
+	b.body = etagElement.ReplaceAll(b.body, []byte("<ETag>"+html.EscapeString(etag)+"</ETag>"))
+	if b.header.Get("ETag") != "" {
+		b.header.Set("ETag", etag)
 	}
-	etag := `"` + hex.EncodeToString(obj.Hash) + `"`
-	buf.body = etagElement.ReplaceAll(buf.body, []byte("<ETag>"+html.EscapeString(etag)+"</ETag>"))
-	if buf.header.Get("ETag") != "" {
-		buf.header.Set("ETag", etag)
-	}
-	buf.header.Del("Content-Length")
+	b.header.Del("Content-Length")
 }
 
 // createdKey reports whether r creates an object (PUT without a part number,
 // or completing a multipart upload) and its key.
 func (s *Server) createdKey(r *http.Request) (string, bool) {
-	prefix := "/" + s.cfg.Bucket + "/"
-	if !strings.HasPrefix(r.URL.Path, prefix) {
+	key, ok := s.objectKey(r)
+	if !ok {
 		return "", false
 	}
-	key := strings.TrimPrefix(r.URL.Path, prefix)
 	q := r.URL.Query()
 	switch {
 	case r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"):
-		return key, key != ""
+		return key, true
 	case r.Method == http.MethodPost && q.Has("uploadId"):
 		return key, true
 	}
 	return "", false
-}
-
-func (s *Server) emit(ctx context.Context, key string) error {
-	if s.cfg.OnCreated == nil {
-		return nil
-	}
-	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
-	if err != nil {
-		return fmt.Errorf("head %s: %w", key, err)
-	}
-	return s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: hex.EncodeToString(obj.Hash)})
 }
 
 // DropIns lists objects under uploads/ that were written straight into the

@@ -23,7 +23,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -211,8 +210,7 @@ func TestDropIns(t *testing.T) {
 func TestGuardsKeepObjectsIntact(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
-		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	client := s3blob.LocalClient(e.http.URL, e.srv.AccessKey, e.srv.Secret)
 	key := "uploads/ads/keep.mp4"
 	body := bytes.Repeat([]byte("video bytes "), 1000)
 	if err := e.store.Put(ctx, key, bytes.NewReader(body), "video/mp4"); err != nil {
@@ -279,7 +277,7 @@ func TestGuardsKeepObjectsIntact(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPut, e.http.URL+"/scenedex/uploads/ads/signed.mp4"+target, strings.NewReader(tc.body))
 			req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(signed[:]))
 			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: e.srv.AccessKey, SecretAccessKey: e.srv.Secret},
-				req, hex.EncodeToString(signed[:]), "s3", "us-east-1", time.Now()); err != nil {
+				req, hex.EncodeToString(signed[:]), "s3", s3blob.LocalRegion, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			resp, err := http.DefaultClient.Do(req)
@@ -364,8 +362,7 @@ func mustPresign(t *testing.T, e *env, key string, size int64) string {
 func TestListObjectsLikeS3(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
-		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	client := s3blob.LocalClient(e.http.URL, e.srv.AccessKey, e.srv.Secret)
 	var want []string
 	for i := range 23 {
 		k := fmt.Sprintf("chunks/v%02d/clip ü+%d.mp4", i%3, i)
@@ -437,8 +434,7 @@ func TestListObjectsLikeS3(t *testing.T) {
 func TestMultipartETagAgrees(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
-		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, "")})
+	client := s3blob.LocalClient(e.http.URL, e.srv.AccessKey, e.srv.Secret)
 	bucket, key := aws.String("scenedex"), aws.String("uploads/ads/multi part.mp4")
 	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
 	if err != nil {
@@ -486,8 +482,7 @@ func TestMultipartETagAgrees(t *testing.T) {
 func TestKeysFilesCannotHold(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.http.URL), UsePathStyle: true,
-		Credentials: awscreds.NewStaticCredentialsProvider(e.srv.AccessKey, e.srv.Secret, ""), RetryMaxAttempts: 1})
+	client := s3blob.LocalClient(e.http.URL, e.srv.AccessKey, e.srv.Secret, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 	put := func(key string) error {
 		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("scenedex"), Key: aws.String(key), Body: strings.NewReader("x")})
 		return err
