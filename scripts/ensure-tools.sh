@@ -3,7 +3,8 @@
 # is missing: ffmpeg + ffprobe (chunking, tests), zip (Lambda packages), and
 # with --test the fonts the OCR tests draw words with (ffmpeg drawtext):
 # DejaVu, Liberation, FreeFont and WenQuanYi Micro Hei (CJK), and qemu with an
-# arm64 glibc to run the Lambda artifacts as Lambda would.
+# arm64 glibc to run the Lambda artifacts as Lambda would, and Chromium for
+# the web app's browser tests.
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
@@ -24,6 +25,8 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 /usr/bin/python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
 # Debian's onnx for python builds the model server benchmark's graph.
 /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1 || missing+=(python3-onnx)
+# Chromium (headless) drives the web app's browser tests.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing ${missing[*]} with apt-get" >&2

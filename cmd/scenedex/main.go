@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"videos":       {"videos [--collection C] [--json]", videos},
 	"delete":       {"delete ID", deleteVideo},
 	"search":       {`search (--image FILE | --like ID@SECONDS | "text") [--collection C] [-k N] [--json]`, search},
+	"concepts":     {`concepts "crowd celebrating" ["person dancing" ...] [--image FILE ...] [--threshold 0.25] [--best 3] [--collection C] [--json | --csv]`, concepts},
 	"dead-letters": {"dead-letters [--redrive]", deadLetters},
 	"reprocess":    {"reprocess ID [--wait]   (a FAILED video gets a new run, if its upload is still there)", reprocess},
 	"reindex":      {"reindex [--collection C] [VIDEO_ID] [--json]   (re-embed and re-read words from stored frames)", reindex},

@@ -154,6 +154,13 @@ func (c *Client) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, 
 	return out.Hits, err
 }
 
+// Concepts counts the scenes matching each concept.
+func (c *Client) Concepts(ctx context.Context, req pipeline.ConceptsRequest) (pipeline.ConceptsResponse, error) {
+	var out pipeline.ConceptsResponse
+	err := c.do(ctx, http.MethodPost, "/v1/concepts", req, &out)
+	return out, err
+}
+
 // Reprocess starts a new run for a FAILED video.
 func (c *Client) Reprocess(ctx context.Context, id string) (scenedex.Video, error) {
 	var v scenedex.Video

@@ -144,9 +144,22 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 	}
 	for i := range pieces {
 		p := &pieces[i]
-		frames, err := readFrames(strings.TrimSuffix(p.Clip, ".mp4")+"-f", p.Start)
+		prefix := strings.TrimSuffix(p.Clip, ".mp4") + "-f"
+		frames, err := readFrames(prefix, p.Start)
 		if err != nil {
 			return err
+		}
+		if len(frames) == 0 {
+			// A sliver of a chunk (a tail shorter than one sampling
+			// interval, as an animated GIF's last frame can leave) or one
+			// without a keyframe: its first decodable frame stands for it.
+			if _, err := run(ctx, t.FFmpeg, "-v", "error", "-nostdin", "-y", "-i", p.Clip, "-map", "0:v:0", "-frames:v", "1",
+				"-vf", fmt.Sprintf("scale=w='min(%d,iw)':h=-2", s.FrameWidth), "-q:v", "3", prefix+"0.jpg"); err != nil {
+				return fmt.Errorf("sample frames: %w", err)
+			}
+			if frames, err = readFrames(prefix, p.Start); err != nil {
+				return err
+			}
 		}
 		p.Frames = pick(frames, s.FramesPerChunk)
 		if len(p.Frames) == 0 {

@@ -46,6 +46,7 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("POST /v1/videos/{id}/parts", a.signParts)
 	a.mux.HandleFunc("POST /v1/videos/{id}/reprocess", a.reprocess)
 	a.mux.HandleFunc("POST /v1/search", a.search)
+	a.mux.HandleFunc("POST /v1/concepts", a.concepts)
 	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
 	a.mux.HandleFunc("GET /v1/dead-letters", a.deadLetters)
 	a.mux.HandleFunc("POST /v1/dead-letters/redrive", a.redrive)
@@ -174,6 +175,19 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, SearchResponse{Hits: hits})
+}
+
+func (a *API) concepts(w http.ResponseWriter, r *http.Request) {
+	var req pipeline.ConceptsRequest
+	if !a.decode(w, r, &req) {
+		return
+	}
+	res, err := a.P.Concepts(r.Context(), req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, res)
 }
 
 func (a *API) deadLetters(w http.ResponseWriter, r *http.Request) {

@@ -477,18 +477,21 @@ func TestOddCodecs(t *testing.T) {
 	dir := t.TempDir()
 	_, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
 	tests := []struct {
-		name string
-		spec testvideo.Spec
+		name   string
+		spec   testvideo.Spec
+		silent bool
 	}{
-		{"mjpeg+pcm.avi", testvideo.Spec{VideoCodec: "mjpeg", AudioCodec: "pcm_s16le"}},
-		{"vp9+opus.webm", testvideo.Spec{VideoCodec: "libvpx-vp9", AudioCodec: "libopus", ExtraOutput: []string{"-deadline", "realtime", "-cpu-used", "8"}}},
-		{"mpeg2+mp2.mpg", testvideo.Spec{VideoCodec: "mpeg2video", AudioCodec: "mp2"}},
-		{"tiny.mp4", testvideo.Spec{Scenes: []int{2}, SceneSecs: 0.4, Size: "160x96"}},
+		{"mjpeg+pcm.avi", testvideo.Spec{VideoCodec: "mjpeg", AudioCodec: "pcm_s16le"}, false},
+		{"vp9+opus.webm", testvideo.Spec{VideoCodec: "libvpx-vp9", AudioCodec: "libopus", ExtraOutput: []string{"-deadline", "realtime", "-cpu-used", "8"}}, false},
+		{"mpeg2+mp2.mpg", testvideo.Spec{VideoCodec: "mpeg2video", AudioCodec: "mp2"}, false},
+		{"tiny.mp4", testvideo.Spec{Scenes: []int{2}, SceneSecs: 0.4, Size: "160x96"}, false},
+		// Animated GIFs are video to social teams.
+		{"animated.gif", testvideo.Spec{VideoCodec: "gif", Size: "160x120", ExtraOutput: []string{"-r", "10"}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
-			spec.Audio = true
+			spec.Audio = !tc.silent
 			if spec.Scenes == nil {
 				spec.Scenes, spec.SceneSecs = []int{0, 1}, chunkSecs
 			}

@@ -66,6 +66,7 @@ func TestValidateUpload(t *testing.T) {
 		{"no name", UploadRequest{Filename: "  ", Size: 10}, scenedex.CodeInvalid, ""},
 		{"control char", UploadRequest{Filename: "a\nb.mp4", Size: 10}, scenedex.CodeInvalid, ""},
 		{"image type", UploadRequest{Filename: "a.png", Size: 10}, scenedex.CodeInvalid, ""},
+		{"animated GIF is video", UploadRequest{Filename: "a.GIF", Size: 10}, "", "image/gif"},
 		{"bad collection", UploadRequest{Filename: "a.mp4", Size: 10, Collection: "A B"}, scenedex.CodeInvalid, ""},
 		{"bad metadata key", UploadRequest{Filename: "a.mp4", Size: 10, Metadata: map[string]string{"a b": "x"}}, scenedex.CodeInvalid, ""},
 	}

@@ -69,15 +69,43 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 	if err != nil {
 		return nil, err
 	}
-	for i := range hits {
-		if hits[i].ThumbURL, err = p.Blobs.PresignGet(ctx, hits[i].ThumbKey, p.cfg.LinkTTL); err != nil {
-			return nil, err
-		}
-		if hits[i].ClipURL, err = p.Blobs.PresignGet(ctx, hits[i].ClipKey, p.cfg.LinkTTL); err != nil {
-			return nil, err
-		}
+	if err := p.link(ctx, hits); err != nil {
+		return nil, err
 	}
 	return hits, nil
+}
+
+// link presigns each hit's thumbnail, clip and source video (the video's
+// record is read once per video).
+func (p *Pipeline) link(ctx context.Context, hits []scenedex.Hit) error {
+	sources := map[string]string{}
+	for i := range hits {
+		h := &hits[i]
+		var err error
+		if h.ThumbURL, err = p.Blobs.PresignGet(ctx, h.ThumbKey, p.cfg.LinkTTL); err != nil {
+			return err
+		}
+		if h.ClipURL, err = p.Blobs.PresignGet(ctx, h.ClipKey, p.cfg.LinkTTL); err != nil {
+			return err
+		}
+		src, ok := sources[h.VideoID]
+		if !ok {
+			v, err := p.Catalog.Get(ctx, h.VideoID)
+			switch {
+			case scenedex.ErrorCode(err) == scenedex.CodeNotFound:
+				// Deleted since it was indexed: the clip still plays.
+			case err != nil:
+				return err
+			default:
+				if src, err = p.Blobs.PresignGet(ctx, v.Key, p.cfg.LinkTTL); err != nil {
+					return err
+				}
+			}
+			sources[h.VideoID] = src
+		}
+		h.VideoURL = src
+	}
+	return nil
 }
 
 func (p *Pipeline) searchPicture(ctx context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
@@ -188,7 +216,7 @@ func fuse(wordHits []scenedex.WordHit, picHits []scenedex.Hit, wq scenedex.WordQ
 			// means little to a reader (near 0 in a small index); the score
 			// is the share of the query's words the scene shows, counting
 			// the filename and metadata.
-			a.hit.Score = words.Coverage(append(h.Lines, scenedex.TextLine{Text: strings.ReplaceAll(words.MetaText(scenedex.Chunk{Filename: h.Filename, Metadata: h.Metadata}), "\n", " ")}), wq)
+			a.hit.Score = coverage(h, wq)
 		}
 	}
 	for r, h := range picHits {
@@ -211,6 +239,13 @@ func fuse(wordHits []scenedex.WordHit, picHits []scenedex.Hit, wq scenedex.WordQ
 		out = append(out, a.hit)
 	}
 	return out
+}
+
+// coverage is the share of wq's words a words hit shows: on screen, in its
+// filename or metadata.
+func coverage(h scenedex.WordHit, wq scenedex.WordQuery) float64 {
+	meta := strings.ReplaceAll(words.MetaText(scenedex.Chunk{Filename: h.Filename, Metadata: h.Metadata}), "\n", " ")
+	return words.Coverage(append(h.Lines[:len(h.Lines):len(h.Lines)], scenedex.TextLine{Text: meta}), wq)
 }
 
 // momentAt returns the indexed chunk of a video that contains second t.

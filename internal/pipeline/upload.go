@@ -207,8 +207,8 @@ func (p *Pipeline) validateUpload(req *UploadRequest) error {
 	if err != nil {
 		return scenedex.Errorf(scenedex.CodeInvalid, "content_type %q is not a media type", req.ContentType)
 	}
-	if !strings.HasPrefix(mt, "video/") && mt != "application/octet-stream" && mt != "application/mp4" && mt != "application/mxf" {
-		return scenedex.Errorf(scenedex.CodeInvalid, "content_type %q is not a video type (video/* or application/octet-stream)", req.ContentType)
+	if !strings.HasPrefix(mt, "video/") && mt != "application/octet-stream" && mt != "application/mp4" && mt != "application/mxf" && mt != "image/gif" {
+		return scenedex.Errorf(scenedex.CodeInvalid, "content_type %q is not a video type (video/*, image/gif for animated GIFs, or application/octet-stream)", req.ContentType)
 	}
 	if len(req.Metadata) > 32 {
 		return scenedex.Errorf(scenedex.CodeInvalid, "metadata has %d keys; at most 32", len(req.Metadata))

@@ -154,6 +154,8 @@ type Hit struct {
 	ClipKey  string             `json:"-"`
 	ThumbURL string             `json:"thumbnail_url,omitempty"`
 	ClipURL  string             `json:"clip_url,omitempty"`
+	// VideoURL reads the whole source video (a player opens it at Start).
+	VideoURL string `json:"video_url,omitempty"`
 }
 
 // Query is a search request: exactly one of Text, Image, Like.
@@ -199,6 +201,7 @@ var videoTypes = map[string]string{
 	".mkv": "video/x-matroska", ".webm": "video/webm", ".avi": "video/x-msvideo", ".mpg": "video/mpeg",
 	".mpeg": "video/mpeg", ".ts": "video/mp2t", ".m2ts": "video/mp2t", ".mts": "video/mp2t", ".3gp": "video/3gpp",
 	".flv": "video/x-flv", ".wmv": "video/x-ms-wmv", ".ogv": "video/ogg", ".mxf": "application/mxf",
+	".gif": "image/gif", // animated GIFs are video to social teams
 }
 
 // VideoContentType is the content type of a video file by its extension, or
