@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps models infra-deps lint-api build build-cli layer run test bench vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench vet fmt clean synth deploy destroy
 
 all: build-cli
 
@@ -34,8 +34,12 @@ lint-api:
 run: build-cli models
 	$(BIN) serve --addr $(ADDR) --data $(DATA) --assets $(CURDIR)/third_party
 
-## test: every test, with real ffmpeg, HTTP, SQLite; and the CDK app's template tests
-test: deps models infra-deps lint-api
+## test-web: the web app's own logic (node's built-in test runner; no packages)
+test-web:
+	node --test internal/webapp/static/
+
+## test: every test, with real ffmpeg, HTTP, SQLite, Chromium; and the CDK app's template tests
+test: deps models infra-deps lint-api test-web
 	@./scripts/ensure-tools.sh --test
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...

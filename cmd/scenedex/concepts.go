@@ -87,6 +87,9 @@ func printConcepts(w io.Writer, res pipeline.ConceptsResponse) {
 			count = "≥" + count
 		}
 		fmt.Fprintf(w, "\n%s  %s scenes (picture %d, words %d)\n", c.Label, count, c.ByPicture, c.ByWords)
+		if c.Note != "" {
+			fmt.Fprintf(w, "  (%s)\n", c.Note)
+		}
 		for _, col := range sortedKeys(c.ByCollection) {
 			fmt.Fprintf(w, "  %-20s %d\n", col, c.ByCollection[col])
 		}

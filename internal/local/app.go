@@ -26,6 +26,7 @@ import (
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
 	"github.com/scenedex/scenedex/internal/vecindex"
+	"github.com/scenedex/scenedex/internal/webapp"
 )
 
 // Bucket is the local bucket's name.
@@ -187,7 +188,17 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
 	mux.Handle("/healthz", apiHandler)
-	mux.Handle("/", s3srv) // everything else is the S3 endpoint (path-style /<bucket>/<key>)
+	page := webapp.Handler(webapp.Config{})
+	mux.Handle(webapp.Prefix, page)
+	// Everything else is the S3 endpoint (path-style /<bucket>/<key>), but
+	// for a browser's plain GET of "/": the web app.
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if webapp.IsPage(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		s3srv.ServeHTTP(w, r)
+	}))
 	srv := &http.Server{Handler: logRequests(cfg.Log, mux), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
 	go srv.Serve(ln)

@@ -51,6 +51,8 @@ type ConceptResult struct {
 	ByPicture int            `json:"by_picture"`
 	ByWords   int            `json:"by_words"`
 	Best      []scenedex.Hit `json:"best"`
+	// Note says when one way of matching could not take part.
+	Note string `json:"note,omitempty"`
 }
 
 // ConceptsResponse is the body of a 200 from POST /v1/concepts.
@@ -139,8 +141,12 @@ func (p *Pipeline) concept(ctx context.Context, c Concept, threshold float64, be
 		case err != nil && words.Empty(wq):
 			return r, scenedex.Errorf(scenedex.CodeInvalid, "the text has no words to search for")
 		}
-		if p.Reader == nil {
+		switch {
+		case p.Reader == nil:
 			wq = scenedex.WordQuery{} // no words were read: only the picture answers
+			r.Note = "OCR is off: only the picture counts"
+		case vec == nil:
+			r.Note = "the model does not embed text: only words on screen, filenames and metadata count"
 		}
 	}
 	type match struct {

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/jpeg"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func TestConceptsCount(t *testing.T) {
 		t.Errorf("water: %+v", w)
 	}
 	// Not embeddable: words alone (a2, b0, b1 show "beach").
-	if c := res.Concepts[2]; c.Count != 3 || c.ByPicture != 0 || c.ByWords != 3 || c.ByCollection["ads-b"] != 2 {
+	if c := res.Concepts[2]; c.Count != 3 || c.ByPicture != 0 || c.ByWords != 3 || c.ByCollection["ads-b"] != 2 || !strings.Contains(c.Note, "does not embed text") {
 		t.Errorf("beach: %+v", c)
 	}
 
