@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/scenedex/scenedex/internal/client"
 	"github.com/scenedex/scenedex/internal/pipeline"
@@ -61,11 +62,16 @@ func upload(ctx context.Context, args []string) error {
 	}
 	id := created.Video.ID
 	quiet := *asJSON
+	// A bar only where someone watches it redraw: piped or logged, plain
+	// lines.
+	live := !quiet && term.IsTerminal(int(os.Stderr.Fd()))
 	bar := progressbar.DefaultBytesSilent(st.Size(), "uploading")
-	if !quiet {
+	if live {
 		bar = progressbar.NewOptions64(st.Size(), progressbar.OptionSetDescription("uploading "+filepath.Base(path)),
 			progressbar.OptionShowBytes(true), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond))
+	} else if !quiet {
+		fmt.Fprintf(os.Stderr, "uploading %s (%d bytes) as video %s\n", filepath.Base(path), st.Size(), id)
 	}
 	err = c.PutFile(ctx, created.Upload, path, func(r io.Reader) io.Reader {
 		pr := progressbar.NewReader(r, bar)
@@ -74,6 +80,9 @@ func upload(ctx context.Context, args []string) error {
 	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("video %s: %w", id, err)
+	}
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "uploaded %s\n", filepath.Base(path))
 	}
 	v := created.Video
 	if *wait {
@@ -96,27 +105,58 @@ func upload(ctx context.Context, args []string) error {
 	return nil
 }
 
-// follow shows processing progress until the video is READY or FAILED.
+// follow shows processing progress until the video is READY or FAILED: a
+// bar on a terminal, else a line per change of stage; and then a line with
+// the final state, true whatever the bar last drew.
 func follow(ctx context.Context, c *client.Client, id string, quiet bool) (scenedex.Video, error) {
 	var bar *progressbar.ProgressBar
-	if !quiet {
+	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("processing"),
 			progressbar.OptionClearOnFinish())
 	}
+	last := ""
 	v, err := c.Wait(ctx, id, 300*time.Millisecond, func(v scenedex.Video) {
-		if bar == nil {
-			return
+		switch {
+		case quiet:
+		case bar != nil:
+			if v.ChunksTotal > 0 && bar.GetMax() != v.ChunksTotal {
+				bar.ChangeMax(v.ChunksTotal)
+			}
+			bar.Describe(strings.ToLower(string(v.Status)) + " " + v.Stage)
+			bar.Set(v.ChunksDone)
+		case !v.Status.Final():
+			if line := progressLine(v); line != last {
+				fmt.Fprintln(os.Stderr, line)
+				last = line
+			}
 		}
-		if v.ChunksTotal > 0 && bar.GetMax() != v.ChunksTotal {
-			bar.ChangeMax(v.ChunksTotal)
-		}
-		bar.Describe(strings.ToLower(string(v.Status)) + " " + v.Stage)
-		bar.Set(v.ChunksDone)
 	})
 	if bar != nil {
 		bar.Finish()
 	}
+	if err == nil && !quiet {
+		fmt.Fprintln(os.Stderr, progressLine(v))
+	}
 	return v, err
+}
+
+// progressLine is a video's state in one line: "PROCESSING embedding 3/12
+// chunks", "READY 12/12 chunks, 120.0 s", "FAILED: why".
+func progressLine(v scenedex.Video) string {
+	switch v.Status {
+	case scenedex.StatusFailed:
+		return "FAILED: " + v.Reason
+	case scenedex.StatusReady:
+		return fmt.Sprintf("READY %d/%d chunks, %.1f s of video", v.ChunksDone, v.ChunksTotal, v.Duration)
+	}
+	line := string(v.Status)
+	if v.Stage != "" {
+		line += " " + v.Stage
+	}
+	if v.ChunksTotal > 0 {
+		line += fmt.Sprintf(" %d/%d chunks", v.ChunksDone, v.ChunksTotal)
+	}
+	return line
 }
 
 func status(ctx context.Context, args []string) error {

@@ -158,11 +158,20 @@ func TestCLI(t *testing.T) {
 	frame := filepath.Join(dir, "q.jpg")
 	os.WriteFile(frame, testvideo.Frame(t, video, 3), 0o644)
 
-	out, err := cli(t, url, "upload", video, "--wait", "--metadata", `{"brand":"acme"}`).Output()
+	var progress strings.Builder
+	up := cli(t, url, "upload", video, "--wait", "--metadata", `{"brand":"acme"}`)
+	up.Stderr = &progress
+	out, err := up.Output()
 	if err != nil {
 		t.Fatalf("upload --wait: %v", err)
 	}
 	id := string(out[:len(out)-1])
+	// Piped, progress is plain lines (no bar redraws), ending on the truth.
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if strings.ContainsAny(progress.String(), "\r\x1b") || !strings.HasPrefix(lines[0], "uploading clip.mp4 (") ||
+		lines[len(lines)-1] != "READY 2/2 chunks, 4.0 s of video" {
+		t.Errorf("upload --wait, stderr piped:\n%q", progress.String())
+	}
 
 	// A file that is not a video ends FAILED: --json still prints the video
 	// (with its reason) on stdout, and the exit status says it failed.
@@ -195,6 +204,13 @@ func TestCLI(t *testing.T) {
 		{[]string{"upload", filepath.Join(dir, "missing.mp4")}, true, "no such file"},
 		{[]string{"bogus"}, true, "unknown command"},
 		{[]string{"dead-letters"}, false, `"chunks": []`},
+		// The filename is a word: both scenes show "clip"; nothing shows "zebra".
+		{[]string{"concepts", "clip", "zebra"}, false, "clip  2 scenes (picture 0, words 2)\n  (the model does not embed text"},
+		{[]string{"concepts", "zebra", "--threshold", "0.3"}, false, "(threshold 0.30)\n\nzebra  0 scenes"},
+		{[]string{"concepts", "--csv", "clip"}, false, "concept,kind,collection,count,capped,threshold\nclip,text,*,2,false,0.25\nclip,text,default,2,false,0.25\n"},
+		{[]string{"concepts", "--image", frame, "--best", "1", "--threshold", "0.9"}, false, "q.jpg  1 scenes (picture 1, words 0)"},
+		{[]string{"concepts"}, true, "give concepts"},
+		{[]string{"concepts", "x", "--threshold", "2"}, true, "threshold must be between -1 and 1"},
 		{[]string{"reindex", id}, false, "queued"},
 		{[]string{"reprocess", id}, true, "only FAILED videos are reprocessed"},
 		{[]string{"delete", id}, false, "deleted"},
