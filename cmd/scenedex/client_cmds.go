@@ -16,7 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
@@ -45,9 +45,6 @@ func upload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if st.IsDir() {
-		return fmt.Errorf("%s is a folder, not a video file", path)
-	}
 	var meta map[string]string
 	if *metadata != "" {
 		if err := json.Unmarshal([]byte(*metadata), &meta); err != nil {
@@ -55,12 +52,6 @@ func upload(ctx context.Context, args []string) error {
 		}
 	}
 	c := apiClient()
-	created, err := c.CreateVideo(ctx, pipeline.UploadRequest{Filename: filepath.Base(path), Size: st.Size(),
-		ContentType: pipeline.GuessContentType(path), Collection: *collection, Metadata: meta})
-	if err != nil {
-		return err
-	}
-	id := created.Video.ID
 	quiet := *asJSON
 	// A bar only where someone watches it redraw: piped or logged, plain
 	// lines.
@@ -70,21 +61,22 @@ func upload(ctx context.Context, args []string) error {
 		bar = progressbar.NewOptions64(st.Size(), progressbar.OptionSetDescription("uploading "+filepath.Base(path)),
 			progressbar.OptionShowBytes(true), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond))
-	} else if !quiet {
-		fmt.Fprintf(os.Stderr, "uploading %s (%d bytes) as video %s\n", filepath.Base(path), st.Size(), id)
+	} else if !quiet && !st.IsDir() {
+		fmt.Fprintf(os.Stderr, "uploading %s (%d bytes)\n", filepath.Base(path), st.Size())
 	}
-	err = c.PutFile(ctx, created.Upload, path, func(r io.Reader) io.Reader {
-		pr := progressbar.NewReader(r, bar)
-		return &pr
-	})
+	v, err := c.UploadFile(ctx, path, client.UploadOptions{Collection: *collection, Metadata: meta,
+		Progress: func(r io.Reader) io.Reader {
+			pr := progressbar.NewReader(r, bar)
+			return &pr
+		}})
 	bar.Finish()
 	if err != nil {
-		return fmt.Errorf("video %s: %w", id, err)
+		return err
 	}
+	id := v.ID
 	if !quiet {
-		fmt.Fprintf(os.Stderr, "uploaded %s\n", filepath.Base(path))
+		fmt.Fprintf(os.Stderr, "uploaded %s as video %s\n", filepath.Base(path), id)
 	}
-	v := created.Video
 	if *wait {
 		v, err = follow(ctx, c, id, quiet)
 		if err != nil {

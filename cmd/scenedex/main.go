@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 )
 
 type command struct {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
 	"github.com/scenedex/scenedex/internal/testvideo"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/local"
 	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/s3local"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/scenedex/scenedex/internal/assets"
-	"github.com/scenedex/scenedex/internal/client"
+	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"

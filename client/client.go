@@ -1,4 +1,16 @@
-// Package client calls the scenedex HTTP API v1 (the CLI's side of it).
+// Package client is the Go SDK of scenedex: it calls the HTTP API v1 of a
+// local server (`scenedex serve`, bearer token optional) or of a deployed
+// stack (API Gateway with IAM: see SigV4). The scenedex CLI is built on it.
+//
+// Upload a video, wait until it is searchable, and find its moments:
+//
+//	c := client.New("http://127.0.0.1:8080")
+//	v, err := c.UploadFile(ctx, "ad.mp4", client.UploadOptions{Collection: "ads"})
+//	v, err = c.Wait(ctx, v.ID, time.Second, nil)
+//	hits, err := c.Search(ctx, client.Query{Text: "a crowd celebrating"})
+//
+// Errors the API answers are *APIError values with a Code (invalid_argument,
+// not_found, unsupported, ...).
 package client
 
 import (
@@ -11,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +52,7 @@ func New(baseURL string) *Client {
 // APIError is an error answer from the API.
 type APIError struct {
 	Status  int
-	Code    scenedex.Code
+	Code    Code
 	Message string
 }
 
@@ -95,21 +108,21 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 // CreateVideo asks for an upload.
-func (c *Client) CreateVideo(ctx context.Context, req pipeline.UploadRequest) (httpapi.CreateVideoResponse, error) {
-	var out httpapi.CreateVideoResponse
+func (c *Client) CreateVideo(ctx context.Context, req UploadRequest) (CreateVideoResponse, error) {
+	var out CreateVideoResponse
 	err := c.do(ctx, http.MethodPost, "/v1/videos", req, &out)
 	return out, err
 }
 
 // Video returns one video.
-func (c *Client) Video(ctx context.Context, id string) (scenedex.Video, error) {
-	var v scenedex.Video
+func (c *Client) Video(ctx context.Context, id string) (Video, error) {
+	var v Video
 	err := c.do(ctx, http.MethodGet, "/v1/videos/"+url.PathEscape(id), nil, &v)
 	return v, err
 }
 
 // VideosPage lists one page of videos.
-func (c *Client) VideosPage(ctx context.Context, q scenedex.ListQuery) (scenedex.VideoPage, error) {
+func (c *Client) VideosPage(ctx context.Context, q ListQuery) (VideoPage, error) {
 	v := url.Values{}
 	if q.Collection != "" {
 		v.Set("collection", q.Collection)
@@ -120,15 +133,15 @@ func (c *Client) VideosPage(ctx context.Context, q scenedex.ListQuery) (scenedex
 	if q.Cursor != "" {
 		v.Set("cursor", q.Cursor)
 	}
-	var out scenedex.VideoPage
+	var out VideoPage
 	err := c.do(ctx, http.MethodGet, "/v1/videos?"+v.Encode(), nil, &out)
 	return out, err
 }
 
 // Videos lists every video (of a collection), following the pages.
-func (c *Client) Videos(ctx context.Context, collection string) ([]scenedex.Video, error) {
-	all := []scenedex.Video{}
-	q := scenedex.ListQuery{Collection: collection, Limit: scenedex.MaxListLimit}
+func (c *Client) Videos(ctx context.Context, collection string) ([]Video, error) {
+	all := []Video{}
+	q := ListQuery{Collection: collection, Limit: scenedex.MaxListLimit}
 	for {
 		page, err := c.VideosPage(ctx, q)
 		if err != nil {
@@ -148,29 +161,29 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 }
 
 // Search runs a query.
-func (c *Client) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, error) {
+func (c *Client) Search(ctx context.Context, q Query) ([]Hit, error) {
 	var out httpapi.SearchResponse
 	err := c.do(ctx, http.MethodPost, "/v1/search", q, &out)
 	return out.Hits, err
 }
 
 // Concepts counts the scenes matching each concept.
-func (c *Client) Concepts(ctx context.Context, req pipeline.ConceptsRequest) (pipeline.ConceptsResponse, error) {
-	var out pipeline.ConceptsResponse
+func (c *Client) Concepts(ctx context.Context, req ConceptsRequest) (ConceptsResponse, error) {
+	var out ConceptsResponse
 	err := c.do(ctx, http.MethodPost, "/v1/concepts", req, &out)
 	return out, err
 }
 
 // Reprocess starts a new run for a FAILED video.
-func (c *Client) Reprocess(ctx context.Context, id string) (scenedex.Video, error) {
-	var v scenedex.Video
+func (c *Client) Reprocess(ctx context.Context, id string) (Video, error) {
+	var v Video
 	err := c.do(ctx, http.MethodPost, "/v1/videos/"+url.PathEscape(id)+"/reprocess", struct{}{}, &v)
 	return v, err
 }
 
 // Reindex queues the selected chunks for re-embedding from their frames.
-func (c *Client) Reindex(ctx context.Context, req pipeline.ReindexRequest) (pipeline.ReindexResult, error) {
-	var out pipeline.ReindexResult
+func (c *Client) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult, error) {
+	var out ReindexResult
 	err := c.do(ctx, http.MethodPost, "/v1/reindex", req, &out)
 	return out, err
 }
@@ -180,10 +193,40 @@ func (c *Client) Raw(ctx context.Context, method, path string, in, out any) erro
 	return c.do(ctx, method, path, in, out)
 }
 
+// UploadOptions describe a video being uploaded.
+type UploadOptions struct {
+	Collection string            // default "default"
+	Metadata   map[string]string // filterable key/values
+	// Progress, if set, wraps the file's reader (it sees every byte sent).
+	Progress func(io.Reader) io.Reader
+}
+
+// UploadFile creates a video for the file at path and sends its bytes (one
+// PUT, or parts for a large file). The video is then PROCESSING; Wait follows
+// it to READY or FAILED.
+func (c *Client) UploadFile(ctx context.Context, path string, opt UploadOptions) (Video, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Video{}, err
+	}
+	if st.IsDir() {
+		return Video{}, fmt.Errorf("%s is a folder, not a video file", path)
+	}
+	created, err := c.CreateVideo(ctx, UploadRequest{Filename: filepath.Base(path), Size: st.Size(),
+		ContentType: pipeline.GuessContentType(path), Collection: opt.Collection, Metadata: opt.Metadata})
+	if err != nil {
+		return Video{}, err
+	}
+	if err := c.PutFile(ctx, created.Upload, path, opt.Progress); err != nil {
+		return created.Video, fmt.Errorf("video %s: %w", created.Video.ID, err)
+	}
+	return created.Video, nil
+}
+
 // PutFile sends a file to its upload: one presigned PUT, or, for a
 // multipart upload, its parts (four at a time) and then the completion call.
 // wrap (optional) sees every byte read, for a progress bar.
-func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, wrap func(io.Reader) io.Reader) error {
+func (c *Client) PutFile(ctx context.Context, up Upload, path string, wrap func(io.Reader) io.Reader) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -200,7 +243,7 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 		_, err := put(ctx, up.Method, up.URL, wrap(f), st.Size(), up.Headers)
 		return err
 	}
-	parts := make([]scenedex.Part, len(up.Parts))
+	parts := make([]Part, len(up.Parts))
 	errs := make(chan error, len(up.Parts))
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
@@ -214,8 +257,8 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 			if errors.As(err, &refused) && refused.status == http.StatusForbidden && up.PartsURL != "" {
 				// The URL died (expired, or its signing session ended):
 				// get this part signed again and send it once more.
-				var fresh pipeline.SignPartsResponse
-				if err = c.do(ctx, http.MethodPost, up.PartsURL, pipeline.SignPartsRequest{Parts: []int{p.Number}}, &fresh); err == nil && len(fresh.Parts) == 1 {
+				var fresh SignPartsResponse
+				if err = c.do(ctx, http.MethodPost, up.PartsURL, SignPartsRequest{Parts: []int{p.Number}}, &fresh); err == nil && len(fresh.Parts) == 1 {
 					etag, err = put(ctx, http.MethodPut, fresh.Parts[0].URL, wrap(io.NewSectionReader(f, p.Offset, p.Size)), p.Size, nil)
 				}
 			}
@@ -223,7 +266,7 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 				errs <- fmt.Errorf("part %d: %w", p.Number, err)
 				return
 			}
-			parts[i] = scenedex.Part{Number: p.Number, ETag: etag}
+			parts[i] = Part{Number: p.Number, ETag: etag}
 		}()
 	}
 	wg.Wait()
@@ -231,7 +274,7 @@ func (c *Client) PutFile(ctx context.Context, up pipeline.Upload, path string, w
 	if err := <-errs; err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodPost, up.CompleteURL, pipeline.CompleteRequest{Parts: parts}, nil)
+	return c.do(ctx, http.MethodPost, up.CompleteURL, CompleteRequest{Parts: parts}, nil)
 }
 
 func put(ctx context.Context, method, url string, body io.Reader, size int64, headers map[string]string) (etag string, err error) {
@@ -266,7 +309,7 @@ func (e *refusedError) Error() string {
 }
 
 // Wait polls a video until READY or FAILED, calling progress on each change.
-func (c *Client) Wait(ctx context.Context, id string, every time.Duration, progress func(scenedex.Video)) (scenedex.Video, error) {
+func (c *Client) Wait(ctx context.Context, id string, every time.Duration, progress func(Video)) (Video, error) {
 	for {
 		v, err := c.Video(ctx, id)
 		if err != nil {
