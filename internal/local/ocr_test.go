@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/client"
+	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"

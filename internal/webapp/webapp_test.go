@@ -63,8 +63,8 @@ func TestIsPage(t *testing.T) {
 		{"HEAD", "/", "", true},
 		{"GET", "/index.html", "", true},
 		{"GET", "/", "AWS4-HMAC-SHA256 Credential=...", false}, // S3 ListBuckets
-		{"GET", "/?X-Amz-Signature=abc", "", false},           // presigned ListBuckets
-		{"GET", "/scenedex/uploads/a.mp4", "", false},         // an object
+		{"GET", "/?X-Amz-Signature=abc", "", false},            // presigned ListBuckets
+		{"GET", "/scenedex/uploads/a.mp4", "", false},          // an object
 		{"PUT", "/", "", false},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
