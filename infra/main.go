@@ -22,6 +22,7 @@ func main() {
 		EmbeddingEndpoint: contextString(app, "embeddingEndpoint", ""),
 		OCR:               contextString(app, "ocr", ""),
 		SourceBucket:      contextString(app, "sourceBucket", ""),
+		App:               contextString(app, "app", "on"),
 		FunctionsDir:      contextString(app, "functionsDir", filepath.Join(root, "dist")),
 		LayerDir:          contextString(app, "layerDir", filepath.Join(root, "dist", "layer-ffmpeg")),
 		RepoDir:           root,

@@ -36,9 +36,12 @@ type Config struct {
 	// OCR reads words on screen through the endpoint's OCR form: "on" or
 	// "off"; "" means on with the project's model (which has it) and off with
 	// an existing endpoint (which may not).
-	OCR              string
-	SourceBucket     string // an existing bucket to take videos from; "" creates one
-	CorsOrigins      []string
+	OCR          string
+	SourceBucket string   // an existing bucket to take videos from; "" creates one
+	CorsOrigins  []string // browser origins besides the web app's that may PUT to and read from the media bucket
+	// App hosts the web app (CloudFront, Cognito, a JWT-authorized API):
+	// "on" (default) or "off".
+	App              string
 	FunctionsDir     string // make build's output: <dir>/<function>/bootstrap
 	LayerDir         string // make layer's output: <dir>/bin/ffmpeg, ffprobe
 	RepoDir          string // build context of the model image
@@ -52,14 +55,14 @@ func (c *Config) defaults() {
 	if c.SearchEngine == "" {
 		c.SearchEngine = "domain"
 	}
+	if c.App == "" {
+		c.App = "on"
+	}
 	if c.OCR == "" {
 		c.OCR = "on"
 		if c.EmbeddingEndpoint != "" {
 			c.OCR = "off"
 		}
-	}
-	if len(c.CorsOrigins) == 0 {
-		c.CorsOrigins = []string{"*"}
 	}
 	if c.Workflow.MapConcurrency == 0 {
 		c.Workflow.MapConcurrency = 4
@@ -89,6 +92,9 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 	if cfg.OCR != "on" && cfg.OCR != "off" {
 		panic(fmt.Sprintf("-c ocr=%s: want on or off", cfg.OCR))
 	}
+	if cfg.App != "on" && cfg.App != "off" {
+		panic(fmt.Sprintf("-c app=%s: want on or off", cfg.App))
+	}
 	if cfg.EmbedConcurrency < 2 {
 		panic(fmt.Sprintf("-c embedConcurrency=%d: the SQS event source's maximum concurrency is at least 2", cfg.EmbedConcurrency))
 	}
@@ -106,6 +112,10 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 	}
 	s.workflow()
 	s.api()
+	if cfg.App == "on" {
+		s.webApp()
+	}
+	s.cors()
 	s.monitoring()
 	s.suppressions()
 	return stack
@@ -124,6 +134,7 @@ type builder struct {
 	fns        map[string]awslambda.Function
 	machine    awsstepfunctions.StateMachine
 	httpAPI    awsapigatewayv2.HttpApi
+	appOrigin  string // the web app's https origin ("" without it)
 	osEndpoint *string
 	osService  string
 	osGrant    func(grantee awsiam.IGrantable, write bool)
@@ -155,11 +166,6 @@ func (s *builder) storage() {
 			Encryption: awss3.BucketEncryption_S3_MANAGED, EnforceSSL: jsii.Bool(true), Versioned: jsii.Bool(false),
 			BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(), EventBridgeEnabled: jsii.Bool(true),
 			ServerAccessLogsBucket: s.logs, ServerAccessLogsPrefix: s.str("media/"),
-			Cors: &[]*awss3.CorsRule{{
-				AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT, awss3.HttpMethods_GET, awss3.HttpMethods_HEAD},
-				AllowedOrigins: jsii.Strings(s.cfg.CorsOrigins...), AllowedHeaders: jsii.Strings("*"),
-				ExposedHeaders: jsii.Strings("ETag"), MaxAge: jsii.Number(3000),
-			}},
 			LifecycleRules: &[]*awss3.LifecycleRule{{
 				Id: s.str("abandoned-multipart-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 			}},
@@ -494,27 +500,20 @@ func (s *builder) workflow() {
 
 // ---- the API ----
 
-func (s *builder) api() {
-	logGroup := awslogs.NewLogGroup(s.stack, s.str("ApiAccessLogs"), &awslogs.LogGroupProps{
-		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
-	s.httpAPI = awsapigatewayv2.NewHttpApi(s.stack, s.str("HttpApi"), &awsapigatewayv2.HttpApiProps{
-		Description:        s.str("scenedex HTTP API v1 (IAM-authorized)"),
-		DefaultAuthorizer:  awsapigatewayv2authorizers.NewHttpIamAuthorizer(),
-		CreateDefaultStage: jsii.Bool(true),
-	})
-	format, _ := json.Marshal(map[string]string{"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
-		"caller": "$context.identity.caller", "user": "$context.identity.user", "requestTime": "$context.requestTime",
-		"routeKey": "$context.routeKey", "status": "$context.status", "error": "$context.integrationErrorMessage"})
-	stage := s.httpAPI.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
-	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{DestinationArn: logGroup.LogGroupArn(), Format: s.str(string(format))})
-	upload := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str("UploadIntegration"), s.fns["upload"], nil)
-	api := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str("ApiIntegration"), s.fns["api"], nil)
-	routes := []struct {
-		path   string
-		method awsapigatewayv2.HttpMethod
-		to     awsapigatewayv2.HttpRouteIntegration
-	}{
+// route is one route of the API and the function behind it.
+type route struct {
+	path   string
+	method awsapigatewayv2.HttpMethod
+	to     awsapigatewayv2.HttpRouteIntegration
+}
+
+// routes are every route the API handler serves (the upload function takes
+// the upload routes, the api function the rest), with integrations named
+// after prefix (an integration belongs to one HTTP API).
+func (s *builder) routes(prefix string) []route {
+	upload := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str(prefix+"UploadIntegration"), s.fns["upload"], nil)
+	api := awsapigatewayv2integrations.NewHttpLambdaIntegration(s.str(prefix+"ApiIntegration"), s.fns["api"], nil)
+	return []route{
 		{"/v1/videos", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/videos/{id}/complete", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/videos/{id}/parts", awsapigatewayv2.HttpMethod_POST, upload},
@@ -526,19 +525,61 @@ func (s *builder) api() {
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/videos/{id}", awsapigatewayv2.HttpMethod_DELETE, api},
 		{"/v1/search", awsapigatewayv2.HttpMethod_POST, api},
+		{"/v1/concepts", awsapigatewayv2.HttpMethod_POST, api},
 		{"/healthz", awsapigatewayv2.HttpMethod_GET, api},
 	}
-	for _, r := range routes {
+}
+
+// accessLogs sends an HTTP API's default stage's access logs to logGroup.
+func (s *builder) accessLogs(api awsapigatewayv2.HttpApi, logGroup awslogs.ILogGroup) {
+	format, _ := json.Marshal(map[string]string{"requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+		"caller": "$context.identity.caller", "user": "$context.identity.user", "requestTime": "$context.requestTime",
+		"routeKey": "$context.routeKey", "status": "$context.status", "error": "$context.integrationErrorMessage"})
+	stage := api.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{DestinationArn: logGroup.LogGroupArn(), Format: s.str(string(format))})
+}
+
+func (s *builder) out(id, value, doc string) {
+	awscdk.NewCfnOutput(s.stack, s.str(id), &awscdk.CfnOutputProps{Value: s.str(value), Description: s.str(doc)})
+}
+
+func (s *builder) api() {
+	logGroup := awslogs.NewLogGroup(s.stack, s.str("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	s.httpAPI = awsapigatewayv2.NewHttpApi(s.stack, s.str("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		Description:        s.str("scenedex HTTP API v1 (IAM-authorized)"),
+		DefaultAuthorizer:  awsapigatewayv2authorizers.NewHttpIamAuthorizer(),
+		CreateDefaultStage: jsii.Bool(true),
+	})
+	s.accessLogs(s.httpAPI, logGroup)
+	for _, r := range s.routes("") {
 		s.httpAPI.AddRoutes(&awsapigatewayv2.AddRoutesOptions{Path: s.str(r.path), Methods: &[]awsapigatewayv2.HttpMethod{r.method}, Integration: r.to})
 	}
-	out := func(id, value, doc string) {
-		awscdk.NewCfnOutput(s.stack, s.str(id), &awscdk.CfnOutputProps{Value: s.str(value), Description: s.str(doc)})
+	s.out("ApiUrl", *s.httpAPI.ApiEndpoint(), "scenedex API (SigV4-sign requests; SCENEDEX_URL for the CLI)")
+	s.out("BucketName", *s.bucket.BucketName(), "videos go under uploads/<collection>/")
+	s.out("StateMachineArn", *s.machine.StateMachineArn(), "one execution per uploaded video")
+	s.out("OpenSearchEndpoint", *s.osEndpoint, "k-NN index "+indexName)
+	s.out("EmbeddingEndpoint", *s.endpoint, "SageMaker endpoint answering the model contract")
+}
+
+// cors lets browsers PUT uploads to and read links from the media bucket:
+// from the web app's origin and the origins -c corsOrigins adds (none by
+// default). A bucket the stack does not own keeps its owner's CORS.
+func (s *builder) cors() {
+	b, ok := s.bucket.(awss3.Bucket)
+	origins := s.cfg.CorsOrigins
+	if s.appOrigin != "" {
+		origins = append([]string{s.appOrigin}, origins...)
 	}
-	out("ApiUrl", *s.httpAPI.ApiEndpoint(), "scenedex API (SigV4-sign requests; SCENEDEX_URL for the CLI)")
-	out("BucketName", *s.bucket.BucketName(), "videos go under uploads/<collection>/")
-	out("StateMachineArn", *s.machine.StateMachineArn(), "one execution per uploaded video")
-	out("OpenSearchEndpoint", *s.osEndpoint, "k-NN index "+indexName)
-	out("EmbeddingEndpoint", *s.endpoint, "SageMaker endpoint answering the model contract")
+	if !ok || len(origins) == 0 {
+		return
+	}
+	b.AddCorsRule(&awss3.CorsRule{
+		AllowedMethods: &[]awss3.HttpMethods{awss3.HttpMethods_PUT, awss3.HttpMethods_GET, awss3.HttpMethods_HEAD},
+		AllowedOrigins: jsii.Strings(origins...), AllowedHeaders: jsii.Strings("content-type", "content-length"),
+		ExposedHeaders: jsii.Strings("ETag"), MaxAge: jsii.Number(3000),
+	})
 }
 
 // ---- alarms and a dashboard ----
@@ -607,8 +648,10 @@ func (s *builder) suppressions() {
 	s.suppress(s.machine, "AwsSolutions-IAM5", "CDK grants invoke on each workflow function and its versions (<arn>:*); "+
 		"X-Ray and CloudWatch Logs delivery actions have no resource scope.")
 	// CDK's own singleton functions (they install the bucket's EventBridge
-	// switch and the domain's log-group policy at deploy time).
-	for _, id := range []string{"BucketNotificationsHandler050a0587b7544547bf325f094a3db834", "AWS679f53fac002430cb0da5b7982bd2287"} {
+	// switch and the domain's log-group policy, and copy the web app's files
+	// to its bucket, at deploy time).
+	for _, id := range []string{"BucketNotificationsHandler050a0587b7544547bf325f094a3db834", "AWS679f53fac002430cb0da5b7982bd2287",
+		"Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C"} {
 		if c := s.stack.Node().TryFindChild(s.str(id)); c != nil {
 			s.suppress(c, "AwsSolutions-IAM4", "CDK's deploy-time helper function; AWSLambdaBasicExecutionRole only writes its own logs.",
 				"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")

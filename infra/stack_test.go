@@ -163,9 +163,11 @@ func TestDefaultStack(t *testing.T) {
 		if get(b, "LifecycleConfiguration", "Rules", 0, "AbortIncompleteMultipartUpload", "DaysAfterInitiation") != 1.0 {
 			t.Errorf("lifecycle: %s", js(b["LifecycleConfiguration"]))
 		}
-		cors := js(get(b, "CorsConfiguration"))
-		if !strings.Contains(cors, `"PUT"`) || !strings.Contains(cors, `"ETag"`) {
-			t.Errorf("cors: %s", cors)
+		// Browsers may PUT and read only from the web app's origin.
+		cors := get(b, "CorsConfiguration", "CorsRules", 0)
+		if !strings.Contains(js(cors), `"PUT"`) || !strings.Contains(js(cors), `"ETag"`) || strings.Contains(js(cors), `"*"`) ||
+			!strings.Contains(js(get(cors, "AllowedOrigins")), "SiteDistribution") || len(get(cors, "AllowedOrigins").([]any)) != 1 {
+			t.Errorf("cors: %s", js(cors))
 		}
 		ssl := false
 		for _, p := range resources(tpl, "AWS::S3::BucketPolicy") {
@@ -342,9 +344,8 @@ func TestDefaultStack(t *testing.T) {
 	})
 
 	t.Run("api", func(t *testing.T) {
-		routes := resources(tpl, "AWS::ApiGatewayV2::Route")
 		var keys []string
-		for _, r := range routes {
+		for _, r := range routesOf(tpl, "HttpApi") {
 			keys = append(keys, fmt.Sprint(r["RouteKey"]))
 			if r["AuthorizationType"] != "AWS_IAM" {
 				t.Errorf("route %v is not IAM-authorized", r["RouteKey"])
@@ -373,6 +374,87 @@ func TestDefaultStack(t *testing.T) {
 			if outputs[o] == nil {
 				t.Errorf("output %s missing", o)
 			}
+		}
+	})
+
+	t.Run("web app", func(t *testing.T) {
+		site := one(t, tpl, "AWS::S3::Bucket", "Site")
+		if js(get(site, "PublicAccessBlockConfiguration")) != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` ||
+			get(site, "BucketEncryption", "ServerSideEncryptionConfiguration", 0, "ServerSideEncryptionByDefault", "SSEAlgorithm") != "AES256" ||
+			get(site, "LoggingConfiguration", "LogFilePrefix") != "site/" {
+			t.Errorf("site bucket %s", js(site))
+		}
+		// Only CloudFront, through origin access control, reads it.
+		var readers []string
+		for _, p := range resources(tpl, "AWS::S3::BucketPolicy") {
+			if strings.Contains(js(p["Bucket"]), "Site") {
+				readers = append(readers, js(get(p, "PolicyDocument", "Statement")))
+			}
+		}
+		if len(readers) != 1 || !strings.Contains(readers[0], `"Service":"cloudfront.amazonaws.com"`) || !strings.Contains(readers[0], "AWS:SourceArn") {
+			t.Errorf("site bucket policy %v", readers)
+		}
+		one(t, tpl, "AWS::CloudFront::OriginAccessControl", "SiteDistributionOrigin1S3OriginAccessControl")
+		d := get(one(t, tpl, "AWS::CloudFront::Distribution", "SiteDistribution"), "DistributionConfig")
+		if get(d, "DefaultCacheBehavior", "ViewerProtocolPolicy") != "redirect-to-https" || get(d, "DefaultRootObject") != "index.html" ||
+			get(d, "Logging", "Prefix") != "cloudfront/" || get(d, "Origins", 0, "S3OriginConfig", "OriginAccessIdentity") != "" {
+			t.Errorf("distribution %s", js(d))
+		}
+		h := js(get(one(t, tpl, "AWS::CloudFront::ResponseHeadersPolicy", "SiteHeaders"), "ResponseHeadersPolicyConfig", "SecurityHeadersConfig"))
+		for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'", "https://*.execute-api.", "amazoncognito.com",
+			`"FrameOption":"DENY"`, `"ReferrerPolicy":"no-referrer"`, `"AccessControlMaxAgeSec":31536000`, "ContentTypeOptions"} {
+			if !strings.Contains(h, want) {
+				t.Errorf("security headers lack %s: %s", want, h)
+			}
+		}
+		pool := one(t, tpl, "AWS::Cognito::UserPool", "Users")
+		if get(pool, "AdminCreateUserConfig", "AllowAdminCreateUserOnly") != true || get(pool, "MfaConfiguration") != "ON" ||
+			get(pool, "Policies", "PasswordPolicy", "MinimumLength") != 12.0 {
+			t.Errorf("user pool %s", js(pool))
+		}
+		client := one(t, tpl, "AWS::Cognito::UserPoolClient", "UsersWebApp")
+		if js(client["AllowedOAuthFlows"]) != `["code"]` || client["GenerateSecret"] != false ||
+			!strings.Contains(js(client["CallbackURLs"]), "SiteDistribution") || client["AllowedOAuthFlowsUserPoolClient"] != true {
+			t.Errorf("app client %s", js(client))
+		}
+		one(t, tpl, "AWS::Cognito::UserPoolDomain", "UsersUsersDomain")
+		// The app's API: the pool's JWTs on the app's routes only, CORS to the
+		// app's origin.
+		auth := one(t, tpl, "AWS::ApiGatewayV2::Authorizer", "AppApiAppUsers")
+		if auth["AuthorizerType"] != "JWT" || !strings.Contains(js(auth), "cognito-idp") {
+			t.Errorf("authorizer %s", js(auth))
+		}
+		var appKeys []string
+		for _, r := range routesOf(tpl, "AppApi") {
+			appKeys = append(appKeys, fmt.Sprint(r["RouteKey"]))
+			if r["AuthorizationType"] != "JWT" {
+				t.Errorf("app route %v is %v", r["RouteKey"], r["AuthorizationType"])
+			}
+		}
+		sort.Strings(appKeys)
+		if len(appKeys) != len(appRoutes) || strings.Contains(strings.Join(appKeys, ","), "dead-letters") || strings.Contains(strings.Join(appKeys, ","), "reindex") {
+			t.Errorf("app routes %v", appKeys)
+		}
+		api := one(t, tpl, "AWS::ApiGatewayV2::Api", "AppApi")
+		if cors := js(api["CorsConfiguration"]); !strings.Contains(cors, "SiteDistribution") || strings.Contains(cors, `"*"`) {
+			t.Errorf("app API CORS %s", cors)
+		}
+		if get(one(t, tpl, "AWS::ApiGatewayV2::Stage", "AppApiDefaultStage"), "AccessLogSettings", "DestinationArn") == nil {
+			t.Error("app API stage without access logs")
+		}
+		// The page and its config reach the bucket.
+		dep := js(one(t, tpl, "Custom::CDKBucketDeployment", "SiteFilesCustomResource"))
+		if !strings.Contains(dep, "SiteDistribution") {
+			t.Errorf("deployment does not invalidate the distribution: %s", dep)
+		}
+		outputs := tpl["Outputs"].(map[string]any)
+		for _, o := range []string{"AppUrl", "AppApiUrl", "UserPoolId", "AddUser"} {
+			if outputs[o] == nil {
+				t.Errorf("output %s missing", o)
+			}
+		}
+		if !strings.Contains(js(outputs["AddUser"]), "admin-create-user") {
+			t.Errorf("AddUser output %s", js(outputs["AddUser"]))
 		}
 	})
 
@@ -554,7 +636,7 @@ func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
 	if len(resources(tpl, "AWS::OpenSearchService::Domain")) != 0 || len(resources(tpl, "AWS::SageMaker::Model")) != 0 {
 		t.Error("domain or model deployed although not wanted")
 	}
-	if len(resources(tpl, "AWS::S3::Bucket")) != 1 { // only the access-log bucket
+	if len(resources(tpl, "AWS::S3::Bucket")) != 2 { // only the access-log and the web app's buckets
 		t.Errorf("%d buckets created with sourceBucket set", len(resources(tpl, "AWS::S3::Bucket")))
 	}
 	rule := one(t, tpl, "AWS::Events::Rule", "ObjectCreated")
@@ -567,6 +649,35 @@ func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
 	pol := functionPolicies(tpl)
 	if !strings.Contains(js(pol["embed"]["sagemaker:InvokeEndpoint"]), "endpoint/my-clip") {
 		t.Errorf("embed endpoint grant %v", pol["embed"]["sagemaker:InvokeEndpoint"])
+	}
+}
+
+// routesOf are the routes of the HTTP API whose logical id starts with api.
+func routesOf(tpl map[string]any, api string) []map[string]any {
+	var out []map[string]any
+	for _, r := range resources(tpl, "AWS::ApiGatewayV2::Route") {
+		if ref, _ := get(r, "ApiId", "Ref").(string); strings.HasPrefix(ref, api) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestAppOff(t *testing.T) {
+	tpl, nagErrors := synth(t, Config{App: "off", CorsOrigins: []string{"https://studio.example"}})
+	if len(nagErrors) > 0 {
+		t.Fatalf("cdk-nag: %s", strings.Join(nagErrors, "\n"))
+	}
+	for _, typ := range []string{"AWS::CloudFront::Distribution", "AWS::Cognito::UserPool", "Custom::CDKBucketDeployment"} {
+		if n := len(resources(tpl, typ)); n != 0 {
+			t.Errorf("app=off: %d %s", n, typ)
+		}
+	}
+	if n := len(resources(tpl, "AWS::ApiGatewayV2::Api")); n != 1 {
+		t.Errorf("app=off: %d HTTP APIs", n)
+	}
+	if cors := js(get(one(t, tpl, "AWS::S3::Bucket", "Media"), "CorsConfiguration", "CorsRules", 0, "AllowedOrigins")); cors != `["https://studio.example"]` {
+		t.Errorf("cors origins %s", cors)
 	}
 }
 

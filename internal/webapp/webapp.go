@@ -22,16 +22,42 @@ const Prefix = "/_app/"
 type Config struct {
 	// API is the API's base URL ("" = the page's own origin).
 	API string `json:"api"`
+	// Auth, when set, signs users in with an OAuth 2.0 authorization server
+	// (the stack's Cognito hosted UI): authorization code + PKCE, the access
+	// token sent as a bearer token. Nil: a bearer token typed in (serve
+	// --token), or none.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
-// securityHeaders keep the page to its own origin: scripts, styles, media and
-// API calls come from it, nothing frames it.
-func securityHeaders(h http.Header) {
+// Auth names the sign-in server and this app's client.
+type Auth struct {
+	Domain   string `json:"domain"`   // e.g. https://<prefix>.auth.<region>.amazoncognito.com
+	ClientID string `json:"clientId"` // a public client (no secret)
+	Redirect string `json:"redirect"` // the page's URL, registered as a callback
+}
+
+// securityHeaders keep the page to its own origin — scripts, styles, media
+// and API calls come from it (and the API and sign-in server it is
+// configured with) — and nothing frames it.
+func securityHeaders(h http.Header, cfg Config) {
+	connect := "'self'"
+	for _, u := range []string{cfg.API, authDomain(cfg)} {
+		if u != "" {
+			connect += " " + u
+		}
+	}
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "+
-		"connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		"connect-src "+connect+"; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+}
+
+func authDomain(cfg Config) string {
+	if cfg.Auth == nil {
+		return ""
+	}
+	return cfg.Auth.Domain
 }
 
 // Handler serves the page at "/" and its assets under Prefix.
@@ -48,7 +74,7 @@ func Handler(cfg Config) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		securityHeaders(w.Header())
+		securityHeaders(w.Header(), cfg)
 		name := strings.TrimPrefix(r.URL.Path, Prefix)
 		switch {
 		case r.URL.Path == "/" || r.URL.Path == "/index.html":

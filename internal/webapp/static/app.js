@@ -14,8 +14,9 @@ const el = (tag, props = {}, ...kids) => {
   return e;
 };
 
-let config = { api: "" };
+let config = { api: "" }; // + auth: {domain, clientId, redirect} in the cloud
 let token = sessionStorage.getItem("scenedex-token") || "";
+if (Number(sessionStorage.getItem("scenedex-token-expires") || Infinity) < Date.now()) token = "";
 const uploads = new Map(); // video id -> <li> of an upload made here
 
 function say(msg) {
@@ -44,6 +45,13 @@ async function api(method, path, body) {
 }
 
 function showSignin() {
+  if (config.auth) {
+    token = "";
+    sessionStorage.removeItem("scenedex-token");
+    $("#signin-cloud").hidden = false;
+    $("#signin-go").focus();
+    return;
+  }
   const f = $("#signin");
   if (!f.hidden) return;
   f.hidden = false;
@@ -55,8 +63,45 @@ $("#signin").addEventListener("submit", (e) => {
   token = $("#token").value.trim();
   sessionStorage.setItem("scenedex-token", token);
   $("#signin").hidden = true;
+  $("#signout").hidden = false;
   refreshLibrary();
 });
+
+// The cloud: Cognito's hosted UI with the authorization code and PKCE.
+async function signIn() {
+  const verifier = L.newVerifier();
+  const state = L.newVerifier();
+  sessionStorage.setItem("scenedex-pkce", JSON.stringify({ verifier, state }));
+  location.assign(L.authorizeURL(config.auth, await L.challengeOf(verifier), state));
+}
+
+// finishSignIn trades the code the hosted UI sent back for tokens.
+async function finishSignIn() {
+  const q = new URLSearchParams(location.search);
+  if (!q.has("code") && !q.has("error")) return;
+  history.replaceState(null, "", location.pathname + location.hash);
+  const pkce = JSON.parse(sessionStorage.getItem("scenedex-pkce") || "{}");
+  sessionStorage.removeItem("scenedex-pkce");
+  if (q.has("error")) throw new Error(`sign-in failed: ${q.get("error_description") || q.get("error")}`);
+  if (!pkce.state || q.get("state") !== pkce.state) throw new Error("sign-in failed: the answer does not belong to this tab's request (state)");
+  const resp = await fetch(`${config.auth.domain}/oauth2/token`, {
+    method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: L.tokenRequest(config.auth, q.get("code"), pkce.verifier),
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok || !body.access_token) throw new Error(`sign-in failed: ${body.error || `HTTP ${resp.status}`}`);
+  token = body.access_token;
+  sessionStorage.setItem("scenedex-token", token);
+  sessionStorage.setItem("scenedex-token-expires", String(Date.now() + 1000 * (Number(body.expires_in) || 3600) - 30000));
+}
+
+function signOut() {
+  sessionStorage.removeItem("scenedex-token");
+  sessionStorage.removeItem("scenedex-token-expires");
+  token = "";
+  if (config.auth) location.assign(L.logoutURL(config.auth));
+  else location.reload();
+}
 
 // ---- sections ------------------------------------------------------------
 
@@ -445,6 +490,19 @@ async function start() {
     /* defaults: the API is this origin */
   }
   show();
+  $("#signin-go").addEventListener("click", () => signIn().catch((e) => say(e.message)));
+  $("#signout").addEventListener("click", signOut);
+  if (config.auth) {
+    try {
+      await finishSignIn();
+    } catch (e) {
+      say(e.message);
+    }
+    $("#signout").hidden = !token;
+    if (!token) showSignin();
+  } else {
+    $("#signout").hidden = !token;
+  }
   $("#files").addEventListener("change", (e) => {
     startUploads([...e.target.files]);
     e.target.value = "";
@@ -489,7 +547,7 @@ async function start() {
 
   $("#player-close").addEventListener("click", closePlayer);
   $("#player").addEventListener("close", () => $("#player video").pause());
-  refreshLibrary();
+  if (token || !config.auth) refreshLibrary();
 }
 
 start();

@@ -145,3 +145,41 @@ export function errorMessage(status, body) {
   if (e && e.message) return `${e.message} (${e.code}, HTTP ${status})`;
   return `HTTP ${status}`;
 }
+
+// ---- sign-in (the cloud: Cognito's hosted UI, authorization code + PKCE) ----
+
+function base64url(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** A PKCE code verifier: 32 random bytes, base64url (43 characters). */
+export function newVerifier() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** The S256 code challenge of a verifier (RFC 7636). */
+export async function challengeOf(verifier) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  return base64url(new Uint8Array(digest));
+}
+
+/** Where the browser goes to sign in: auth is {domain, clientId, redirect}. */
+export function authorizeURL(auth, challenge, state) {
+  const q = new URLSearchParams({
+    response_type: "code", client_id: auth.clientId, redirect_uri: auth.redirect, scope: "openid email",
+    code_challenge: challenge, code_challenge_method: "S256", state,
+  });
+  return `${auth.domain}/oauth2/authorize?${q}`;
+}
+
+/** The form body that trades the code for tokens. */
+export function tokenRequest(auth, code, verifier) {
+  return new URLSearchParams({ grant_type: "authorization_code", client_id: auth.clientId, code, redirect_uri: auth.redirect, code_verifier: verifier });
+}
+
+/** Where signing out goes. */
+export function logoutURL(auth) {
+  return `${auth.domain}/logout?${new URLSearchParams({ client_id: auth.clientId, logout_uri: auth.redirect })}`;
+}

@@ -112,3 +112,23 @@ test("errorMessage", () => {
   assert.equal(L.errorMessage(400, { error: { code: "invalid", message: "filename is required" } }), "filename is required (invalid, HTTP 400)");
   assert.equal(L.errorMessage(502, null), "HTTP 502");
 });
+
+test("PKCE: the S256 challenge of RFC 7636's example verifier", async () => {
+  assert.equal(await L.challengeOf("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+  const v = L.newVerifier();
+  assert.match(v, /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(v, L.newVerifier());
+});
+
+test("authorize, token and logout requests", () => {
+  const auth = { domain: "https://d.auth.eu-west-1.amazoncognito.com", clientId: "abc", redirect: "https://x.cloudfront.net/" };
+  const u = new URL(L.authorizeURL(auth, "CH", "ST"));
+  assert.equal(u.origin + u.pathname, "https://d.auth.eu-west-1.amazoncognito.com/oauth2/authorize");
+  assert.deepEqual(Object.fromEntries(u.searchParams), {
+    response_type: "code", client_id: "abc", redirect_uri: "https://x.cloudfront.net/", scope: "openid email",
+    code_challenge: "CH", code_challenge_method: "S256", state: "ST",
+  });
+  assert.equal(L.tokenRequest(auth, "C0DE", "VER").toString(),
+    "grant_type=authorization_code&client_id=abc&code=C0DE&redirect_uri=https%3A%2F%2Fx.cloudfront.net%2F&code_verifier=VER");
+  assert.equal(L.logoutURL(auth), "https://d.auth.eu-west-1.amazoncognito.com/logout?client_id=abc&logout_uri=https%3A%2F%2Fx.cloudfront.net%2F");
+});
