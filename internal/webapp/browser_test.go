@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/scenedex/scenedex/internal/assets"
@@ -198,10 +199,16 @@ func TestBrowser(t *testing.T) {
 	if first != "8" {
 		t.Errorf("image search: first hit starts at %q, want 8", first)
 	}
-	// The hit's clip plays on focus (as on hover).
+	// The hit's clip plays on focus (the keyboard's hover)...
 	do(t, ctx, "focus hit", chromedp.Focus(chromedp.CSS(`#hits li.hit .media`)))
 	poll[bool](t, ctx, "clip preview", 20*time.Second, `(() => { const v = document.querySelector("#hits li.hit .media video"); return !!v && v.readyState >= 2 })()`)
 	screenshot(t, ctx, "3-search-image")
+	// ...and under the mouse; moving away brings the thumbnail back.
+	at := eval[[]float64](t, ctx, `(() => { const r = document.querySelectorAll("#hits li.hit .media")[1].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`)
+	do(t, ctx, "hover", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, at[0], at[1]))
+	poll[bool](t, ctx, "clip on hover", 20*time.Second, `(() => { const v = document.querySelectorAll("#hits li.hit .media")[1].querySelector("video"); return !!v && v.readyState >= 2 && !v.paused })()`)
+	do(t, ctx, "mouse away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
+	poll[bool](t, ctx, "thumbnail back", 5*time.Second, `!!document.querySelectorAll("#hits li.hit .media")[1].querySelector("img")`)
 
 	// Click: the player opens the source video at the hit's second.
 	do(t, ctx, "open player", chromedp.Click(chromedp.CSS(`#hits li.hit .media`)))
@@ -215,6 +222,17 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, "4-player")
 	do(t, ctx, "close player", chromedp.Click(chromedp.CSS("#player-close")))
 	poll[bool](t, ctx, "player closed", 5*time.Second, `!document.querySelector("#player").open`)
+
+	// Paste a picture (a hit's thumbnail) and search with it.
+	eval[bool](t, ctx, `(async () => {
+		const b = await (await fetch(document.querySelector("#hits li.hit .media img").src)).blob();
+		const dt = new DataTransfer();
+		dt.items.add(new File([b], "pasted.jpg", {type: "image/jpeg"}));
+		document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+		return true })()`)
+	poll[string](t, ctx, "pasted", 5*time.Second, `document.querySelector("#q-image-name").textContent === "pasted.jpg" ? "ok" : ""`)
+	do(t, ctx, "search pasted", chromedp.Click(chromedp.CSS(`#search-form button[type=submit]`)))
+	poll[string](t, ctx, "pasted hits", 20*time.Second, `(() => { const n = document.querySelector("#search-note").textContent; return n.includes("scenes for the picture pasted.jpg") ? n : "" })()`)
 
 	// More like this.
 	do(t, ctx, "more like this", chromedp.Click(chromedp.CSS(`#hits li.hit .like`)))
@@ -248,14 +266,49 @@ func TestBrowser(t *testing.T) {
 	if !strings.HasPrefix(csv, "concept,kind,collection,count,capped,threshold\r\ngrand opening,text,*,1,false,0.25\r\n") {
 		t.Errorf("CSV export:\n%s", csv)
 	}
+	// An example image as a concept, beside the words.
+	do(t, ctx, "image concept", chromedp.SetUploadFiles(chromedp.CSS("#c-images"), []string{still}))
+	poll[string](t, ctx, "image chosen", 5*time.Second, `document.querySelector("#c-images-names").textContent`)
+	do(t, ctx, "count again", chromedp.Click(chromedp.CSS(`#concepts-form button[type=submit]`)))
+	img := poll[string](t, ctx, "image row", 30*time.Second,
+		`(() => { const r = document.querySelectorAll("#board tbody tr"); return r.length === 3 ? r[2].querySelector("th").textContent + " " + r[2].querySelector(".count strong").textContent : "" })()`)
+	if !strings.HasPrefix(img, "still.jpgimage ") || strings.HasSuffix(img, " 0") {
+		t.Errorf("image concept row %q", img)
+	}
 	screenshot(t, ctx, "5-concepts")
+
+	// Drop files on the library: a video (the promo's bytes, read back
+	// through a presigned link) and a text file.
+	var promoKey string
+	for _, v := range vs.Videos {
+		if v.Filename == "store promo.mp4" {
+			promoKey = v.Key
+		}
+	}
+	link, err := app.Pipeline.Blobs.PresignGet(context.Background(), promoKey, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "library", chromedp.Navigate(app.URL+"/#library"), chromedp.WaitVisible(chromedp.CSS(`#videos tbody tr`)))
+	eval[bool](t, ctx, `(async () => {
+		const b = await (await fetch(`+jsString(link)+`)).blob();
+		const dt = new DataTransfer();
+		dt.items.add(new File([b], "dropped promo.mp4", {type: "video/mp4"}));
+		dt.items.add(new File(["hello"], "readme.txt", {type: "text/plain"}));
+		document.querySelector("#dropzone").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+		return true })()`)
+	poll[int](t, ctx, "dropped video READY", 2*time.Minute, `(() => { const n = document.querySelectorAll("#videos tbody .status-READY").length; return n === 3 ? n : 0 })()`)
+	if note := poll[string](t, ctx, "dropped text refused", 5*time.Second, `[...document.querySelectorAll("#uploads li.error")].map(li => li.textContent).join("|")`); !strings.Contains(note, "readme.txt is not a video") {
+		t.Errorf("dropped text file: %q", note)
+	}
 
 	// Delete from the library: two clicks (the second confirms).
 	do(t, ctx, "delete", chromedp.Navigate(app.URL+"/#library"), chromedp.WaitVisible(chromedp.CSS(`#videos tbody tr`)),
 		chromedp.Click(chromedp.CSS(`#videos tbody tr button[aria-label^="Delete big"]`)),
 		chromedp.Click(chromedp.CSS(`#videos tbody tr button[aria-label^="Delete big"]`)))
-	poll[bool](t, ctx, "deleted", 30*time.Second, `document.querySelectorAll("#videos tbody tr").length === 1`)
-	if vs, err := app.Pipeline.Catalog.List(context.Background(), scenedex.ListQuery{}); err != nil || len(vs.Videos) != 1 || vs.Videos[0].Filename != "store promo.mp4" {
+	poll[bool](t, ctx, "deleted", 30*time.Second, `document.querySelectorAll("#videos tbody tr").length === 2`)
+	if vs, err := app.Pipeline.Catalog.List(context.Background(), scenedex.ListQuery{}); err != nil || len(vs.Videos) != 2 ||
+		strings.HasPrefix(vs.Videos[0].Filename, "big") || strings.HasPrefix(vs.Videos[1].Filename, "big") {
 		t.Fatalf("after delete: %+v %v", vs, err)
 	}
 }
