@@ -153,12 +153,6 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	app.S3 = s3srv
 	blobs := s3blob.New(s3blob.LocalClient(app.URL, s3srv.AccessKey, s3srv.Secret), Bucket)
 	embedder := sagemaker.New(sagemaker.LocalClient(modelURL), cfg.ModelEndpoint)
-	if cfg.Pipeline.MultipartAbove == 0 {
-		// The emulator keeps multipart parts in memory until completion, while
-		// a single PUT streams to disk: locally, use multipart only where S3
-		// must (above its 5 GiB single-PUT limit).
-		cfg.Pipeline.MultipartAbove = 5 << 30
-	}
 	if cfg.Pipeline.WorkDir == "" {
 		cfg.Pipeline.WorkDir = filepath.Join(cfg.Data, "tmp")
 	}

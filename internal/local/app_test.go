@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -337,9 +338,18 @@ func TestMultipartUpload(t *testing.T) {
 	if up.URL != "" || len(up.Parts) < 3 || up.CompleteURL != "/v1/videos/"+created.Video.ID+"/complete" || up.Parts[1].Offset != 5<<20 {
 		t.Fatalf("upload plan %+v", up)
 	}
-	// Completing before the parts are there is refused by S3.
-	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: []scenedex.Part{{Number: 1, ETag: `"nope"`}}}, nil); apiCode(err) != scenedex.CodeInvalid {
-		t.Fatalf("complete with a bogus part: %v", err)
+	// Completing before the parts are there is refused; so is completing
+	// with fewer parts than the file has (S3 itself would take any subset).
+	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: []scenedex.Part{{Number: 1, ETag: `"nope"`}}}, nil); apiCode(err) != scenedex.CodeInvalid ||
+		!strings.Contains(err.Error(), fmt.Sprintf("has %d parts; 1 were given", len(up.Parts))) {
+		t.Fatalf("complete with one bogus part: %v", err)
+	}
+	bogus := make([]scenedex.Part, len(up.Parts))
+	for i := range bogus {
+		bogus[i] = scenedex.Part{Number: i + 1, ETag: `"0123456789abcdef0123456789abcdef"`}
+	}
+	if err := c.Raw(ctx, "POST", up.CompleteURL, pipeline.CompleteRequest{Parts: bogus}, nil); apiCode(err) != scenedex.CodeInvalid {
+		t.Fatalf("complete with parts never sent: %v", err)
 	}
 	// Parts 2 and 3's URLs die before they are used (as URLs signed with a
 	// Lambda's session do when it ends): S3 refuses them, and the client gets

@@ -173,6 +173,11 @@ func (p *Pipeline) CompleteUpload(ctx context.Context, videoID string, req Compl
 			return v, scenedex.Errorf(scenedex.CodeInvalid, "parts must be numbered 1..n in order, each with its ETag (part %d)", i+1)
 		}
 	}
+	// S3 completes an upload with any subset of its parts; the video's
+	// record says how big it is, so every part must be there.
+	if want := len(p.partLayout(v.Size)); len(req.Parts) != want {
+		return v, scenedex.Errorf(scenedex.CodeInvalid, "the upload of %d bytes has %d parts; %d were given: send every part, then complete with all of them", v.Size, want, len(req.Parts))
+	}
 	if err := p.Blobs.CompleteMultipart(ctx, v.Key, v.UploadID, req.Parts); err != nil {
 		return v, err
 	}

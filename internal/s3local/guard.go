@@ -53,6 +53,9 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 			return nil, none
 		}
 	}
+	if s.multipart(w, r) {
+		return nil, none
+	}
 	if !isObject || r.Method != http.MethodPut {
 		return r, none
 	}
@@ -80,11 +83,20 @@ func (s *Server) objectKey(r *http.Request) (string, bool) {
 	return strings.TrimPrefix(r.URL.Path, prefix), true
 }
 
-// stage reads a PUT's body into a file of the data folder first: a body
+// staged is a request body received whole into a file of the data folder,
+// with its MD5.
+type staged struct {
+	f    *os.File
+	size int64
+	md5  []byte
+}
+
+// receive reads a PUT's body into a file of the data folder first: a body
 // that ends short (the client aborted, the disk filled) stores nothing, and a
-// Content-MD5 that does not match is refused before anything is stored. The
-// emulator then reads the whole body from the file.
-func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
+// Content-MD5 or x-amz-content-sha256 that does not match is refused before
+// anything is stored. It answers the client itself when it returns nil; the
+// release func removes the file (unless it was moved on).
+func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func()) {
 	none := func() {}
 	open := s.openStage
 	if open == nil {
@@ -107,7 +119,7 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	if disk.err != nil {
 		// Our disk, not the client's body: say so, with a status clients retry.
 		status, code := http.StatusInternalServerError, "InternalError"
-		if errors.Is(disk.err, syscall.ENOSPC) {
+		if isNoSpace(disk.err) {
 			status, code = http.StatusInsufficientStorage, "InsufficientStorage"
 		}
 		writeError(w, status, code, "cannot stage the upload: "+disk.err.Error()+"; nothing was stored")
@@ -137,8 +149,18 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 		writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
 		return nil, release
 	}
+	return &staged{f: tmp, size: n, md5: sum.Sum(nil)}, release
+}
+
+// stage receives an object PUT's body whole (receive), then hands the
+// emulator a request that reads it from the file.
+func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, func()) {
+	st, release := s.receive(w, r)
+	if st == nil {
+		return nil, release
+	}
 	r2 := r.Clone(r.Context())
-	r2.Body, r2.ContentLength = io.NopCloser(tmp), n
+	r2.Body, r2.ContentLength = io.NopCloser(st.f), st.size
 	return r2, release
 }
 
@@ -194,5 +216,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 
 func hexString(b []byte) string { return hex.EncodeToString(b) }

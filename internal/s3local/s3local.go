@@ -14,13 +14,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"html"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -53,6 +51,7 @@ type Server struct {
 	AccessKey string
 	Secret    string
 	openStage func() (*os.File, error) // nil: a new file in stageDir (tests hand in /dev/full)
+	multi     uploads
 }
 
 // New opens the endpoint over cfg.Dir, creating it if needed. Credentials are
@@ -66,7 +65,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	objects := filepath.Join(cfg.Dir, cfg.Bucket)
 	meta := filepath.Join(cfg.Dir, "s3meta")
-	for _, d := range []string{objects, meta} {
+	for _, d := range []string{objects, meta, filepath.Join(cfg.Dir, "s3multipart")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("s3local: %w", err)
 		}
@@ -86,11 +85,13 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		cfg: cfg, backend: backend, fake: fake.Server(), stageDir: stage,
 		verify:    verifier{accessKey: access, secret: secret, now: cfg.Now, maxSkew: 15 * time.Minute},
 		AccessKey: access, Secret: secret,
-	}, nil
+	}
+	s.dropStaleUploads()
+	return s, nil
 }
 
 // ReadCredentials returns the access key and secret of the endpoint whose
@@ -161,7 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		buf.status = http.StatusOK
 	}
 	if buf.status == http.StatusOK {
-		if err := s.created(r.Context(), key, r.Method == http.MethodPost, buf); err != nil {
+		if _, err := s.created(r.Context(), key); err != nil {
 			s.cfg.Log.Error("object created event not recorded", "key", key, "err", err)
 			writeError(w, http.StatusInternalServerError, "InternalError", "upload stored but its event was not recorded; retry the upload")
 			return
@@ -170,62 +171,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	buf.flush(w)
 }
 
-// created follows the emulator storing key, with one look at the stored
-// object: a completed multipart upload answers the ETag the object keeps, and
-// an object under uploads/ emits its Object Created event.
-func (s *Server) created(ctx context.Context, key string, completed bool, buf *bufferedWriter) error {
-	upload := strings.HasPrefix(key, scenedex.UploadsPrefix) && s.cfg.OnCreated != nil
-	if !upload && !completed {
-		return nil
-	}
+// created follows the storing of key: it returns the stored object's ETag
+// (hex MD5) and, for an object under uploads/, emits its Object Created
+// event.
+func (s *Server) created(ctx context.Context, key string) (string, error) {
 	obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
 	if err != nil {
-		if !upload {
-			return nil // the object is gone again; nothing to agree with
-		}
-		return fmt.Errorf("head %s: %w", key, err)
+		return "", fmt.Errorf("head %s: %w", key, err)
 	}
 	etag := hex.EncodeToString(obj.Hash)
-	if completed {
-		buf.sameETag(etag)
+	if !strings.HasPrefix(key, scenedex.UploadsPrefix) || s.cfg.OnCreated == nil {
+		return etag, nil
 	}
-	if !upload {
-		return nil
-	}
-	return s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: etag})
+	return etag, s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: etag})
 }
 
-var etagElement = regexp.MustCompile(`<ETag>[^<]*</ETag>`)
-
-// sameETag makes a completed multipart upload answer the ETag (hex MD5) that
-// HEAD, GET and listings give the object afterwards: the emulator stores whole
-// objects and knows only their MD5, so Complete's S3-style "<md5 of part
-// md5s>-N" would name an ETag nothing else ever returns (and that sync tools
-// compare).
-func (b *bufferedWriter) sameETag(md5hex string) {
-	etag := `"` + md5hex + `"`
-	b.body = etagElement.ReplaceAll(b.body, []byte("<ETag>"+html.EscapeString(etag)+"</ETag>"))
-	if b.header.Get("ETag") != "" {
-		b.header.Set("ETag", etag)
-	}
-	b.header.Del("Content-Length")
-}
-
-// createdKey reports whether r creates an object (PUT without a part number,
-// or completing a multipart upload) and its key.
+// createdKey reports whether r creates an object through the emulator (a
+// PUT without a part number; multipart uploads are ours) and its key.
 func (s *Server) createdKey(r *http.Request) (string, bool) {
 	key, ok := s.objectKey(r)
 	if !ok {
 		return "", false
 	}
 	q := r.URL.Query()
-	switch {
-	case r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId"):
-		return key, true
-	case r.Method == http.MethodPost && q.Has("uploadId"):
-		return key, true
-	}
-	return "", false
+	return key, r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId")
 }
 
 // DropIns lists objects under uploads/ that were written straight into the
