@@ -188,6 +188,10 @@ func (s *builder) storage() {
 	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-created"),
 		PartitionKey: &awsdynamodb.Attribute{Name: s.str("entity"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: s.str("created_at"), Type: awsdynamodb.AttributeType_STRING}})
+	// by-key: the videos of an object key, for Object Deleted (only video
+	// items carry "key").
+	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("by-key"),
+		PartitionKey: &awsdynamodb.Attribute{Name: s.str("key"), Type: awsdynamodb.AttributeType_STRING}})
 	s.table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{IndexName: s.str("pending"),
 		PartitionKey: &awsdynamodb.Attribute{Name: s.str("pending"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: s.str("updated_at"), Type: awsdynamodb.AttributeType_STRING}})
@@ -341,6 +345,7 @@ func (s *builder) functions() {
 		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
 		{"sweep", "uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false, base(map[string]*string{"STATE_MACHINE_ARN": s.machineArn()})},
+		{"forget", "Object Deleted -> the video made from the object is removed", 256, 120, false, base(search)},
 	}
 	for _, spec := range specs {
 		s.function(spec)
@@ -370,6 +375,25 @@ func (s *builder) functions() {
 	rule.AddTarget(awseventstargets.NewLambdaFunction(s.fns["start"], &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
+	// The catalog follows the bucket: an object deleted under uploads/
+	// removes its video.
+	deleted := awsevents.NewRule(s.stack, s.str("ObjectDeleted"), &awsevents.RuleProps{
+		Description: s.str("videos deleted from uploads/ are removed from the scenedex index and catalog"),
+		EventPattern: &awsevents.EventPattern{
+			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings("Object Deleted"),
+			Detail: &map[string]any{
+				"bucket": map[string]any{"name": []any{s.bucket.BucketName()}},
+				"object": map[string]any{"key": []any{map[string]any{"prefix": "uploads/"}}},
+			},
+		},
+	})
+	deleted.AddTarget(awseventstargets.NewLambdaFunction(s.fns["forget"], &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+	}))
+	s.fns["forget"].ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		OnFailure: awslambdadestinations.NewSqsDestination(s.eventDLQ), RetryAttempts: jsii.Number(2),
+		MaxEventAge: awscdk.Duration_Hours(jsii.Number(6)),
+	})
 	awsevents.NewRule(s.stack, s.str("SweepSchedule"), &awsevents.RuleProps{
 		Description: s.str("every 15 minutes: uploads that never arrived end FAILED"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(15))),
@@ -414,9 +438,11 @@ func (s *builder) grants() {
 		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW, "embed": tableRW,
 		"api":   append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 		"sweep": append(tableRW, "dynamodb:Query"),
+		// forget finds videos by key and deletes them with their chunk items.
+		"forget": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 	} {
 		resources := []*string{s.table.TableArn()}
-		if name == "api" || name == "sweep" {
+		if name == "api" || name == "sweep" || name == "forget" {
 			resources = append(resources, s.str(*s.table.TableArn()+"/index/*"))
 		}
 		f[name].AddToRolePolicy(s.statement(actions, resources...))
@@ -430,7 +456,15 @@ func (s *builder) grants() {
 	f["api"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/"))) // reprocess heads the upload
 	// HeadObject of a missing key answers 403 without s3:ListBucket: with it,
 	// "gone" is a 404 the code can tell from a refusal.
-	for _, name := range []string{"probe", "sweep", "api"} {
+	// forget heads the upload (is it back?), and clears the video's chunk
+	// files and any multipart upload left.
+	f["forget"].AddToRolePolicy(s.statement([]string{"s3:GetObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
+	f["forget"].AddToRolePolicy(s.statement([]string{"s3:DeleteObject"}, s.objects("chunks/")))
+	f["forget"].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
+		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"chunks/*"}}},
+	}))
+	for _, name := range []string{"probe", "sweep", "api", "forget"} {
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
 			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"uploads/*"}}},
@@ -464,6 +498,7 @@ func (s *builder) grants() {
 		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
 		s.osGrant(f[name], name == "embed" || name == "api")
 	}
+	s.osGrant(f["forget"], true) // deletes the video's documents
 	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
 	f["await"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess"}, s.machineArn()))
 	f["start"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))

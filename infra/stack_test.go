@@ -17,7 +17,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail", "sweep"}
+var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail", "sweep", "forget"}
 
 // synth builds the stack with cdk-nag's AwsSolutions checks, as the app does,
 // over stand-in function bundles and layer (the template does not depend on
@@ -187,6 +187,29 @@ func TestDefaultStack(t *testing.T) {
 			if env := functionEnv(t, tpl, fn); env["OCR"] != "on" || env["EMBEDDING_ENDPOINT"] == nil || env["OPENSEARCH_REPLICAS"] != "0" {
 				t.Errorf("%s env %s", fn, js(env))
 			}
+		}
+	})
+
+	t.Run("deleted rule", func(t *testing.T) {
+		r := one(t, tpl, "AWS::Events::Rule", "ObjectDeleted")
+		p := js(r["EventPattern"])
+		for _, want := range []string{`"source":["aws.s3"]`, `"detail-type":["Object Deleted"]`, `"key":[{"prefix":"uploads/"}]`, `"name":[{"Ref":"Media`} {
+			if !strings.Contains(p, want) {
+				t.Errorf("pattern %s lacks %s", p, want)
+			}
+		}
+		target := get(r, "Targets", 0)
+		if !strings.Contains(js(get(target, "Arn")), "Forget") || get(target, "DeadLetterConfig") == nil {
+			t.Errorf("target %s", js(target))
+		}
+		var byKey bool
+		for _, g := range get(one(t, tpl, "AWS::DynamoDB::Table", "Catalog"), "GlobalSecondaryIndexes").([]any) {
+			if get(g, "IndexName") == "by-key" && get(g, "KeySchema", 0, "AttributeName") == "key" {
+				byKey = true
+			}
+		}
+		if !byKey {
+			t.Error("no by-key index on the catalog")
 		}
 	})
 
@@ -531,6 +554,17 @@ func TestDefaultStack(t *testing.T) {
 			{"sweep", "s3:ListBucket", "Media", true},
 			{"probe", "s3:ListBucket", "Media", true},
 			{"chunk", "s3:ListBucket", "", false},
+			// forget: finds by key, deletes records, documents and chunk files; writes nothing else.
+			{"forget", "dynamodb:Query", "index/*", true},
+			{"forget", "dynamodb:DeleteItem", "Catalog", true},
+			{"forget", "dynamodb:Scan", "", false},
+			{"forget", "s3:DeleteObject", "/chunks/*", true},
+			{"forget", "s3:DeleteObject", "/uploads/*", false}, // the object is gone already
+			{"forget", "s3:GetObject", "/uploads/*", true},     // is it back?
+			{"forget", "s3:PutObject", "", false},
+			{"forget", "es:ESHttpPost", "scenedex-chunks", true},
+			{"forget", "sagemaker:InvokeEndpoint", "", false},
+			{"forget", "states:StartExecution", "", false},
 		}
 		for _, tc := range tests {
 			got := allows(tc.fn, tc.action, tc.resource)

@@ -67,6 +67,7 @@ const (
 	pendingAttr  = "pending"
 	VideosIndex  = "by-created" // entity = "video", newest first by created_at
 	PendingIndex = "pending"    // pending = "UPLOADING", by updated_at
+	KeyIndex     = "by-key"     // key = the video's object key (only video items have one)
 )
 
 // timeLayout is RFC 3339 with a fixed-width fraction, so stored times sort
@@ -330,6 +331,32 @@ func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time
 			ExclusiveStartKey: start})
 		if err != nil {
 			return nil, wrap(err, "query stale uploads")
+		}
+		for _, m := range page.Items {
+			v, _, err := decode(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if start = page.LastEvaluatedKey; len(start) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// ByKey returns the videos whose object is key, through the by-key index.
+func (c *Catalog) ByKey(ctx context.Context, key string) ([]scenedex.Video, error) {
+	out := []scenedex.Video{}
+	var start map[string]types.AttributeValue
+	for {
+		page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(KeyIndex),
+			KeyConditionExpression:    aws.String("#k = :k"),
+			ExpressionAttributeNames:  map[string]string{"#k": "key"}, // a reserved word
+			ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: key}},
+			ExclusiveStartKey:         start})
+		if err != nil {
+			return nil, wrap(err, "query videos of key %s", key)
 		}
 		for _, m := range page.Items {
 			v, _, err := decode(m)

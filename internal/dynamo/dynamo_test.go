@@ -303,3 +303,29 @@ func TestChunkDoneRetriesTransactionConflicts(t *testing.T) {
 		t.Fatalf("endless conflict: %v", err)
 	}
 }
+
+// ByKey queries the by-key index (key is a reserved word: it goes by name),
+// following pages; it never scans.
+func TestByKeyQueriesTheKeyIndex(t *testing.T) {
+	fake := awsfake.New(t)
+	page := 0
+	fake.On("Query", func(t *testing.T, b map[string]any) awsfake.Reply {
+		page++
+		if awsfake.String(b, "IndexName") != KeyIndex || awsfake.String(b, "KeyConditionExpression") != "#k = :k" ||
+			awsfake.String(b, "ExpressionAttributeNames", "#k") != "key" || awsfake.String(b, "ExpressionAttributeValues", ":k", "S") != "uploads/ads/a b.mp4" {
+			t.Errorf("query %v", b)
+		}
+		if page == 1 {
+			return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("a", scenedex.StatusReady, 1, 0, "")},
+				"LastEvaluatedKey": map[string]any{"pk": map[string]any{"S": "a"}, "sk": map[string]any{"S": "video"}}}}
+		}
+		return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("b", scenedex.StatusFailed, 1, 0, "")}}}
+	})
+	vs, err := newCatalog(fake).ByKey(context.Background(), "uploads/ads/a b.mp4")
+	if err != nil || len(vs) != 2 || vs[0].ID != "a" || vs[1].ID != "b" || page != 2 {
+		t.Fatalf("by key %+v %v (%d pages)", vs, err, page)
+	}
+	if len(fake.Calls("Scan")) != 0 {
+		t.Error("scanned the table")
+	}
+}

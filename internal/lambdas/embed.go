@@ -3,6 +3,7 @@ package lambdas
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -35,7 +36,7 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	v, err := f.P.EmbedChunk(ctx, c)
 	switch {
 	case err == nil:
-	case scenedex.ErrorCode(err) == scenedex.CodeNotFound && v.ID == "":
+	case errors.Is(err, pipeline.ErrGone):
 		return nil // the video was deleted meanwhile
 	case scenedex.Permanent(err):
 		reason := scenedex.Message(err)

@@ -87,6 +87,9 @@ func (f *Functions) Probe(ctx context.Context, ev events.EventBridgeEvent) (Prob
 	if errors.Is(err, pipeline.ErrDuplicate) {
 		return ProbeOutput{Skip: true, VideoID: v.ID, Video: v}, nil
 	}
+	if errors.Is(err, pipeline.ErrGone) {
+		return ProbeOutput{Skip: true}, nil // deleted before its run began: nothing to make
+	}
 	if err != nil {
 		if v.ID != "" && scenedex.Permanent(err) {
 			// Registered, but unusable (empty file, bad collection): fail it now.
@@ -95,6 +98,9 @@ func (f *Functions) Probe(ctx context.Context, ev events.EventBridgeEvent) (Prob
 		return ProbeOutput{VideoID: v.ID}, stepError(err)
 	}
 	plan, err := f.P.Probe(ctx, v)
+	if errors.Is(err, pipeline.ErrGone) {
+		return ProbeOutput{Skip: true}, nil // deleted while it was probed
+	}
 	if err != nil {
 		return ProbeOutput{VideoID: v.ID}, stepError(err)
 	}
@@ -149,7 +155,11 @@ func (f *Functions) Await(ctx context.Context, in AwaitInput) error {
 	for _, n := range in.Counts {
 		total += n
 	}
-	if _, err := f.P.ChunksPlanned(ctx, in.VideoID, total); err != nil {
+	if _, err := f.P.ChunksPlanned(ctx, in.VideoID, total); errors.Is(err, pipeline.ErrGone) {
+		// Deleted while it was cut (its files are cleared): let the run
+		// end now, quietly, instead of waiting out its timeout.
+		return stepError(f.Tokens.Succeed(ctx, in.TaskToken, VideoRef{VideoID: in.VideoID}))
+	} else if err != nil {
 		return stepError(err)
 	}
 	v, err := f.Store.SetTaskToken(ctx, in.VideoID, in.TaskToken)
@@ -165,6 +175,9 @@ func (f *Functions) Await(ctx context.Context, in AwaitInput) error {
 // Finalize marks the video READY and announces it.
 func (f *Functions) Finalize(ctx context.Context, in VideoRef) (scenedex.Video, error) {
 	v, err := f.P.Finalize(ctx, in.VideoID)
+	if errors.Is(err, pipeline.ErrGone) {
+		return scenedex.Video{}, nil // deleted during its run: nothing to announce
+	}
 	if err != nil {
 		return v, stepError(err)
 	}

@@ -146,7 +146,8 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 
 	var runner *Runner
 	s3srv, err := s3local.New(s3local.Config{Dir: cfg.Data, Bucket: Bucket, Log: cfg.Log,
-		OnCreated: func(ctx context.Context, ev scenedex.ObjectCreated) error { return runner.OnCreated(ctx, ev) }})
+		OnCreated: func(ctx context.Context, ev scenedex.ObjectCreated) error { return runner.OnCreated(ctx, ev) },
+		OnDeleted: func(ctx context.Context, ev scenedex.ObjectDeleted) error { return runner.OnDeleted(ctx, ev) }})
 	if err != nil {
 		return nil, err
 	}

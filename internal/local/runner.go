@@ -68,11 +68,13 @@ type Runner struct {
 	Catalog  *sqlite.Catalog
 	Workflow *sqlite.Queue
 	Chunks   *sqlite.Queue
-	DropIns  DropInSource
-	Bucket   string // the local bucket, as events name it
-	Log      *slog.Logger
-	opts     Options
-	wake     chan struct{}
+	// Deletions holds Object Deleted events until their videos are removed.
+	Deletions *sqlite.Queue
+	DropIns   DropInSource
+	Bucket    string // the local bucket, as events name it
+	Log       *slog.Logger
+	opts      Options
+	wake      chan struct{}
 }
 
 // New builds a runner over the queue database.
@@ -87,9 +89,57 @@ func New(p *pipeline.Pipeline, catalog *sqlite.Catalog, queues *sqlite.QueueDB, 
 	}
 	return &Runner{
 		P: p, Catalog: catalog, DropIns: dropIns, Log: log, opts: opts, wake: make(chan struct{}, 1),
-		Workflow: queues.Queue("workflow", wfVis, opts.MaxAttempts),
-		Chunks:   queues.Queue("chunks", chVis, opts.MaxAttempts),
+		Workflow:  queues.Queue("workflow", wfVis, opts.MaxAttempts),
+		Chunks:    queues.Queue("chunks", chVis, opts.MaxAttempts),
+		Deletions: queues.Queue("deletions", chVis, opts.MaxAttempts),
 	}
+}
+
+// OnDeleted records an Object Deleted event; the video made from the object
+// is removed by the runner (never inside the request: deleting a video
+// deletes its object through the same endpoint).
+func (r *Runner) OnDeleted(ctx context.Context, ev scenedex.ObjectDeleted) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	// Every deletion is its own message: a key deleted, written and deleted
+	// again must be forgotten twice.
+	if err := r.Deletions.Send(ctx, sqlite.Message{ID: fmt.Sprintf("%s@deleted-%d", ev.Key, time.Now().UnixNano()), Body: body}); err != nil {
+		return err
+	}
+	r.poke()
+	return nil
+}
+
+// deletionOnce removes the videos of at most one deleted object.
+func (r *Runner) deletionOnce(ctx context.Context) bool {
+	got, dead, err := r.Deletions.Receive(ctx, 1)
+	if err != nil {
+		r.logErr(ctx, "receive deletions", err)
+		return false
+	}
+	for _, d := range dead {
+		r.Log.Error("a deleted object's video could not be removed", "body", string(d.Body), "err", d.LastError)
+	}
+	for _, d := range got {
+		var ev scenedex.ObjectDeleted
+		if err := json.Unmarshal(d.Body, &ev); err != nil {
+			r.Log.Error("dropping malformed deletion message", "id", d.ID, "err", err)
+			r.Deletions.Ack(ctx, d)
+			continue
+		}
+		if _, err := r.P.Forget(ctx, ev); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			r.Log.Warn("removing a deleted object's video failed; will retry", "key", ev.Key, "attempt", d.Attempt, "err", err)
+			r.Deletions.Nack(ctx, d, errors.New(scenedex.Message(err)), r.backoff(d.Attempt))
+			continue
+		}
+		r.Deletions.Ack(ctx, d)
+	}
+	return len(got)+len(dead) > 0
 }
 
 // OnCreated records an Object Created event as a workflow run. The message id
@@ -152,7 +202,7 @@ func (r *Runner) poke() {
 
 // Run processes until ctx ends.
 func (r *Runner) Run(ctx context.Context) error {
-	for _, q := range []*sqlite.Queue{r.Workflow, r.Chunks} {
+	for _, q := range []*sqlite.Queue{r.Workflow, r.Chunks, r.Deletions} {
 		n, err := q.ReleaseLeases(ctx)
 		if err != nil {
 			return fmt.Errorf("release leases: %w", err)
@@ -179,6 +229,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	loop(r.opts.Poll, r.workflowOnce)
+	loop(r.opts.Poll, r.deletionOnce)
 	for range r.opts.EmbedWorkers {
 		loop(r.opts.Poll, r.embedOnce)
 	}
@@ -229,7 +280,7 @@ func (r *Runner) workflowOnce(ctx context.Context) bool {
 // returns an error only when a retry may help.
 func (r *Runner) runWorkflow(ctx context.Context, ev scenedex.ObjectCreated) error {
 	v, err := r.P.Register(ctx, ev)
-	if errors.Is(err, pipeline.ErrDuplicate) {
+	if errors.Is(err, pipeline.ErrDuplicate) || errors.Is(err, pipeline.ErrGone) {
 		return nil
 	}
 	if err != nil {
@@ -240,8 +291,14 @@ func (r *Runner) runWorkflow(ctx context.Context, ev scenedex.ObjectCreated) err
 		return err
 	}
 	err = r.ingest(ctx, v)
+	if errors.Is(err, pipeline.ErrGone) || r.P.Gone(ctx, v.ID, err) {
+		return nil // deleted while it ran; what the run made is gone too
+	}
 	if err != nil && scenedex.Permanent(err) {
 		_, ferr := r.P.MarkFailed(ctx, v.ID, scenedex.Message(err))
+		if r.P.Gone(ctx, v.ID, ferr) {
+			return nil // its failure was the deletion of its object
+		}
 		return ferr
 	}
 	return err
@@ -319,7 +376,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 				}
 			}
 			r.Chunks.Ack(ctx, d)
-		case scenedex.ErrorCode(err) == scenedex.CodeNotFound && v.ID == "":
+		case errors.Is(err, pipeline.ErrGone):
 			r.Chunks.Ack(ctx, d) // the video was deleted
 		case scenedex.Permanent(err):
 			r.P.MarkFailed(ctx, c.VideoID, scenedex.Message(err))

@@ -56,6 +56,13 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 		}
 	}
 	if id == "" { // drop-in
+		// An event for an object that is gone (deleted since; or a video
+		// deleted while its run was retried) makes no record.
+		if _, err := p.Blobs.Head(ctx, ev.Key); scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+			return scenedex.Video{}, ErrGone
+		} else if err != nil {
+			return scenedex.Video{}, err
+		}
 		id = DropInID(ev)
 		v := scenedex.Video{ID: id, Collection: collection, Filename: path.Base(ev.Key), Key: ev.Key, Size: ev.Size,
 			ETag: ev.ETag, Status: scenedex.StatusUploading, Metadata: map[string]string{"source": "drop-in"}}
@@ -85,6 +92,9 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 		}
 		return nil
 	})
+	if p.Gone(ctx, id, err) {
+		return scenedex.Video{}, ErrGone
+	}
 	if err != nil {
 		return v, err
 	}
@@ -155,6 +165,9 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 		v.Duration, v.Width, v.Height, v.Stage = pr.Duration, pr.Video.Width, pr.Video.Height, "chunking"
 		return nil
 	})
+	if p.Gone(ctx, v.ID, err) {
+		return scenedex.Plan{}, ErrGone
+	}
 	return plan, err
 }
 
@@ -244,10 +257,14 @@ func (p *Pipeline) ChunksPlanned(ctx context.Context, videoID string, total int)
 	if total == 0 {
 		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotVideo, "no chunk could be cut from the video")
 	}
-	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+	v, err := p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
 		v.ChunksTotal, v.Stage = total, "embedding"
 		return nil
 	})
+	if p.Gone(ctx, videoID, err) {
+		return scenedex.Video{}, ErrGone // deleted while it was cut: its chunk files went with it
+	}
+	return v, err
 }
 
 // Complete reports whether every planned chunk of v is embedded.
@@ -258,8 +275,11 @@ func Complete(v scenedex.Video) bool { return v.ChunksTotal > 0 && v.ChunksDone 
 // marks the chunk done. Doing it twice is harmless: the doc is replaced.
 func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.Video, error) {
 	v, err := p.Catalog.Get(ctx, c.VideoID)
+	if p.Gone(ctx, c.VideoID, err) {
+		return scenedex.Video{}, ErrGone // deleted meanwhile: nothing to do, and its frames go
+	}
 	if err != nil {
-		return v, err // deleted meanwhile: not found, nothing to do
+		return v, err
 	}
 	// A video FAILED by another chunk still gets this one indexed and
 	// counted: no finished work is thrown away, and a redrive of the dead
@@ -304,19 +324,27 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	if err := p.Index.Upsert(ctx, []scenedex.Doc{doc}); err != nil {
 		return v, fmt.Errorf("index %s: %w", c.ID(), err)
 	}
-	return p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)
+	v, err = p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)
+	if p.Gone(ctx, c.VideoID, err) {
+		return scenedex.Video{}, ErrGone // deleted meanwhile: the document just written went with it
+	}
+	return v, err
 }
 
 // Finalize marks a video READY once every chunk is indexed. Calling it again,
 // or before the last chunk, changes nothing.
 func (p *Pipeline) Finalize(ctx context.Context, videoID string) (scenedex.Video, error) {
-	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+	v, err := p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
 		if v.Status == scenedex.StatusProcessing && Complete(*v) {
 			v.Status, v.Stage = scenedex.StatusReady, ""
 			p.Log.Info("video ready", "video", v.ID, "chunks", v.ChunksTotal, "duration", v.Duration)
 		}
 		return nil
 	})
+	if p.Gone(ctx, videoID, err) {
+		return scenedex.Video{}, ErrGone
+	}
+	return v, err
 }
 
 // MarkFailed records why a video could not be processed. A READY video stays

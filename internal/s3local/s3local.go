@@ -37,6 +37,10 @@ type Config struct {
 	// created under uploads/. An error turns the response into a 500 so the
 	// client retries: no upload is acknowledged without its event.
 	OnCreated func(context.Context, scenedex.ObjectCreated) error
+	// OnDeleted is called, before the client hears of it, for every object
+	// under uploads/ that a DELETE (or a multi-object delete) removed; an
+	// error turns the response into a 500 so the client retries.
+	OnDeleted func(context.Context, scenedex.ObjectDeleted) error
 	Now       func() time.Time
 	Log       *slog.Logger
 }
@@ -148,6 +152,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r, release := s.guard(w, r)
 	defer release()
 	if r == nil {
+		return
+	}
+	if doomed := s.deleting(r); doomed != nil {
+		s.deleteObjects(w, r, doomed)
 		return
 	}
 	key, creates := s.createdKey(r)

@@ -50,6 +50,13 @@ type ObjectCreated struct {
 	Version string `json:"version,omitempty"`
 }
 
+// ObjectDeleted is an object's deletion: S3 Object Deleted through
+// EventBridge in the cloud, the local endpoint's own event on one machine.
+type ObjectDeleted struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"` // decoded key
+}
+
 // ChunkSender fans chunks out to the embedding workers (SQS, or the local queue).
 // Sending the same chunk twice must be harmless.
 type ChunkSender interface {
@@ -95,6 +102,8 @@ type Catalog interface {
 	// Update applies fn to the stored record atomically and returns the result.
 	Update(ctx context.Context, id string, fn func(*Video) error) (Video, error)
 	Delete(ctx context.Context, id string) error
+	// ByKey returns the videos whose object is key (none: an empty list).
+	ByKey(ctx context.Context, key string) ([]Video, error)
 	// ChunkDone marks chunk i done; doing it twice counts once. It returns the
 	// record with ChunksDone updated.
 	ChunkDone(ctx context.Context, videoID string, i int) (Video, error)

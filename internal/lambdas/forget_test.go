@@ -1,0 +1,146 @@
+package lambdas
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// s3DeletedEvent is EventBridge's "Object Deleted" event as S3 sends it.
+func s3DeletedEvent(t *testing.T, key string) events.EventBridgeEvent {
+	t.Helper()
+	raw := fmt.Sprintf(`{"version":"0","id":"2ee9cc15-d022-99ea-1fb8-1b1bac4850f9","detail-type":"Object Deleted",
+		"source":"aws.s3","account":"123456789012","time":"2021-11-12T00:00:00Z","region":"us-east-1",
+		"resources":["arn:aws:s3:::media"],"detail":{"version":"0","bucket":{"name":"media"},
+		"object":{"key":%q,"sequencer":"00617F0A6A6B27A58F"},"request-id":"0BH729840619AG5K",
+		"requester":"123456789012","source-ip-address":"1.2.3.4","reason":"DeleteObject","deletion-type":"Permanently Deleted"}}`,
+		url.QueryEscape(key))
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// run takes a video through the workflow's steps as Step Functions would,
+// up to the wait for embeddings; it returns the probe's state and the chunk
+// messages sent.
+func (e *env) run(t *testing.T, key, video string) (ProbeOutput, []scenedex.Chunk) {
+	t.Helper()
+	ctx := context.Background()
+	f, _ := os.Open(video)
+	defer f.Close()
+	if err := e.store.Put(ctx, key, f, "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := e.store.Head(ctx, key)
+	out, err := e.fns.Probe(ctx, s3Event(t, key, info.Size, info.ETag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.queue.sent)
+	for _, w := range out.Windows {
+		if _, err := e.fns.Chunk(ctx, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, e.queue.sent[before:]
+}
+
+// The cloud's catalog follows the bucket: an Object Deleted event removes
+// the video (documents, chunk files, record); a video deleted while its run
+// is cutting it ends its run quietly (the wait released, finalize a no-op,
+// its chunk messages dropped) and leaves nothing behind.
+func TestForget(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	video := testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2, GOP: 25})
+
+	key := "uploads/ads/week 1/clip+ü.mp4"
+	out, sent := e.run(t, key, video)
+	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := e.fns.Embed(ctx, sqsEvent(sent)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("embed: %+v %v", resp, err)
+	}
+	if v, err := e.fns.Finalize(ctx, VideoRef{VideoID: out.VideoID}); err != nil || v.Status != scenedex.StatusReady {
+		t.Fatalf("finalize: %+v %v", v, err)
+	}
+	// Deleted by a user in the console (or aws s3 rm): S3 sends Object Deleted.
+	if err := e.store.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.fns.Forget(ctx, s3DeletedEvent(t, key))
+	if err != nil || res.Removed != 1 || res.Key != key {
+		t.Fatalf("forget: %+v %v", res, err)
+	}
+	e.nothingLeft(t, out.VideoID, sent)
+	// A repeated event, and one for a key that never made a video, change nothing.
+	for _, k := range []string{key, "uploads/ads/other.mp4", "chunks/x/0000/clip.mp4"} {
+		if res, err := e.fns.Forget(ctx, s3DeletedEvent(t, k)); err != nil || res.Removed != 0 {
+			t.Errorf("forget %s: %+v %v", k, res, err)
+		}
+	}
+	var perm *Permanent
+	if _, err := e.fns.Forget(ctx, events.EventBridgeEvent{Detail: json.RawMessage(`{}`)}); !errors.As(err, &perm) {
+		t.Errorf("malformed event: %v", err)
+	}
+
+	// Deleted (through the API) between cutting and waiting.
+	out, sent = e.run(t, "uploads/ads/second.mp4", video)
+	if err := e.fns.P.Delete(ctx, out.VideoID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-b"}); err != nil {
+		t.Fatalf("await of a deleted video: %v", err)
+	}
+	if last := e.tokens.succeeded[len(e.tokens.succeeded)-1]; last != "tok-b" {
+		t.Errorf("the wait was not released: %v", e.tokens.succeeded)
+	}
+	if resp, err := e.fns.Embed(ctx, sqsEvent(sent)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("embed of a deleted video's chunks: %+v %v", resp, err)
+	}
+	if v, err := e.fns.Finalize(ctx, VideoRef{VideoID: out.VideoID}); err != nil || v.ID != "" {
+		t.Errorf("finalize of a deleted video: %+v %v", v, err)
+	}
+	e.nothingLeft(t, out.VideoID, sent)
+	// A late Object Created for it (its run retried) makes no record.
+	if out, err := e.fns.Probe(ctx, s3Event(t, "uploads/ads/second.mp4", 100, "abc")); err == nil || out.VideoID != "" {
+		t.Errorf("probe of a deleted object: %+v %v", out, err)
+	}
+	if _, err := e.fns.P.Register(ctx, scenedex.ObjectCreated{Bucket: "media", Key: "uploads/ads/second.mp4", Size: 1, ETag: "x"}); !errors.Is(err, pipeline.ErrGone) {
+		t.Errorf("register of a deleted object: %v", err)
+	}
+	if vs, _ := e.fns.P.Catalog.ByKey(ctx, "uploads/ads/second.mp4"); len(vs) != 0 {
+		t.Errorf("ghost records %+v", vs)
+	}
+}
+
+func (e *env) nothingLeft(t *testing.T, id string, sent []scenedex.Chunk) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.fns.P.Catalog.Get(ctx, id); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("record of %s: %v", id, err)
+	}
+	for _, c := range sent {
+		if _, err := e.index.Get(ctx, c.ID()); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+			t.Errorf("document %s: %v", c.ID(), err)
+		}
+		for _, k := range append([]string{c.ClipKey, c.ThumbKey}, c.FrameKeys...) {
+			if _, err := e.store.Head(ctx, k); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+				t.Errorf("chunk file %s: %v", k, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/scenedex/scenedex/internal/modelserver"
+	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/s3blob"
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+	}
+}
+
+// gone checks that nothing of video id is left: record, documents, chunk
+// files.
+func gone(t *testing.T, app *App, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := app.Catalog.Get(ctx, id); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("record of %s: %v", id, err)
+	}
+	for i := range 4 {
+		if _, err := app.Index.Get(ctx, scenedex.ChunkID(id, i)); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+			t.Errorf("document %s: %v", scenedex.ChunkID(id, i), err)
+		}
+	}
+	if files := filesUnder(filepath.Join(app.S3.ObjectsDir(), "chunks", id)); len(files) != 0 {
+		t.Errorf("chunk files of %s: %v", id, files)
+	}
+}
+
+// The catalog follows the bucket: deleting an object under uploads/ with an
+// S3 client (one DELETE, or a multi-object delete) removes the video made
+// from it; other videos and objects stay.
+func TestDeletedObjectRemovesVideo(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	ctx := context.Background()
+	video := testvideo.Make(t, dir, "a.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: chunkSecs})
+	ids := []string{uploadFile(t, c, video, "ads"), uploadFile(t, c, video, "ads"), uploadFile(t, c, video, "ads")}
+	// And a file dropped into the folder, picked up as a video.
+	dropped := filepath.Join(app.S3.ObjectsDir(), "uploads", "ads", "dropped.mp4")
+	b, _ := os.ReadFile(video)
+	os.MkdirAll(filepath.Dir(dropped), 0o755)
+	os.WriteFile(dropped, b, 0o644)
+	eventually(t, "drop-in picked up", 30*time.Second, func() bool {
+		_, err := app.Catalog.FindByKey(ctx, "uploads/ads/dropped.mp4")
+		return err == nil
+	})
+	drop, _ := app.Catalog.FindByKey(ctx, "uploads/ads/dropped.mp4")
+	ids = append(ids, drop.ID)
+	keys := map[string]string{}
+	for _, id := range ids {
+		if v := waitFinal(t, c, id); v.Status != scenedex.StatusReady {
+			t.Fatalf("%s: %+v", id, v)
+		}
+		v, _ := app.Catalog.Get(ctx, id)
+		keys[id] = v.Key
+	}
+
+	client := s3blob.LocalClient(app.URL, app.S3.AccessKey, app.S3.Secret)
+	bucket := aws.String(Bucket)
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: aws.String(keys[ids[0]])}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: bucket, Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String(keys[ids[1]])}, {Key: aws.String(keys[ids[3]])}, {Key: aws.String("uploads/ads/never-there.mp4")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{ids[0], ids[1], ids[3]} {
+		eventually(t, "video "+id+" removed", 20*time.Second, func() bool {
+			_, err := app.Catalog.Get(ctx, id)
+			return scenedex.ErrorCode(err) == scenedex.CodeNotFound
+		})
+		gone(t, app, id)
+	}
+	if v, err := c.Video(ctx, ids[2]); err != nil || v.Status != scenedex.StatusReady {
+		t.Errorf("the video whose object stays: %+v %v", v, err)
+	}
+	// The API's own delete (which deletes the object through the endpoint,
+	// whose event then finds nothing left) answers 204 and leaves nothing.
+	if err := c.Delete(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the deletion event is handled
+	gone(t, app, ids[2])
+	if dead, _ := app.Runner.Deletions.Dead(ctx); len(dead) != 0 {
+		t.Errorf("dead deletions: %+v", dead)
+	}
+	if page, _ := app.Catalog.List(ctx, scenedex.ListQuery{}); len(page.Videos) != 0 {
+		t.Errorf("videos left: %+v", page.Videos)
+	}
+}
+
+// Deleting a video while it is being chunked leaves no record (no drop-in
+// "ghost" made by a retried step), no documents and no chunk files.
+func TestDeleteWhileChunking(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{Delay: 100 * time.Millisecond})
+	ctx := context.Background()
+	video := testvideo.Make(t, dir, "long.mp4", testvideo.Spec{Scenes: []int{0, 1, 2, 3, 4, 5}, SceneSecs: chunkSecs, Size: "640x360"})
+	id := uploadFile(t, c, video, "ads")
+	eventually(t, "processing", 20*time.Second, func() bool {
+		v, err := app.Catalog.Get(ctx, id)
+		return err == nil && v.Status == scenedex.StatusProcessing && v.Stage != "probing"
+	})
+	if err := c.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Let the run's steps and the chunk messages play out.
+	eventually(t, "queues drained", 30*time.Second, func() bool {
+		n1, _ := app.Runner.Workflow.Pending(ctx)
+		n2, _ := app.Runner.Chunks.Pending(ctx)
+		n3, _ := app.Runner.Deletions.Pending(ctx)
+		return n1+n2+n3 == 0
+	})
+	time.Sleep(500 * time.Millisecond) // a sweep and a drop-in scan
+	gone(t, app, id)
+	if page, _ := app.Catalog.List(ctx, scenedex.ListQuery{}); len(page.Videos) != 0 {
+		t.Errorf("ghost records: %+v", page.Videos)
+	}
+	if files := filesUnder(filepath.Join(app.S3.ObjectsDir())); len(files) != 0 {
+		t.Errorf("files left in the bucket: %v", files)
+	}
+	// A late or retried event for the deleted object makes no record.
+	if _, err := app.Pipeline.Register(ctx, scenedex.ObjectCreated{Bucket: Bucket, Key: "uploads/ads/" + id + "/long.mp4", Size: 1, ETag: "x"}); !errors.Is(err, pipeline.ErrGone) {
+		t.Errorf("register a deleted object: %v", err)
+	}
+	if page, _ := app.Catalog.List(ctx, scenedex.ListQuery{}); len(page.Videos) != 0 {
+		t.Errorf("ghost record after a late event: %+v", page.Videos)
+	}
+}
