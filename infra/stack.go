@@ -340,9 +340,9 @@ func (s *builder) functions() {
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
-		{"await", "store the task token of the embeddings wait", 256, 15, false, base(nil)},
+		{"await", "store the task token of the embeddings wait", 256, 15, false, base(search)},
 		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
-		{"finalize", "READY + Video Indexed event", 256, 30, false, base(nil)},
+		{"finalize", "READY + Video Indexed event; older versions of the object retired", 256, 60, false, base(search)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
 		{"sweep", "uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false, base(map[string]*string{"STATE_MACHINE_ARN": s.machineArn()})},
 		{"forget", "Object Deleted -> the video made from the object is removed", 256, 120, false, base(search)},
@@ -435,14 +435,16 @@ func (s *builder) grants() {
 	// the PutItem and UpdateItem it contains. chunk never reads the table.
 	tableRW := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	for name, actions := range map[string][]string{
-		"upload": tableRW, "probe": tableRW, "await": tableRW, "finalize": tableRW, "fail": tableRW, "embed": tableRW,
+		"upload": tableRW, "probe": tableRW, "await": tableRW, "fail": tableRW, "embed": tableRW,
 		"api":   append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 		"sweep": append(tableRW, "dynamodb:Query"),
-		// forget finds videos by key and deletes them with their chunk items.
-		"forget": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+		// forget finds videos by key and deletes them with their chunk items;
+		// finalize does so for the older versions of an overwritten object.
+		"forget":   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+		"finalize": append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 	} {
 		resources := []*string{s.table.TableArn()}
-		if name == "api" || name == "sweep" || name == "forget" {
+		if name == "api" || name == "sweep" || name == "forget" || name == "finalize" {
 			resources = append(resources, s.str(*s.table.TableArn()+"/index/*"))
 		}
 		f[name].AddToRolePolicy(s.statement(actions, resources...))
@@ -456,14 +458,18 @@ func (s *builder) grants() {
 	f["api"].AddToRolePolicy(s.statement([]string{"s3:GetObject"}, s.objects("uploads/"))) // reprocess heads the upload
 	// HeadObject of a missing key answers 403 without s3:ListBucket: with it,
 	// "gone" is a 404 the code can tell from a refusal.
-	// forget heads the upload (is it back?), and clears the video's chunk
-	// files and any multipart upload left.
+	// forget heads the upload (is it back?) and aborts a multipart upload
+	// left; it, finalize (retiring older versions) and await (a video
+	// deleted while it was cut) clear a video's chunk files and documents.
 	f["forget"].AddToRolePolicy(s.statement([]string{"s3:GetObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
-	f["forget"].AddToRolePolicy(s.statement([]string{"s3:DeleteObject"}, s.objects("chunks/")))
-	f["forget"].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
-		Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"chunks/*"}}},
-	}))
+	for _, name := range []string{"forget", "finalize", "await"} {
+		f[name].AddToRolePolicy(s.statement([]string{"s3:DeleteObject"}, s.objects("chunks/")))
+		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
+			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"chunks/*"}}},
+		}))
+		s.osGrant(f[name], true) // deletes the video's documents
+	}
 	for _, name := range []string{"probe", "sweep", "api", "forget"} {
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
@@ -498,7 +504,6 @@ func (s *builder) grants() {
 		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
 		s.osGrant(f[name], name == "embed" || name == "api")
 	}
-	s.osGrant(f["forget"], true) // deletes the video's documents
 	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
 	f["await"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess"}, s.machineArn()))
 	f["start"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))

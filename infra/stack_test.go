@@ -565,6 +565,11 @@ func TestDefaultStack(t *testing.T) {
 			{"forget", "es:ESHttpPost", "scenedex-chunks", true},
 			{"forget", "sagemaker:InvokeEndpoint", "", false},
 			{"forget", "states:StartExecution", "", false},
+			{"finalize", "dynamodb:DeleteItem", "Catalog", true}, // retires older versions
+			{"finalize", "s3:DeleteObject", "/chunks/*", true},
+			{"finalize", "s3:DeleteObject", "/uploads/*", false},
+			{"await", "s3:DeleteObject", "/chunks/*", true}, // a video deleted while it was cut
+			{"await", "dynamodb:DeleteItem", "", false},
 		}
 		for _, tc := range tests {
 			got := allows(tc.fn, tc.action, tc.resource)

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Await }, "TABLE")
+	cloud.Run(func(f *lambdas.Functions) any { return f.Await }, "TABLE", "BUCKET", "OPENSEARCH_ENDPOINT")
 }

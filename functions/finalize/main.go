@@ -7,5 +7,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Finalize }, "TABLE")
+	cloud.Run(func(f *lambdas.Functions) any { return f.Finalize }, "TABLE", "BUCKET", "OPENSEARCH_ENDPOINT")
 }

@@ -144,3 +144,57 @@ func (e *env) nothingLeft(t *testing.T, id string, sent []scenedex.Chunk) {
 		}
 	}
 }
+
+// An object overwritten with other bytes: the Object Created event of the
+// new bytes runs as a new version (not a duplicate), and its finalize
+// retires the old one; the old bytes' event sent again is still a duplicate.
+func TestOverwriteRunsNewVersion(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := testvideo.Make(t, dir, "a.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2, GOP: 25})
+	b := testvideo.Make(t, dir, "b.mp4", testvideo.Spec{Scenes: []int{3}, SceneSecs: 2, GOP: 25})
+	finish := func(out ProbeOutput, sent []scenedex.Chunk) {
+		t.Helper()
+		if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-" + out.VideoID}); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := e.fns.Embed(ctx, sqsEvent(sent)); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("embed: %+v %v", resp, err)
+		}
+		if v, err := e.fns.Finalize(ctx, VideoRef{VideoID: out.VideoID}); err != nil || v.Status != scenedex.StatusReady {
+			t.Fatalf("finalize: %+v %v", v, err)
+		}
+	}
+	key := "uploads/ads/spot.mp4"
+	first, sentA := e.run(t, key, a)
+	finish(first, sentA)
+	info, _ := e.store.Head(ctx, key)
+	oldEvent := s3Event(t, key, info.Size, info.ETag)
+
+	second, sentB := e.run(t, key, b)
+	if second.Skip || second.VideoID == first.VideoID || second.Video.Collection != "ads" {
+		t.Fatalf("overwrite probed as %+v", second)
+	}
+	if _, err := e.index.Get(ctx, sentA[0].ID()); err != nil {
+		t.Errorf("the old version went before the new one was READY: %v", err)
+	}
+	finish(second, sentB)
+	e.nothingLeft(t, first.VideoID, sentA)
+	if vs, _ := e.fns.P.Catalog.ByKey(ctx, key); len(vs) != 1 || vs[0].ID != second.VideoID {
+		t.Errorf("videos of the key: %+v", vs)
+	}
+	// The newest event again is a duplicate.
+	info, _ = e.store.Head(ctx, key)
+	if out, err := e.fns.Probe(ctx, s3Event(t, key, info.Size, info.ETag)); err != nil || !out.Skip {
+		t.Errorf("the same bytes again: %+v %v", out, err)
+	}
+	// A late copy of the first bytes' event (EventBridge may deliver out of
+	// order) makes nothing: the object holds other bytes now.
+	if out, err := e.fns.Probe(ctx, oldEvent); err != nil || !out.Skip {
+		t.Errorf("a stale event: %+v %v", out, err)
+	}
+	if vs, _ := e.fns.P.Catalog.ByKey(ctx, key); len(vs) != 1 {
+		t.Errorf("a stale event made a video: %+v", vs)
+	}
+}

@@ -148,3 +148,75 @@ func TestDeleteWhileChunking(t *testing.T) {
 		t.Errorf("ghost record after a late event: %+v", page.Videos)
 	}
 }
+
+// Overwriting an object with other bytes makes a new version: it is
+// processed while the old one still answers searches, and once it is READY
+// the old one is retired. The same bytes sent again change nothing.
+func TestOverwriteMakesNewVersion(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{Delay: 30 * time.Millisecond})
+	ctx := context.Background()
+	first := testvideo.Make(t, dir, "first.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: chunkSecs})
+	second := testvideo.Make(t, dir, "second.mp4", testvideo.Spec{Scenes: []int{4, 5, 3}, SceneSecs: chunkSecs})
+	oldID := uploadFile(t, c, first, "ads")
+	if v := waitFinal(t, c, oldID); v.Status != scenedex.StatusReady {
+		t.Fatalf("first: %+v", v)
+	}
+	old, _ := app.Catalog.Get(ctx, oldID)
+	// Our key path keeps the upload's name; metadata of the upload carry over.
+	app.Catalog.Update(ctx, oldID, func(v *scenedex.Video) error { v.Metadata = map[string]string{"brand": "acme"}; return nil })
+
+	store := s3blob.New(s3blob.LocalClient(app.URL, app.S3.AccessKey, app.S3.Secret), Bucket)
+	put := func(path string) {
+		t.Helper()
+		f, _ := os.Open(path)
+		defer f.Close()
+		if err := store.Put(ctx, old.Key, f, "video/mp4"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same bytes again: nothing new.
+	put(first)
+	time.Sleep(500 * time.Millisecond)
+	if vs, _ := app.Catalog.ByKey(ctx, old.Key); len(vs) != 1 {
+		t.Fatalf("the same bytes made %d videos", len(vs))
+	}
+
+	put(second)
+	var fresh scenedex.Video
+	eventually(t, "new version registered", 20*time.Second, func() bool {
+		vs, _ := app.Catalog.ByKey(ctx, old.Key)
+		for _, v := range vs {
+			if v.ID != oldID {
+				fresh = v
+				return true
+			}
+		}
+		return false
+	})
+	if fresh.Collection != "ads" || fresh.Filename != "first.mp4" || fresh.Metadata["brand"] != "acme" {
+		t.Errorf("the new version lost the upload's description: %+v", fresh)
+	}
+	// While it is processed, the old version is still searchable.
+	if v, err := app.Catalog.Get(ctx, oldID); err == nil && v.Status == scenedex.StatusReady {
+		if _, err := app.Index.Get(ctx, scenedex.ChunkID(oldID, 0)); err != nil {
+			t.Errorf("old version's scenes gone before the new one is READY: %v", err)
+		}
+	}
+	if v := waitFinal(t, c, fresh.ID); v.Status != scenedex.StatusReady || v.ChunksTotal != 3 {
+		t.Fatalf("new version: %+v", v)
+	}
+	gone(t, app, oldID)
+	if vs, _ := app.Catalog.ByKey(ctx, old.Key); len(vs) != 1 || vs[0].ID != fresh.ID {
+		t.Errorf("videos of the key: %+v", vs)
+	}
+	// Its scenes answer: a frame of the second video's first scene.
+	hits, err := c.Search(ctx, scenedex.Query{Image: testvideo.Frame(t, second, 1), K: 1})
+	if err != nil || len(hits) != 1 || hits[0].VideoID != fresh.ID || hits[0].Chunk != 0 {
+		t.Errorf("search after the overwrite: %+v %v", hits, err)
+	}
+	// The object stays: it is the new version's.
+	if _, err := store.Head(ctx, old.Key); err != nil {
+		t.Errorf("the object went with the old version: %v", err)
+	}
+}

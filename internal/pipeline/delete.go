@@ -44,6 +44,10 @@ func (p *Pipeline) remove(ctx context.Context, v scenedex.Video, withUpload bool
 // purge removes what a video's run made: its documents in the index and its
 // chunk files (clips, thumbnails, frames).
 func (p *Pipeline) purge(ctx context.Context, videoID string) error {
+	if p.Index == nil || p.Blobs == nil {
+		// A step wired without them (a function that never writes either).
+		return fmt.Errorf("purge %s: this step has no index or bucket to clear", videoID)
+	}
 	if err := p.Index.DeleteVideo(ctx, videoID); err != nil {
 		return err
 	}

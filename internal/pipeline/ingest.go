@@ -50,24 +50,42 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 	}
 	collection, name, _ := strings.Cut(rest, "/")
 	id := ""
+	var prev *scenedex.Video // the video an overwritten upload was
 	if maybeID, _, ok := strings.Cut(name, "/"); ok {
 		if v, err := p.Catalog.Get(ctx, maybeID); err == nil && v.Key == ev.Key {
-			id = v.ID
+			if newVersion(v, ev) {
+				prev = &v
+			} else {
+				id = v.ID
+			}
 		}
 	}
-	if id == "" { // drop-in
+	if id == "" { // drop-in, or a new version of an object
 		// An event for an object that is gone (deleted since; or a video
 		// deleted while its run was retried) makes no record.
-		if _, err := p.Blobs.Head(ctx, ev.Key); scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+		info, err := p.Blobs.Head(ctx, ev.Key)
+		switch {
+		case scenedex.ErrorCode(err) == scenedex.CodeNotFound:
 			return scenedex.Video{}, ErrGone
-		} else if err != nil {
+		case err != nil:
 			return scenedex.Video{}, err
+		case ev.ETag != "" && info.ETag != "" && strings.Trim(info.ETag, `"`) != strings.Trim(ev.ETag, `"`):
+			// A late event of bytes overwritten since: the newer bytes' own
+			// event makes their video.
+			return scenedex.Video{}, ErrGone
 		}
 		id = DropInID(ev)
 		v := scenedex.Video{ID: id, Collection: collection, Filename: path.Base(ev.Key), Key: ev.Key, Size: ev.Size,
 			ETag: ev.ETag, Status: scenedex.StatusUploading, Metadata: map[string]string{"source": "drop-in"}}
 		if !scenedex.ValidCollection(collection) {
 			v.Collection = scenedex.DefaultCollection
+		}
+		if prev != nil {
+			// Overwritten with other bytes: a new version of the video, as
+			// it was described, processed beside the old one until it is
+			// READY (Finalize then retires the old).
+			v.Collection, v.Filename, v.ContentType, v.Metadata = prev.Collection, prev.Filename, prev.ContentType, prev.Metadata
+			collection = prev.Collection
 		}
 		if err := p.Catalog.Create(ctx, v); err != nil && scenedex.ErrorCode(err) != scenedex.CodeConflict {
 			return v, err
@@ -105,6 +123,34 @@ func (p *Pipeline) Register(ctx context.Context, ev scenedex.ObjectCreated) (sce
 		return v, scenedex.Errorf(scenedex.CodeNotVideo, "the file is empty (0 bytes)")
 	}
 	return v, nil
+}
+
+// newVersion reports whether ev is other bytes than the ones v was made
+// from: the object was overwritten after it arrived.
+func newVersion(v scenedex.Video, ev scenedex.ObjectCreated) bool {
+	etag := strings.Trim(ev.ETag, `"`)
+	return v.Status != scenedex.StatusUploading && etag != "" && v.ETag != "" && strings.Trim(v.ETag, `"`) != etag
+}
+
+// retire removes the older versions of v's object once v is READY: videos of
+// the same key made from other bytes and created before v (a newer version
+// still being processed stays, and retires v in its turn). Search answers
+// from the old version until then, so an overwrite leaves no gap.
+func (p *Pipeline) retire(ctx context.Context, v scenedex.Video) error {
+	vs, err := p.Catalog.ByKey(ctx, v.Key)
+	if err != nil {
+		return err
+	}
+	for _, old := range vs {
+		if old.ID == v.ID || !old.CreatedAt.Before(v.CreatedAt) || strings.Trim(old.ETag, `"`) == strings.Trim(v.ETag, `"`) {
+			continue
+		}
+		if err := p.remove(ctx, old, false); err != nil {
+			return err
+		}
+		p.Log.Info("older version retired", "video", old.ID, "by", v.ID, "key", v.Key)
+	}
+	return nil
 }
 
 // MaxWindows bounds the windows of one video (33 hours at the default 60 s):
@@ -343,6 +389,11 @@ func (p *Pipeline) Finalize(ctx context.Context, videoID string) (scenedex.Video
 	})
 	if p.Gone(ctx, videoID, err) {
 		return scenedex.Video{}, ErrGone
+	}
+	if err == nil && v.Status == scenedex.StatusReady {
+		if rerr := p.retire(ctx, v); rerr != nil {
+			return v, fmt.Errorf("retire older versions of %s: %w", v.Key, rerr)
+		}
 	}
 	return v, err
 }
