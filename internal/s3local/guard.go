@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -115,7 +116,45 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 	}
 	sum, sha := md5.New(), sha256.New()
 	disk := &errWriter{w: tmp}
-	n, err := io.Copy(io.MultiWriter(disk, sum, sha), r.Body)
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	var n int64
+	switch {
+	case payload == streamingSigned || payload == streamingSignedTrailer || payload == streamingUnsigned:
+		var seed *chunkSeed
+		if payload != streamingUnsigned {
+			sd, aerr := s.verify.seed(r)
+			if aerr != nil {
+				writeError(w, http.StatusForbidden, aerr.code, aerr.msg)
+				return nil, release
+			}
+			seed = &sd
+		}
+		n, err = decodeChunks(r.Body, io.MultiWriter(disk, sum, sha), seed, r.Header.Get("X-Amz-Trailer"))
+		var ce *chunkError
+		if disk.err == nil && errors.As(err, &ce) {
+			status := http.StatusBadRequest
+			switch ce.code {
+			case "SignatureDoesNotMatch", "AccessDenied":
+				status = http.StatusForbidden
+			case "NotImplemented":
+				status = http.StatusNotImplemented
+			}
+			writeError(w, status, ce.code, ce.msg+"; nothing was stored")
+			return nil, release
+		}
+		if want := r.Header.Get("X-Amz-Decoded-Content-Length"); err == nil && disk.err == nil && want != strconv.FormatInt(n, 10) {
+			writeError(w, http.StatusBadRequest, "IncompleteBody", fmt.Sprintf("the chunks hold %d bytes, x-amz-decoded-content-length says %s; nothing was stored", n, want))
+			return nil, release
+		}
+	case strings.HasPrefix(payload, "STREAMING-"):
+		writeError(w, http.StatusNotImplemented, "NotImplemented", fmt.Sprintf("the local S3 endpoint does not take %s bodies", payload))
+		return nil, release
+	default:
+		n, err = io.Copy(io.MultiWriter(disk, sum, sha), r.Body)
+		if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
+			err = io.ErrUnexpectedEOF
+		}
+	}
 	if disk.err != nil {
 		// Our disk, not the client's body: say so, with a status clients retry.
 		status, code := http.StatusInternalServerError, "InternalError"
@@ -125,13 +164,12 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 		writeError(w, status, code, "cannot stage the upload: "+disk.err.Error()+"; nothing was stored")
 		return nil, release
 	}
-	if err != nil || (r.ContentLength >= 0 && n != r.ContentLength) {
+	if err != nil {
 		// The connection is gone or short: nothing is stored.
 		writeError(w, http.StatusBadRequest, "IncompleteBody", fmt.Sprintf("the body ended after %d of %d bytes; nothing was stored", n, r.ContentLength))
 		return nil, release
 	}
-	chunked := strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") || strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked")
-	if want := r.Header.Get("Content-Md5"); want != "" && !chunked {
+	if want := r.Header.Get("Content-Md5"); want != "" {
 		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != want {
 			writeError(w, http.StatusBadRequest, "BadDigest", "the Content-MD5 you specified did not match what was received; nothing was stored")
 			return nil, release
@@ -161,6 +199,23 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	}
 	r2 := r.Clone(r.Context())
 	r2.Body, r2.ContentLength = io.NopCloser(st.f), st.size
+	if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		// Decoded and checked: the emulator gets the plain bytes, and the
+		// object keeps no trace of the transfer encoding (as on S3).
+		r2.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		r2.Header.Set("Content-Length", strconv.FormatInt(st.size, 10))
+		r2.Header.Del("X-Amz-Decoded-Content-Length")
+		r2.Header.Del("X-Amz-Trailer")
+		var enc []string
+		for _, e := range strings.Split(r.Header.Get("Content-Encoding"), ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "aws-chunked") {
+				enc = append(enc, e)
+			}
+		}
+		if r2.Header.Del("Content-Encoding"); len(enc) > 0 {
+			r2.Header.Set("Content-Encoding", strings.Join(enc, ","))
+		}
+	}
 	return r2, release
 }
 

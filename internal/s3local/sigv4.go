@@ -122,15 +122,41 @@ func (v *verifier) check(r *http.Request, credential, signedHeaders, signature, 
 	}, "\n")
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := strings.Join([]string{algorithm, amzDate, scope, hex.EncodeToString(sum[:])}, "\n")
-	key := hmacSHA256([]byte("AWS4"+v.secret), parts[1])
-	key = hmacSHA256(key, parts[2])
-	key = hmacSHA256(key, parts[3])
-	key = hmacSHA256(key, "aws4_request")
-	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	want := hex.EncodeToString(hmacSHA256(signingKey(v.secret, parts[1:4]), toSign))
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return deny("SignatureDoesNotMatch", "the request signature we calculated does not match the signature you provided")
 	}
 	return nil
+}
+
+// signingKey derives SigV4's key for a scope (date, region, service).
+func signingKey(secret string, scope []string) []byte {
+	key := []byte("AWS4" + secret)
+	for _, part := range append(scope, "aws4_request") {
+		key = hmacSHA256(key, part)
+	}
+	return key
+}
+
+// seed returns what the chunk signatures of a streaming upload
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) chain from: the request's own
+// signature, its date and scope, and the signing key. Call it after verify.
+func (v *verifier) seed(r *http.Request) (chunkSeed, *authError) {
+	rest, ok := strings.CutPrefix(r.Header.Get("Authorization"), algorithm+" ")
+	if !ok {
+		return chunkSeed{}, deny("AccessDenied", "a streaming upload must be signed in the Authorization header")
+	}
+	fields := map[string]string{}
+	for _, part := range strings.Split(rest, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		fields[k] = val
+	}
+	parts := strings.Split(fields["Credential"], "/")
+	if len(parts) != 5 {
+		return chunkSeed{}, deny("AuthorizationHeaderMalformed", "bad credential scope")
+	}
+	return chunkSeed{key: signingKey(v.secret, parts[1:4]), amzDate: r.Header.Get("X-Amz-Date"),
+		scope: strings.Join(parts[1:], "/"), prev: fields["Signature"]}, nil
 }
 
 func hmacSHA256(key []byte, data string) []byte {
