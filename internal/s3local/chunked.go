@@ -31,8 +31,8 @@ const (
 	streamingSigned        = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 	streamingSignedTrailer = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 	streamingUnsigned      = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	emptySHA256       = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-	maxChunkLine      = 4096
+	emptySHA256            = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	maxChunkLine           = 4096
 )
 
 // chunkSeed is what chunk signatures chain from (verifier.seed).
