@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,9 +190,37 @@ func TestBadVideosFailWithReason(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a log sink a test reads while the server writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestDropIn(t *testing.T) {
 	dir := t.TempDir()
-	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{})
+	logs := &lockedBuffer{}
+	app, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"), Log: slog.New(slog.NewTextHandler(logs, nil)),
+		Pipeline: pipeline.Config{ChunkSeconds: chunkSecs, WindowChunks: 3},
+		Runner:   Options{RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond, DropInSettle: 300 * time.Millisecond, SweepEvery: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c := client.New(app.URL)
 	ctx := context.Background()
 	src := testvideo.Make(t, dir, "src.mp4", testvideo.Spec{Scenes: []int{3, 4}, SceneSecs: 3})
 	place := func(rel string, data []byte) {
@@ -233,6 +263,11 @@ func TestDropIn(t *testing.T) {
 				if v.Filename == "lecture é+1.mp4" && (v.Collection != "talks" || v.ChunksTotal != 2) {
 					t.Errorf("drop-in record %+v", v)
 				}
+			}
+			// More sweeps find nothing new: each file was picked up once.
+			time.Sleep(time.Second)
+			if n := strings.Count(logs.String(), "picked up a dropped file"); n != len(want) {
+				t.Errorf("%d pick-ups logged for %d files:\n%s", n, len(want), logs.String())
 			}
 			return
 		}

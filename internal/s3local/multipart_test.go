@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,86 @@ func TestMultipartAbortAndRefusals(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(e.srv.cfg.Dir, "s3multipart")); len(entries) != 0 {
 		t.Errorf("a day-old upload stays after a restart: %v", entries)
+	}
+}
+
+// pattern is an endless reader of a repeating byte pattern (no memory).
+type pattern struct{ n, limit int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.n >= p.limit {
+		return 0, io.EOF
+	}
+	m := min(int64(len(b)), p.limit-p.n)
+	for i := range m {
+		b[i] = byte((p.n + i) % 251)
+	}
+	p.n += m
+	return int(m), nil
+}
+
+// A 256 MiB multipart upload goes through the endpoint on a bounded heap:
+// parts are files, never memory (the emulator held them all in RAM). Heap in
+// use is sampled while the parts and the completion stream through, in the
+// same process as the client.
+func TestMultipartMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 512 MiB")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	client := s3blob.LocalClient(e.http.URL, e.srv.AccessKey, e.srv.Secret)
+	bucket, key := aws.String("scenedex"), aws.String("docs/big.bin")
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
+	const partSize, parts = 16 << 20, 16
+	var done []types.CompletedPart
+	for n := int32(1); n <= parts; n++ {
+		// Each part is a seekable file so the SDK can sign its hash.
+		f, err := os.CreateTemp(t.TempDir(), "part")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(f, &pattern{limit: partSize})
+		f.Seek(0, io.SeekStart)
+		p, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(n), Body: f})
+		f.Close()
+		os.Remove(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(n), ETag: p.ETag})
+	}
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-sampled
+	st, err := os.Stat(filepath.Join(e.srv.ObjectsDir(), "docs", "big.bin"))
+	if err != nil || st.Size() != partSize*parts {
+		t.Fatalf("object %v %v", st, err)
+	}
+	t.Logf("peak heap in use %d MiB for a %d MiB upload", peak>>20, partSize*parts>>20)
+	if peak > 64<<20 {
+		t.Errorf("peak heap in use %d MiB while %d MiB went up: parts are being held in memory", peak>>20, partSize*parts>>20)
 	}
 }
