@@ -197,6 +197,11 @@ func (s *Server) stage(w http.ResponseWriter, r *http.Request) (*http.Request, f
 	if st == nil {
 		return nil, release
 	}
+	if key, ok := s.objectKey(r); ok {
+		done := s.objFs.expect(filepath.FromSlash(key), st.size) // written whole, or not at all
+		prev := release
+		release = func() { done(); prev() }
+	}
 	r2 := r.Clone(r.Context())
 	r2.Body, r2.ContentLength = io.NopCloser(st.f), st.size
 	if strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {

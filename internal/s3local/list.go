@@ -193,8 +193,8 @@ func (s *Server) keysUnder(prefix string) ([]string, error) {
 			}
 			return err
 		}
-		if d.IsDir() {
-			return nil
+		if d.IsDir() || strings.HasPrefix(d.Name(), partialPrefix) {
+			return nil // a folder, or an object still being written
 		}
 		rel, err := filepath.Rel(root, p)
 		if err != nil {

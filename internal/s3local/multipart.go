@@ -303,7 +303,10 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, key, id 
 	for k, v := range info.Meta {
 		meta[k] = v
 	}
-	if _, err := s.backend.PutObject(s.cfg.Bucket, key, meta, io.MultiReader(files...), size, nil); err != nil {
+	done := s.objFs.expect(filepath.FromSlash(key), size)
+	_, err = s.backend.PutObject(s.cfg.Bucket, key, meta, io.MultiReader(files...), size, nil)
+	done()
+	if err != nil {
 		var gerr gofakes3.Error
 		if errors.As(err, &gerr) {
 			writeError(w, http.StatusBadRequest, string(gerr.ErrorCode()), err.Error())

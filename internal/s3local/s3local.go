@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -56,6 +57,7 @@ type Server struct {
 	Secret    string
 	openStage func() (*os.File, error) // nil: a new file in stageDir (tests hand in /dev/full)
 	multi     uploads
+	objFs     atomicFs
 }
 
 // New opens the endpoint over cfg.Dir, creating it if needed. Credentials are
@@ -79,7 +81,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	osfs := afero.NewOsFs()
-	backend, err := s3afero.SingleBucket(cfg.Bucket, afero.NewBasePathFs(osfs, objects), metaFs{afero.NewBasePathFs(osfs, meta)})
+	removePartials(objects) // what a killed server was writing is no object
+	objFs := atomicFs{Fs: afero.NewBasePathFs(osfs, objects), expected: &sync.Map{}}
+	backend, err := s3afero.SingleBucket(cfg.Bucket, objFs, metaFs{afero.NewBasePathFs(osfs, meta)})
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
@@ -90,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("s3local: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, backend: backend, fake: fake.Server(), stageDir: stage,
+		cfg: cfg, backend: backend, objFs: objFs, fake: fake.Server(), stageDir: stage,
 		verify:    verifier{accessKey: access, secret: secret, now: cfg.Now, maxSkew: 15 * time.Minute},
 		AccessKey: access, Secret: secret,
 	}

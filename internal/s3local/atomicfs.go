@@ -1,0 +1,102 @@
+package s3local
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/spf13/afero"
+)
+
+// partialPrefix names the files objects are written into before they are
+// renamed into place. Listing, drop-in scans and the events never show them.
+const partialPrefix = ".s3partial-"
+
+// atomicFs is the objects' file system: a file created for an object is
+// written under a temporary name beside it and renamed to the object's path
+// only when it was written whole — exactly the bytes expected of it (see
+// expect) and without a write error. A crash, a full disk or a failed read
+// mid-write leaves no partial object (only a temporary file, removed at the
+// next start), and readers see the old object or the new one, never half.
+type atomicFs struct {
+	afero.Fs
+	expected *sync.Map // object path (in this fs) -> int64 size its write must reach
+}
+
+// expect records that the next write of name must reach size bytes to count.
+func (a atomicFs) expect(name string, size int64) func() {
+	a.expected.Store(filepath.Clean(name), size)
+	return func() { a.expected.Delete(filepath.Clean(name)) }
+}
+
+func (a atomicFs) Create(name string) (afero.File, error) {
+	var raw [8]byte
+	rand.Read(raw[:])
+	tmp := filepath.Join(filepath.Dir(name), partialPrefix+hex.EncodeToString(raw[:]))
+	f, err := a.Fs.Create(tmp)
+	if err != nil {
+		return nil, err
+	}
+	want := int64(-1)
+	if v, ok := a.expected.Load(filepath.Clean(name)); ok {
+		want = v.(int64)
+	}
+	return &renameOnClose{File: f, fs: a.Fs, tmp: tmp, final: name, want: want}, nil
+}
+
+type renameOnClose struct {
+	afero.File
+	fs         afero.Fs
+	tmp, final string
+	want       int64
+	written    int64
+	failed     bool
+	closed     bool
+}
+
+func (r *renameOnClose) Write(p []byte) (int, error) {
+	n, err := r.File.Write(p)
+	r.written += int64(n)
+	if err != nil {
+		r.failed = true
+	}
+	return n, err
+}
+
+func (r *renameOnClose) Name() string { return r.final }
+
+func (r *renameOnClose) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	err := r.File.Close()
+	if err != nil || r.failed || (r.want >= 0 && r.written != r.want) {
+		r.fs.Remove(r.tmp)
+		if err == nil {
+			err = &fs.PathError{Op: "write", Path: r.final, Err: errIncomplete}
+		}
+		return err
+	}
+	return r.fs.Rename(r.tmp, r.final)
+}
+
+type incompleteError struct{}
+
+func (incompleteError) Error() string { return "the object was not written whole; nothing was stored" }
+
+var errIncomplete = incompleteError{}
+
+// removePartials deletes the temporary files a killed server was writing.
+func removePartials(root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), partialPrefix) {
+			os.Remove(p)
+		}
+		return nil
+	})
+}
