@@ -33,6 +33,12 @@ import (
 type Config struct {
 	SearchEngine      string // "domain" (default) or "serverless"
 	EmbeddingEndpoint string // an existing SageMaker endpoint; "" deploys the project's model
+	// Embedder is "sagemaker" (default: the project's model, or
+	// EmbeddingEndpoint) or "bedrock": Amazon Bedrock's Titan Multimodal
+	// Embeddings, no model to host and no Docker (and no OCR).
+	Embedder     string
+	BedrockModel string // default amazon.titan-embed-image-v1
+	EmbeddingDim int    // Bedrock's embedding length: 256, 384 or 1024 (default 1024)
 	// OCR reads words on screen through the endpoint's OCR form: "on" or
 	// "off"; "" means on with the project's model (which has it) and off with
 	// an existing endpoint (which may not).
@@ -58,9 +64,18 @@ func (c *Config) defaults() {
 	if c.App == "" {
 		c.App = "on"
 	}
+	if c.Embedder == "" {
+		c.Embedder = "sagemaker"
+	}
+	if c.BedrockModel == "" {
+		c.BedrockModel = "amazon.titan-embed-image-v1"
+	}
+	if c.EmbeddingDim == 0 {
+		c.EmbeddingDim = 1024
+	}
 	if c.OCR == "" {
 		c.OCR = "on"
-		if c.EmbeddingEndpoint != "" {
+		if c.EmbeddingEndpoint != "" || c.Embedder == "bedrock" {
 			c.OCR = "off"
 		}
 	}
@@ -91,6 +106,14 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 	cfg.defaults()
 	if cfg.OCR != "on" && cfg.OCR != "off" {
 		panic(fmt.Sprintf("-c ocr=%s: want on or off", cfg.OCR))
+	}
+	switch {
+	case cfg.Embedder != "sagemaker" && cfg.Embedder != "bedrock":
+		panic(fmt.Sprintf("-c embedder=%s: want sagemaker or bedrock", cfg.Embedder))
+	case cfg.Embedder == "bedrock" && cfg.OCR == "on":
+		panic("-c embedder=bedrock -c ocr=on: Bedrock's Titan has no OCR form; words on screen need a SageMaker endpoint")
+	case cfg.Embedder == "bedrock" && cfg.EmbeddingDim != 256 && cfg.EmbeddingDim != 384 && cfg.EmbeddingDim != 1024:
+		panic(fmt.Sprintf("-c embeddingDim=%d: Titan Multimodal answers 256, 384 or 1024", cfg.EmbeddingDim))
 	}
 	if cfg.App != "on" && cfg.App != "off" {
 		panic(fmt.Sprintf("-c app=%s: want on or off", cfg.App))
@@ -144,6 +167,7 @@ type builder struct {
 	finishSearch    func()  // Serverless: the data-access policy, once the roles exist
 	endpoint        *string // SageMaker endpoint name
 	endpointArn     *string
+	modelArn        *string // the Bedrock foundation model (embedder=bedrock)
 }
 
 func (s *builder) str(v string) *string { return jsii.String(v) }
@@ -225,6 +249,12 @@ func (s *builder) search() {
 // ---- the model: an existing endpoint, or the project's own container ----
 
 func (s *builder) model() {
+	if s.cfg.Embedder == "bedrock" {
+		// A foundation model: nothing to deploy; the functions invoke it.
+		s.modelArn = s.stack.FormatArn(&awscdk.ArnComponents{Service: s.str("bedrock"), Account: s.str(""),
+			Resource: s.str("foundation-model"), ResourceName: s.str(s.cfg.BedrockModel)})
+		return
+	}
 	if s.cfg.EmbeddingEndpoint != "" {
 		s.endpoint = s.str(s.cfg.EmbeddingEndpoint)
 		s.endpointArn = awscdk.Stack_Of(s.stack).FormatArn(&awscdk.ArnComponents{Service: s.str("sagemaker"),
@@ -324,7 +354,13 @@ func (s *builder) functions() {
 		return env
 	}
 	search := map[string]*string{"OPENSEARCH_ENDPOINT": s.osEndpoint, "OPENSEARCH_SERVICE": s.str(s.osService),
-		"OPENSEARCH_INDEX": s.str(indexName), "EMBEDDING_ENDPOINT": s.endpoint, "OCR": s.str(s.cfg.OCR)}
+		"OPENSEARCH_INDEX": s.str(indexName), "OCR": s.str(s.cfg.OCR)}
+	if s.cfg.Embedder == "bedrock" {
+		search["BEDROCK_MODEL_ID"] = s.str(s.cfg.BedrockModel)
+		search["EMBEDDING_DIM"] = s.str(strconv.Itoa(s.cfg.EmbeddingDim))
+	} else {
+		search["EMBEDDING_ENDPOINT"] = s.endpoint
+	}
 	if s.cfg.SearchEngine == "domain" {
 		search["OPENSEARCH_REPLICAS"] = s.str("0") // one data node: a replica could never be placed
 	}
@@ -501,7 +537,11 @@ func (s *builder) grants() {
 		s.osPipelineGrant(f["api"])
 	}
 	for _, name := range []string{"embed", "api"} {
-		f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
+		if s.cfg.Embedder == "bedrock" {
+			f[name].AddToRolePolicy(s.statement([]string{"bedrock:InvokeModel"}, s.modelArn)) // that model only
+		} else {
+			f[name].AddToRolePolicy(s.statement([]string{"sagemaker:InvokeEndpoint"}, s.endpointArn))
+		}
 		s.osGrant(f[name], name == "embed" || name == "api")
 	}
 	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
@@ -600,7 +640,11 @@ func (s *builder) api() {
 	s.out("BucketName", *s.bucket.BucketName(), "videos go under uploads/<collection>/")
 	s.out("StateMachineArn", *s.machine.StateMachineArn(), "one execution per uploaded video")
 	s.out("OpenSearchEndpoint", *s.osEndpoint, "k-NN index "+indexName)
-	s.out("EmbeddingEndpoint", *s.endpoint, "SageMaker endpoint answering the model contract")
+	if s.cfg.Embedder == "bedrock" {
+		s.out("EmbeddingModel", s.cfg.BedrockModel+" ("+strconv.Itoa(s.cfg.EmbeddingDim)+" dimensions)", "Amazon Bedrock model that embeds frames and queries (enable it in the console's model access)")
+	} else {
+		s.out("EmbeddingEndpoint", *s.endpoint, "SageMaker endpoint answering the model contract")
+	}
 }
 
 // cors lets browsers PUT uploads to and read links from the media bucket:

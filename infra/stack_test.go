@@ -639,6 +639,9 @@ func TestBadSettingsAreRefused(t *testing.T) {
 	}{
 		{Config{EmbedConcurrency: 1}, "embedConcurrency=1"},
 		{Config{OCR: "maybe"}, "ocr=maybe"},
+		{Config{Embedder: "openai"}, "embedder=openai"},
+		{Config{Embedder: "bedrock", OCR: "on"}, "no OCR form"},
+		{Config{Embedder: "bedrock", EmbeddingDim: 512}, "embeddingDim=512"},
 	} {
 		func() {
 			defer func() {
@@ -700,6 +703,46 @@ func routesOf(tpl map[string]any, api string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// -c embedder=bedrock: no model image or endpoint (no Docker needed), the
+// embed and api functions may invoke that one foundation model and nothing
+// of SageMaker, OCR is off, cdk-nag stays clean.
+func TestBedrockEmbedder(t *testing.T) {
+	tpl, nagErrors := synth(t, Config{Embedder: "bedrock", EmbeddingDim: 384})
+	if len(nagErrors) > 0 {
+		t.Fatalf("cdk-nag: %s", strings.Join(nagErrors, "\n"))
+	}
+	for _, typ := range []string{"AWS::SageMaker::Model", "AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig"} {
+		if n := len(resources(tpl, typ)); n != 0 {
+			t.Errorf("%d %s with Bedrock", n, typ)
+		}
+	}
+	if strings.Contains(js(tpl), "ModelImage") {
+		t.Error("a model image is built with Bedrock")
+	}
+	pol := functionPolicies(tpl)
+	for _, fn := range []string{"embed", "api"} {
+		grant := js(pol[fn]["bedrock:InvokeModel"])
+		if !strings.Contains(grant, "foundation-model/amazon.titan-embed-image-v1") || strings.Contains(grant, "*") || len(pol[fn]["bedrock:InvokeModel"]) != 1 {
+			t.Errorf("%s bedrock grant %s", fn, grant)
+		}
+		if len(pol[fn]["sagemaker:InvokeEndpoint"]) != 0 {
+			t.Errorf("%s may invoke SageMaker", fn)
+		}
+	}
+	for _, fn := range []string{"chunk", "probe", "upload", "forget"} {
+		if len(pol[fn]["bedrock:InvokeModel"]) != 0 {
+			t.Errorf("%s may invoke Bedrock", fn)
+		}
+	}
+	env := functionEnv(t, tpl, "Embed")
+	if env["BEDROCK_MODEL_ID"] != "amazon.titan-embed-image-v1" || env["EMBEDDING_DIM"] != "384" || env["OCR"] != "off" || env["EMBEDDING_ENDPOINT"] != nil {
+		t.Errorf("embed env %v", env)
+	}
+	if out := js(tpl["Outputs"].(map[string]any)["EmbeddingModel"]); !strings.Contains(out, "384 dimensions") {
+		t.Errorf("output %s", out)
+	}
 }
 
 func TestAppOff(t *testing.T) {

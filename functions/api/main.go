@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT")
+	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID")
 }

@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Embed }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT")
+	cloud.Run(func(f *lambdas.Functions) any { return f.Embed }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID")
 }

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,6 +22,7 @@ import (
 	awssfn "github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/scenedex/scenedex/internal/bedrock"
 	"github.com/scenedex/scenedex/internal/dynamo"
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/lambdas"
@@ -43,6 +46,8 @@ type Env struct {
 	OpenSearchIndex    string // OPENSEARCH_INDEX (default scenedex-chunks)
 	OpenSearchReplicas *int   // OPENSEARCH_REPLICAS: number_of_replicas of a new index (unset: the cluster's default)
 	ModelEndpoint      string // EMBEDDING_ENDPOINT (SageMaker endpoint name)
+	BedrockModel       string // BEDROCK_MODEL_ID: embed with Amazon Bedrock instead (e.g. amazon.titan-embed-image-v1)
+	EmbeddingDim       int    // EMBEDDING_DIM: the Bedrock model's embedding length (256, 384 or 1024)
 	OCR                bool   // OCR=on: embed reads words on screen through the endpoint's OCR form
 	S3PathStyle        bool   // S3_PATH_STYLE=true: path-style requests (S3-compatible endpoints, tests)
 	ChunksDLQURL       string // CHUNKS_DLQ_URL and CHUNKS_DLQ_ARN: the chunk dead letters (the api lists and redrives them)
@@ -80,6 +85,10 @@ func ReadEnv(required ...string) (Env, error) {
 		return e, fmt.Errorf("OCR is %q: want on or off", v)
 	}
 	var err error
+	e.BedrockModel = os.Getenv("BEDROCK_MODEL_ID")
+	if e.EmbeddingDim, err = strconv.Atoi(getenv("EMBEDDING_DIM", "1024")); err != nil {
+		return e, fmt.Errorf("EMBEDDING_DIM: %w", err)
+	}
 	if e.ChunkSeconds, err = strconv.ParseFloat(getenv("CHUNK_SECONDS", "10"), 64); err != nil {
 		return e, fmt.Errorf("CHUNK_SECONDS: %w", err)
 	}
@@ -87,8 +96,13 @@ func ReadEnv(required ...string) (Env, error) {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
 	}
 	for _, name := range required {
-		if os.Getenv(name) == "" {
-			return e, fmt.Errorf("environment variable %s is required", name)
+		// "A|B": one of them.
+		set := false
+		for _, alt := range strings.Split(name, "|") {
+			set = set || os.Getenv(alt) != ""
+		}
+		if !set {
+			return e, fmt.Errorf("environment variable %s is required", strings.ReplaceAll(name, "|", " or "))
 		}
 	}
 	return e, nil
@@ -147,7 +161,15 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		fns.DeadLetters = &sqsq.DeadLetters{Client: sqs.NewFromConfig(cfg), ChunksDLQURL: e.ChunksDLQURL, ChunksDLQARN: e.ChunksDLQARN,
 			EventsDLQURL: e.EventsDLQURL, Starter: fns}
 	}
-	if e.ModelEndpoint != "" {
+	if e.BedrockModel != "" {
+		// No model to host; Titan has no OCR form, so words on screen are
+		// read only with a SageMaker endpoint.
+		b, err := bedrock.New(bedrockruntime.NewFromConfig(cfg), e.BedrockModel, e.EmbeddingDim)
+		if err != nil {
+			return nil, err
+		}
+		embed = b
+	} else if e.ModelEndpoint != "" {
 		sm := sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)
 		embed = sm
 		if e.OCR {

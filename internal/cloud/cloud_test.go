@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/scenedex/scenedex/internal/bedrock"
 )
 
 func TestReadEnv(t *testing.T) {
@@ -123,5 +125,36 @@ func TestBuildFunctions(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(out, name+".zip")); err != nil || st.Size() == 0 {
 			t.Errorf("%s.zip: %v", name, err)
 		}
+	}
+}
+
+// EMBEDDER by Bedrock: the embed and api functions need either a SageMaker
+// endpoint or a Bedrock model, and with Bedrock no OCR reader (Titan has no
+// OCR form) and the configured length.
+func TestBuildBedrock(t *testing.T) {
+	t.Setenv("EMBEDDING_ENDPOINT", "")
+	t.Setenv("BEDROCK_MODEL_ID", "")
+	if _, err := ReadEnv("EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID"); err == nil || !strings.Contains(err.Error(), "EMBEDDING_ENDPOINT or BEDROCK_MODEL_ID") {
+		t.Fatalf("neither: %v", err)
+	}
+	t.Setenv("BEDROCK_MODEL_ID", "amazon.titan-embed-image-v1")
+	t.Setenv("EMBEDDING_DIM", "384")
+	e, err := ReadEnv("EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID")
+	if err != nil || e.EmbeddingDim != 384 {
+		t.Fatalf("bedrock env %+v %v", e, err)
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+	e.OCR = true
+	fns, err := BuildWith(cfg, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := fns.P.Embedder.(*bedrock.Embedder)
+	if !ok || b.Dim != 384 || b.ModelID != "amazon.titan-embed-image-v1" || fns.P.Reader != nil {
+		t.Errorf("embedder %T %+v, reader %v", fns.P.Embedder, fns.P.Embedder, fns.P.Reader)
+	}
+	e.EmbeddingDim = 512
+	if _, err := BuildWith(cfg, e); err == nil {
+		t.Error("a length Titan does not answer was accepted")
 	}
 }
