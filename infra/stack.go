@@ -386,54 +386,44 @@ func (s *builder) functions() {
 	for _, spec := range specs {
 		s.function(spec)
 	}
-	// EventBridge invokes start asynchronously: after Lambda's own two
-	// retries a failed event would be dropped (the rule's DLQ covers only
-	// delivery), so failures go to the events DLQ too, which has an alarm.
-	s.fns["start"].ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
-		OnFailure: awslambdadestinations.NewSqsDestination(s.eventDLQ), RetryAttempts: jsii.Number(2),
-		MaxEventAge: awscdk.Duration_Hours(jsii.Number(6)),
-	})
 	s.grants()
 	s.fns["embed"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize: jsii.Number(10), MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(5)),
 		ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency)),
 	}))
-	rule := awsevents.NewRule(s.stack, s.str("ObjectCreated"), &awsevents.RuleProps{
-		Description: s.str("videos arriving under uploads/ start the scenedex workflow"),
-		EventPattern: &awsevents.EventPattern{
-			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings("Object Created"),
-			Detail: &map[string]any{
-				"bucket": map[string]any{"name": []any{s.bucket.BucketName()}},
-				"object": map[string]any{"key": []any{map[string]any{"prefix": "uploads/"}}},
-			},
-		},
-	})
-	rule.AddTarget(awseventstargets.NewLambdaFunction(s.fns["start"], &awseventstargets.LambdaFunctionProps{
-		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
-	}))
+	s.objectRule("ObjectCreated", "Object Created", "videos arriving under uploads/ start the scenedex workflow", s.fns["start"])
 	// The catalog follows the bucket: an object deleted under uploads/
 	// removes its video.
-	deleted := awsevents.NewRule(s.stack, s.str("ObjectDeleted"), &awsevents.RuleProps{
-		Description: s.str("videos deleted from uploads/ are removed from the scenedex index and catalog"),
-		EventPattern: &awsevents.EventPattern{
-			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings("Object Deleted"),
-			Detail: &map[string]any{
-				"bucket": map[string]any{"name": []any{s.bucket.BucketName()}},
-				"object": map[string]any{"key": []any{map[string]any{"prefix": "uploads/"}}},
-			},
-		},
-	})
-	deleted.AddTarget(awseventstargets.NewLambdaFunction(s.fns["forget"], &awseventstargets.LambdaFunctionProps{
-		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
-	}))
-	s.fns["forget"].ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
-		OnFailure: awslambdadestinations.NewSqsDestination(s.eventDLQ), RetryAttempts: jsii.Number(2),
-		MaxEventAge: awscdk.Duration_Hours(jsii.Number(6)),
-	})
+	s.objectRule("ObjectDeleted", "Object Deleted", "videos deleted from uploads/ are removed from the scenedex index and catalog", s.fns["forget"])
 	awsevents.NewRule(s.stack, s.str("SweepSchedule"), &awsevents.RuleProps{
 		Description: s.str("every 15 minutes: uploads that never arrived end FAILED"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(15))),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.fns["sweep"], nil)},
+	})
+}
+
+// objectRule sends the bucket's S3 events of detailType under uploads/ to
+// fn, retried for a day, then to the events DLQ.
+func (s *builder) objectRule(id, detailType, doc string, fn awslambda.Function) {
+	rule := awsevents.NewRule(s.stack, s.str(id), &awsevents.RuleProps{
+		Description: s.str(doc),
+		EventPattern: &awsevents.EventPattern{
+			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings(detailType),
+			Detail: &map[string]any{
+				"bucket": map[string]any{"name": []any{s.bucket.BucketName()}},
+				"object": map[string]any{"key": []any{map[string]any{"prefix": "uploads/"}}},
+			},
+		},
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+	}))
+	// EventBridge invokes fn asynchronously: after Lambda's own two retries
+	// a failed event would be dropped (the rule's DLQ covers only
+	// delivery), so failures go to the events DLQ too, which has an alarm.
+	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		OnFailure: awslambdadestinations.NewSqsDestination(s.eventDLQ), RetryAttempts: jsii.Number(2),
+		MaxEventAge: awscdk.Duration_Hours(jsii.Number(6)),
 	})
 }
 

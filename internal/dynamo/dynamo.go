@@ -320,17 +320,20 @@ func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time
 	if s != scenedex.StatusUploading {
 		return nil, fmt.Errorf("stale %s videos: only UPLOADING ones are indexed", s)
 	}
-	var out []scenedex.Video
-	var start map[string]types.AttributeValue
+	return c.queryAll(ctx, "query stale uploads", &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(PendingIndex),
+		KeyConditionExpression:   aws.String("#p = :p AND updated_at < :t"),
+		ExpressionAttributeNames: map[string]string{"#p": pendingAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: string(s)},
+			":t": &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)}}})
+}
+
+// queryAll runs a query of video items through every page.
+func (c *Catalog) queryAll(ctx context.Context, what string, in *dynamodb.QueryInput) ([]scenedex.Video, error) {
+	out := []scenedex.Video{}
 	for {
-		page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(PendingIndex),
-			KeyConditionExpression:   aws.String("#p = :p AND updated_at < :t"),
-			ExpressionAttributeNames: map[string]string{"#p": pendingAttr},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: string(s)},
-				":t": &types.AttributeValueMemberS{Value: before.UTC().Format(timeLayout)}},
-			ExclusiveStartKey: start})
+		page, err := c.Client.Query(ctx, in)
 		if err != nil {
-			return nil, wrap(err, "query stale uploads")
+			return nil, wrap(err, "%s", what)
 		}
 		for _, m := range page.Items {
 			v, _, err := decode(m)
@@ -339,7 +342,7 @@ func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time
 			}
 			out = append(out, v)
 		}
-		if start = page.LastEvaluatedKey; len(start) == 0 {
+		if in.ExclusiveStartKey = page.LastEvaluatedKey; len(in.ExclusiveStartKey) == 0 {
 			return out, nil
 		}
 	}
@@ -347,28 +350,10 @@ func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time
 
 // ByKey returns the videos whose object is key, through the by-key index.
 func (c *Catalog) ByKey(ctx context.Context, key string) ([]scenedex.Video, error) {
-	out := []scenedex.Video{}
-	var start map[string]types.AttributeValue
-	for {
-		page, err := c.Client.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(KeyIndex),
-			KeyConditionExpression:    aws.String("#k = :k"),
-			ExpressionAttributeNames:  map[string]string{"#k": "key"}, // a reserved word
-			ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: key}},
-			ExclusiveStartKey:         start})
-		if err != nil {
-			return nil, wrap(err, "query videos of key %s", key)
-		}
-		for _, m := range page.Items {
-			v, _, err := decode(m)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		if start = page.LastEvaluatedKey; len(start) == 0 {
-			return out, nil
-		}
-	}
+	return c.queryAll(ctx, "query videos of key "+key, &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(KeyIndex),
+		KeyConditionExpression:    aws.String("#k = :k"),
+		ExpressionAttributeNames:  map[string]string{"#k": "key"}, // a reserved word
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: key}}})
 }
 
 // ChunkDone marks chunk i done, once: a transaction puts the chunk item only

@@ -51,6 +51,23 @@ func gone(t *testing.T, app *App, id string) {
 	}
 }
 
+// newVersion waits for the video of key that is not old, and returns it.
+func newVersion(t *testing.T, app *App, key, old string) scenedex.Video {
+	t.Helper()
+	var fresh scenedex.Video
+	eventually(t, "a new version of "+key, 20*time.Second, func() bool {
+		vs, _ := app.Catalog.ByKey(context.Background(), key)
+		for _, v := range vs {
+			if v.ID != old {
+				fresh = v
+				return true
+			}
+		}
+		return false
+	})
+	return fresh
+}
+
 // The catalog follows the bucket: deleting an object under uploads/ with an
 // S3 client (one DELETE, or a multi-object delete) removes the video made
 // from it; other videos and objects stay.
@@ -187,17 +204,7 @@ func TestOverwriteMakesNewVersion(t *testing.T) {
 	}
 
 	put(second)
-	var fresh scenedex.Video
-	eventually(t, "new version registered", 20*time.Second, func() bool {
-		vs, _ := app.Catalog.ByKey(ctx, old.Key)
-		for _, v := range vs {
-			if v.ID != oldID {
-				fresh = v
-				return true
-			}
-		}
-		return false
-	})
+	fresh := newVersion(t, app, old.Key, oldID)
 	if fresh.Collection != "ads" || fresh.Filename != "first.mp4" || fresh.Metadata["brand"] != "acme" {
 		t.Errorf("the new version lost the upload's description: %+v", fresh)
 	}
@@ -258,17 +265,7 @@ func TestSecondPUTToUploadURL(t *testing.T) {
 	second := append([]byte(nil), first...)
 	second[len(second)*3/5] ^= 0xff
 	putURL(second)
-	var fresh scenedex.Video
-	eventually(t, "the second PUT's version", 20*time.Second, func() bool {
-		vs, _ := app.Catalog.ByKey(ctx, created.Video.Key)
-		for _, v := range vs {
-			if v.ID != created.Video.ID {
-				fresh = v
-				return true
-			}
-		}
-		return false
-	})
+	fresh := newVersion(t, app, created.Video.Key, created.Video.ID)
 	// (A flipped byte in the picture data decodes, with a glitch.)
 	if v := waitFinal(t, c, fresh.ID); v.Status != scenedex.StatusReady {
 		t.Fatalf("second: %+v", v)

@@ -166,14 +166,13 @@ func (s *Server) diskError(w http.ResponseWriter, err error) {
 // upload reads an upload's record; an unknown id, or one for another key,
 // is S3's NoSuchUpload.
 func (s *Server) upload(w http.ResponseWriter, key, id string) (uploadInfo, bool) {
-	var info uploadInfo
 	if validUploadID(id) {
-		if b, err := os.ReadFile(filepath.Join(s.uploadDir(id), "upload.json")); err == nil && json.Unmarshal(b, &info) == nil && info.Key == key {
+		if info, err := s.readUpload(id); err == nil && info.Key == key {
 			return info, true
 		}
 	}
 	writeError(w, http.StatusNotFound, "NoSuchUpload", "the specified multipart upload does not exist: it was never started for this key, or it was completed or aborted")
-	return info, false
+	return uploadInfo{}, false
 }
 
 func (s *Server) parts(id string) ([]partFile, error) {
@@ -409,16 +408,23 @@ type knownUpload struct {
 	info uploadInfo
 }
 
+// readUpload reads the record of upload id.
+func (s *Server) readUpload(id string) (uploadInfo, error) {
+	var info uploadInfo
+	b, err := os.ReadFile(filepath.Join(s.uploadDir(id), "upload.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &info)
+	}
+	return info, err
+}
+
 func (s *Server) allUploads() []knownUpload {
 	entries, _ := os.ReadDir(filepath.Join(s.cfg.Dir, "s3multipart"))
 	var out []knownUpload
 	for _, e := range entries {
-		var info uploadInfo
-		b, err := os.ReadFile(filepath.Join(s.uploadDir(e.Name()), "upload.json"))
-		if err != nil || json.Unmarshal(b, &info) != nil {
-			continue
+		if info, err := s.readUpload(e.Name()); err == nil {
+			out = append(out, knownUpload{id: e.Name(), info: info})
 		}
-		out = append(out, knownUpload{id: e.Name(), info: info})
 	}
 	return out
 }
@@ -426,17 +432,14 @@ func (s *Server) allUploads() []knownUpload {
 // dropStaleUploads removes uploads started more than MultipartMaxAge ago
 // (and folders that hold no upload record).
 func (s *Server) dropStaleUploads() {
-	root := filepath.Join(s.cfg.Dir, "s3multipart")
-	entries, err := os.ReadDir(root)
+	entries, err := os.ReadDir(filepath.Join(s.cfg.Dir, "s3multipart"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	cutoff := s.cfg.Now().Add(-MultipartMaxAge)
 	for _, e := range entries {
-		var info uploadInfo
-		b, err := os.ReadFile(filepath.Join(root, e.Name(), "upload.json"))
-		if err != nil || json.Unmarshal(b, &info) != nil || info.Initiated.Before(cutoff) {
-			os.RemoveAll(filepath.Join(root, e.Name()))
+		if info, err := s.readUpload(e.Name()); err != nil || info.Initiated.Before(cutoff) {
+			os.RemoveAll(s.uploadDir(e.Name()))
 		}
 	}
 }

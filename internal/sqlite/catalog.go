@@ -196,20 +196,7 @@ func (c *Catalog) query(ctx context.Context, what, q string, args ...any) ([]sce
 
 // ByKey returns every video whose object is key, newest first.
 func (c *Catalog) ByKey(ctx context.Context, key string) ([]scenedex.Video, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT `+videoCols+` FROM videos WHERE key = ? ORDER BY created_at DESC`, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []scenedex.Video{}
-	for rows.Next() {
-		v, err := scanVideo(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return c.query(ctx, "videos of key "+key, `SELECT `+videoCols+` FROM videos WHERE key = ? ORDER BY created_at DESC`, key)
 }
 
 // FindByKey returns the video stored under an object key.
