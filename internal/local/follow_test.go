@@ -51,6 +51,18 @@ func gone(t *testing.T, app *App, id string) {
 	}
 }
 
+// retired waits for a video's record to go (an older version retired by
+// Finalize just after the new one turns READY, or a deleted object's video;
+// the record goes last) and checks that nothing of it is left.
+func retired(t *testing.T, app *App, id string) {
+	t.Helper()
+	eventually(t, "video "+id+" retired", 20*time.Second, func() bool {
+		_, err := app.Catalog.Get(context.Background(), id)
+		return scenedex.ErrorCode(err) == scenedex.CodeNotFound
+	})
+	gone(t, app, id)
+}
+
 // newVersion waits for the video of key that is not old, and returns it.
 func newVersion(t *testing.T, app *App, key, old string) scenedex.Video {
 	t.Helper()
@@ -107,11 +119,7 @@ func TestDeletedObjectRemovesVideo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{ids[0], ids[1], ids[3]} {
-		eventually(t, "video "+id+" removed", 20*time.Second, func() bool {
-			_, err := app.Catalog.Get(ctx, id)
-			return scenedex.ErrorCode(err) == scenedex.CodeNotFound
-		})
-		gone(t, app, id)
+		retired(t, app, id)
 	}
 	if v, err := c.Video(ctx, ids[2]); err != nil || v.Status != scenedex.StatusReady {
 		t.Errorf("the video whose object stays: %+v %v", v, err)
@@ -217,7 +225,7 @@ func TestOverwriteMakesNewVersion(t *testing.T) {
 	if v := waitFinal(t, c, fresh.ID); v.Status != scenedex.StatusReady || v.ChunksTotal != 3 {
 		t.Fatalf("new version: %+v", v)
 	}
-	gone(t, app, oldID)
+	retired(t, app, oldID)
 	if vs, _ := app.Catalog.ByKey(ctx, old.Key); len(vs) != 1 || vs[0].ID != fresh.ID {
 		t.Errorf("videos of the key: %+v", vs)
 	}
@@ -270,7 +278,7 @@ func TestSecondPUTToUploadURL(t *testing.T) {
 	if v := waitFinal(t, c, fresh.ID); v.Status != scenedex.StatusReady {
 		t.Fatalf("second: %+v", v)
 	}
-	gone(t, app, created.Video.ID)
+	retired(t, app, created.Video.ID)
 	sum := md5.Sum(second)
 	if v, _ := app.Catalog.Get(ctx, fresh.ID); v.ETag != hex.EncodeToString(sum[:]) || v.Size != int64(len(second)) {
 		t.Errorf("the new version does not describe the stored bytes: %+v", v)
