@@ -188,6 +188,7 @@ func TestCLI(t *testing.T) {
 			err, jerr, failed, stderr.String())
 	}
 
+	t.Setenv("SCENEDEX_HUB", "http://127.0.0.1:1")
 	for _, tc := range []struct {
 		args    []string
 		wantErr bool
@@ -210,6 +211,11 @@ func TestCLI(t *testing.T) {
 		{[]string{"concepts", "--csv", "clip"}, false, "concept,kind,collection,count,capped,threshold\nclip,text,*,2,false,0.25\nclip,text,default,2,false,0.25\n"},
 		{[]string{"concepts", "--image", frame, "--best", "1", "--threshold", "0.9"}, false, "q.jpg  1 scenes (picture 1, words 0)"},
 		{[]string{"concepts"}, true, "give concepts"},
+		{[]string{"model", "list", "--data", dir}, false, "known to pull: [clip-vit-base-patch32]"},
+		{[]string{"model", "pull", "nope", "--data", dir}, true, `unknown model "nope"`},
+		{[]string{"model", "pull", "clip-vit-base-patch32", "--data", dir}, true, "cannot reach the model hub"}, // SCENEDEX_HUB: a closed port
+		{[]string{"model", "pull", "clip-vit-base-patch32", "--data", dir}, true, "place the files by hand"},
+		{[]string{"serve", "--data", dir, "--model", "clip-vit-base-patch32"}, true, "scenedex model pull clip-vit-base-patch32"},
 		{[]string{"concepts", "x", "--threshold", "2"}, true, "threshold must be between -1 and 1"},
 		{[]string{"reindex", id}, false, "queued"},
 		{[]string{"reprocess", id}, true, "only FAILED videos are reprocessed"},
@@ -220,5 +226,33 @@ func TestCLI(t *testing.T) {
 		if (err != nil) != tc.wantErr || !strings.Contains(string(out), tc.want) {
 			t.Errorf("scenedex %v: err=%v out=%s; want error=%v and %q", tc.args, err, out, tc.wantErr, tc.want)
 		}
+	}
+}
+
+// serve --model NAME uses the store's folder of that name: with the tiny CLIP
+// fixture placed there by hand (as `model pull` would), a text search is
+// answered by the model even with OCR off (without it, it is refused).
+func TestServeModelByName(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	src := filepath.Join("..", "..", "internal", "clip", "testdata", "tiny-clip")
+	filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		dst := filepath.Join(data, "models", "tiny", rel)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		b, _ := os.ReadFile(p)
+		return os.WriteFile(dst, b, 0o644)
+	})
+	out, err := cli(t, "", "model", "list", "--data", data).Output()
+	if err != nil || !strings.Contains(string(out), "tiny") || !strings.Contains(string(out), "ready") {
+		t.Fatalf("model list: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	startServe(t, addr, data, "--model", "tiny", "--ocr=false")
+	if out, err := cli(t, "http://"+addr, "search", "a crowd celebrating").CombinedOutput(); err != nil || !strings.Contains(string(out), "no matching scenes") {
+		t.Errorf("text search with the model: %v\n%s", err, out)
 	}
 }

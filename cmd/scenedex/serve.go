@@ -30,7 +30,7 @@ func serve(ctx context.Context, args []string) error {
 	delay := fs.Duration("model-delay", 0, "testing: delay added to every built-in model call")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	useOCR := fs.Bool("ocr", true, "read words on screen of every chunk (PP-OCRv4), so text search answers from them")
-	model := fs.String("model", "", "a CLIP-family model folder (transformers.js export: onnx/, tokenizer.json, preprocessor_config.json) to embed with; text search then also answers by meaning")
+	model := fs.String("model", "", "a CLIP-family model to embed with — a name `scenedex model pull` fetched, or a folder (transformers.js export: onnx/, tokenizer.json, preprocessor_config.json); text search then also answers by meaning")
 	assetsDir := fs.String("assets", assets.Dir(), "folder of ONNX Runtime and the OCR models (`make models` fills third_party/)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -42,6 +42,13 @@ func serve(ctx context.Context, args []string) error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{"bad --log-level: " + err.Error()}
+	}
+	if *model != "" {
+		dir, err := modelStore(*data).Resolve(*model)
+		if err != nil {
+			return err
+		}
+		*model = dir
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	app, err := local.Start(ctx, local.Config{
