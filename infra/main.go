@@ -26,6 +26,7 @@ func main() {
 		Embedder:          contextString(app, "embedder", "sagemaker"),
 		BedrockModel:      contextString(app, "bedrockModel", ""),
 		EmbeddingDim:      contextInt(app, "embeddingDim", 1024),
+		Model:             contextString(app, "model", "clip-vit-base-patch32"),
 		FunctionsDir:      contextString(app, "functionsDir", filepath.Join(root, "dist")),
 		LayerDir:          contextString(app, "layerDir", filepath.Join(root, "dist", "layer-ffmpeg")),
 		RepoDir:           root,

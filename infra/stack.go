@@ -38,6 +38,10 @@ type Config struct {
 	// Embeddings, no model to host and no Docker (and no OCR).
 	Embedder     string
 	BedrockModel string // default amazon.titan-embed-image-v1
+	// Model is the CLIP-family model the project's image carries (fetched
+	// while it is built): "clip-vit-base-patch32" (default), or "none" for
+	// the built-in descriptor (an image build with no download).
+	Model string
 	EmbeddingDim int    // Bedrock's embedding length: 256, 384 or 1024 (default 1024)
 	// OCR reads words on screen through the endpoint's OCR form: "on" or
 	// "off"; "" means on with the project's model (which has it) and off with
@@ -66,6 +70,9 @@ func (c *Config) defaults() {
 	}
 	if c.Embedder == "" {
 		c.Embedder = "sagemaker"
+	}
+	if c.Model == "" {
+		c.Model = "clip-vit-base-patch32"
 	}
 	if c.BedrockModel == "" {
 		c.BedrockModel = "amazon.titan-embed-image-v1"
@@ -261,8 +268,13 @@ func (s *builder) model() {
 			Resource: s.str("endpoint"), ResourceName: s.str(lowerASCII(s.cfg.EmbeddingEndpoint))})
 		return
 	}
+	model, memory := s.cfg.Model, 4096.0 // CLIP ViT-B/32 + OCR + ONNX Runtime, with room
+	if model == "none" {
+		model, memory = "", 2048
+	}
 	image := awsecrassets.NewDockerImageAsset(s.stack, s.str("ModelImage"), &awsecrassets.DockerImageAssetProps{
 		Directory: s.str(s.cfg.RepoDir), File: s.str("model/Dockerfile"), Platform: awsecrassets.Platform_LINUX_AMD64(),
+		BuildArgs: &map[string]*string{"MODEL": s.str(model)},
 		Exclude: jsii.Strings(".git", ".scenedex", "dist", "bin", "cdk.out", "node_modules", "infra", "layers", "third_party/.npm",
 			"third_party/lib/linux-arm64"),
 	})
@@ -279,23 +291,23 @@ func (s *builder) model() {
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions: jsii.Strings("ecr:GetAuthorizationToken"), Resources: jsii.Strings("*"),
 	}))
-	model := awssagemaker.NewCfnModel(s.stack, s.str("Model"), &awssagemaker.CfnModelProps{
+	cfnModel := awssagemaker.NewCfnModel(s.stack, s.str("Model"), &awssagemaker.CfnModelProps{
 		ExecutionRoleArn: role.RoleArn(),
 		PrimaryContainer: &awssagemaker.CfnModel_ContainerDefinitionProperty{Image: image.ImageUri()},
 	})
-	model.Node().AddDependency(role)
+	cfnModel.Node().AddDependency(role)
 	config := awssagemaker.NewCfnEndpointConfig(s.stack, s.str("EndpointConfig"), &awssagemaker.CfnEndpointConfigProps{
 		ProductionVariants: []any{&awssagemaker.CfnEndpointConfig_ProductionVariantProperty{
-			ModelName: model.AttrModelName(), VariantName: s.str("main"),
+			ModelName: cfnModel.AttrModelName(), VariantName: s.str("main"),
 			ServerlessConfig: &awssagemaker.CfnEndpointConfig_ServerlessConfigProperty{
-				MemorySizeInMb: jsii.Number(2048), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency * 2)),
+				MemorySizeInMb: jsii.Number(memory), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency * 2)),
 			},
 		}},
 	})
 	ep := awssagemaker.NewCfnEndpoint(s.stack, s.str("Endpoint"), &awssagemaker.CfnEndpointProps{EndpointConfigName: config.AttrEndpointConfigName()})
 	s.endpoint = ep.AttrEndpointName()
 	s.endpointArn = ep.Ref() // Ref of AWS::SageMaker::Endpoint is its ARN
-	s.suppress(model, "AwsSolutions-SM1", "The model container needs no network access beyond SageMaker's own; a VPC adds NAT cost and nothing to protect.")
+	s.suppress(cfnModel, "AwsSolutions-SM1", "The model container needs no network access beyond SageMaker's own; a VPC adds NAT cost and nothing to protect.")
 	s.suppress(config, "AwsSolutions-SM2", "Serverless inference endpoints do not support a customer KMS key on the endpoint config; SageMaker encrypts with its own keys.")
 	s.suppress(role, "AwsSolutions-IAM5", "ecr:GetAuthorizationToken has no resource scope; log groups are limited to SageMaker endpoint groups.")
 }

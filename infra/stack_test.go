@@ -360,7 +360,8 @@ func TestDefaultStack(t *testing.T) {
 	t.Run("model", func(t *testing.T) {
 		one(t, tpl, "AWS::SageMaker::Model", "Model")
 		c := one(t, tpl, "AWS::SageMaker::EndpointConfig", "EndpointConfig")
-		if get(c, "ProductionVariants", 0, "ServerlessConfig", "MemorySizeInMB") != 2048.0 {
+		// The image carries CLIP ViT-B/32 (pulled while it is built): 4 GB.
+		if get(c, "ProductionVariants", 0, "ServerlessConfig", "MemorySizeInMB") != 4096.0 {
 			t.Errorf("endpoint config %s", js(c))
 		}
 		one(t, tpl, "AWS::SageMaker::Endpoint", "Endpoint")
