@@ -38,11 +38,11 @@ type Config struct {
 	// Embeddings, no model to host and no Docker (and no OCR).
 	Embedder     string
 	BedrockModel string // default amazon.titan-embed-image-v1
+	EmbeddingDim int    // Bedrock's embedding length: 256, 384 or 1024 (default 1024)
 	// Model is the CLIP-family model the project's image carries (fetched
 	// while it is built): "clip-vit-base-patch32" (default), or "none" for
 	// the built-in descriptor (an image build with no download).
 	Model string
-	EmbeddingDim int    // Bedrock's embedding length: 256, 384 or 1024 (default 1024)
 	// OCR reads words on screen through the endpoint's OCR form: "on" or
 	// "off"; "" means on with the project's model (which has it) and off with
 	// an existing endpoint (which may not).
