@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, *model, *useOCR))
-	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Try: scenedex upload VIDEO --wait\n", app.URL, *data)
+	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Open it in a browser, or try: scenedex upload VIDEO --wait\n", app.URL, *data)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return app.Close()
