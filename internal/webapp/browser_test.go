@@ -153,8 +153,11 @@ func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 	do(t, ctx, "open the page", chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#dropzone")))
 
-	// Upload two videos and a text file at once through the file picker.
-	do(t, ctx, "choose files", chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{promo, big, notVideo}))
+	// Upload two videos and a text file at once through the file picker,
+	// into a collection, with metadata.
+	do(t, ctx, "choose files", chromedp.SendKeys(chromedp.CSS("#up-collection"), "spring"),
+		chromedp.SendKeys(chromedp.CSS("#up-metadata"), "brand=acme, campaign=launch"),
+		chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{promo, big, notVideo}))
 	refused := poll[string](t, ctx, "refused file", 20*time.Second,
 		`[...document.querySelectorAll("#uploads li.error")].map(li => li.textContent).join("|")`)
 	if !strings.Contains(refused, "notes.txt is not a video") {
@@ -168,6 +171,9 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("catalog: %+v %v", vs, err)
 	}
 	for _, v := range vs.Videos {
+		if v.Collection != "spring" || v.Metadata["brand"] != "acme" || v.Metadata["campaign"] != "launch" {
+			t.Errorf("%s: collection %q, metadata %v", v.Filename, v.Collection, v.Metadata)
+		}
 		st, _ := os.Stat(filepath.Join(app.S3.ObjectsDir(), filepath.FromSlash(v.Key)))
 		want, _ := os.Stat(map[string]string{"store promo.mp4": promo, "big noise.mp4": big}[v.Filename])
 		if st == nil || want == nil || st.Size() != want.Size() || v.UploadID != "" {
@@ -188,6 +194,23 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("first words hit: %q", marked)
 	}
 	screenshot(t, ctx, "2-search-words")
+	// The collection and metadata filters narrow it; a filter nothing has
+	// answers "no matching scenes".
+	for _, tc := range []struct{ collection, filters, want string }{
+		{"spring", "brand=acme", "scenes for"},
+		{"autumn", "", "no matching scenes"},
+		{"", "brand=other", "no matching scenes"},
+	} {
+		eval[chromedp.Void](t, ctx, fmt.Sprintf(`document.querySelector("#s-collection").value = %s; document.querySelector("#s-filters").value = %s;
+			document.querySelector("#search-note").textContent = ""; undefined`, jsString(tc.collection), jsString(tc.filters)))
+		do(t, ctx, "filtered search", chromedp.Click(chromedp.CSS(`#search-form button[type=submit]`)))
+		note := poll[string](t, ctx, "filtered search", 20*time.Second,
+			`(() => { const n = document.querySelector("#search-note").textContent; return n && !n.startsWith("searching") ? n : "" })()`)
+		if !strings.Contains(note, tc.want) {
+			t.Errorf("collection %q filters %q: %q, want %q", tc.collection, tc.filters, note, tc.want)
+		}
+	}
+	eval[chromedp.Void](t, ctx, `document.querySelector("#s-collection").value = ""; document.querySelector("#s-filters").value = ""; undefined`)
 
 	// A picture: a frame of the promo's third scene finds that chunk first.
 	still := frameOf(t, promo, 10, filepath.Join(dir, "still.jpg"))
