@@ -14,6 +14,7 @@ import (
 
 	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/internal/clip"
+	"github.com/scenedex/scenedex/internal/descriptor"
 	"github.com/scenedex/scenedex/internal/ffmpeg"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/modelserver"
@@ -143,6 +144,19 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		return nil, err
 	}
 	app.closers = append(app.closers, app.Index.Close)
+	// Vectors of two models cannot be compared: a server embedding with
+	// another model than the index's would fail every new video and refuse
+	// every search. Say so now (an external endpoint's model is known only
+	// from its answers: the index checks those).
+	serving := descriptor.Name
+	if cfg.ModelOptions.Embedder != nil {
+		serving = cfg.ModelOptions.EmbedderName
+	}
+	if indexed := app.Index.Model(); indexed != "" && cfg.ModelURL == "" && indexed != serving {
+		return nil, fmt.Errorf("the index in %s holds vectors of model %s, and this server would embed with %s: vectors of two models "+
+			"cannot be compared. Serve with the index's model (%s), or start the new model on a fresh data folder (--data)",
+			cfg.Data, indexed, serving, indexModelHint(indexed))
+	}
 
 	var runner *Runner
 	s3srv, err := s3local.New(s3local.Config{Dir: cfg.Data, Bucket: Bucket, Log: cfg.Log,
@@ -207,6 +221,14 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}()
 	cfg.Log.Info("scenedex serving", "url", app.URL, "data", cfg.Data, "model", modelURL)
 	return app, nil
+}
+
+// indexModelHint says how to serve with model name again.
+func indexModelHint(name string) string {
+	if name == descriptor.Name {
+		return "serve without --model"
+	}
+	return "--model with that model's folder"
 }
 
 // initONNX loads ONNX Runtime from the assets folder (cfg.Assets, or the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,4 +284,27 @@ func TestSecondPUTToUploadURL(t *testing.T) {
 	if v, _ := app.Catalog.Get(ctx, fresh.ID); v.ETag != hex.EncodeToString(sum[:]) || v.Size != int64(len(second)) {
 		t.Errorf("the new version does not describe the stored bytes: %+v", v)
 	}
+}
+
+// A server started with another model than the one the index's vectors come
+// from refuses to start, saying what to do (vectors of two models cannot be
+// compared); with the index's model it starts.
+func TestModelMismatchRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	app, c := startApp(t, data, modelserver.Options{})
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0}, SceneSecs: chunkSecs})
+	if v := waitFinal(t, c, uploadFile(t, c, video, "")); v.Status != scenedex.StatusReady {
+		t.Fatalf("%+v", v)
+	}
+	app.Close()
+	_, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data, Model: filepath.Join("..", "clip", "testdata", "tiny-clip")})
+	if err == nil || !strings.Contains(err.Error(), "holds vectors of model scenedex-hsv-hog-v1") || !strings.Contains(err.Error(), "serve without --model") {
+		t.Fatalf("another model: %v", err)
+	}
+	again, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data})
+	if err != nil {
+		t.Fatalf("the index's model: %v", err)
+	}
+	again.Close()
 }

@@ -343,26 +343,3 @@ func TestTextSearchByMeaning(t *testing.T) {
 		}
 	}
 }
-
-// Changing models over an existing data folder is refused with the reason,
-// instead of mixing vectors that cannot be compared.
-func TestSwitchingModelsIsRefused(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	app, c := startApp(t, data, modelserver.Options{})
-	if v := waitFinal(t, c, uploadFile(t, c, testvideo.Make(t, dir, "a.mp4", testvideo.Spec{Scenes: []int{0}, SceneSecs: chunkSecs}), "")); v.Status != scenedex.StatusReady {
-		t.Fatalf("%+v", v)
-	}
-	app.Close()
-	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data, Model: filepath.Join("..", "clip", "testdata", "tiny-clip"),
-		Assets: assets.Dir(), Pipeline: pipeline.Config{ChunkSeconds: chunkSecs}, Runner: Options{Poll: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
-	c = client.New(app.URL)
-	v := waitFinal(t, c, uploadFile(t, c, testvideo.Make(t, dir, "b.mp4", testvideo.Spec{Scenes: []int{1}, SceneSecs: chunkSecs}), ""))
-	if v.Status != scenedex.StatusFailed || !strings.Contains(v.Reason, "cannot be compared") {
-		t.Fatalf("a second model's video: %s %q", v.Status, v.Reason)
-	}
-}

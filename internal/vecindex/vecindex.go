@@ -113,6 +113,14 @@ func addColumns(ctx context.Context, db *sql.DB) error {
 }
 
 // Close closes the database.
+// Model is the model the index's vectors come from ("" while it has none
+// that says).
+func (ix *Index) Model() string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.model
+}
+
 func (ix *Index) Close() error { return ix.db.Close() }
 
 // Len is the number of documents.
