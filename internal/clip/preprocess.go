@@ -131,6 +131,10 @@ func (p Preprocessor) FromImage(img image.Image) []float32 {
 	left, top := (w-cw)/2, (h-ch)/2
 	out := make([]float32, 3*cw*ch)
 	sx, sy := float64(b.Dx())/float64(w), float64(b.Dy())/float64(h)
+	if ycc, ok := img.(*image.YCbCr); ok {
+		p.fromYCbCr(ycc, out, cw, ch, left, top, sx, sy)
+		return out
+	}
 	for y := 0; y < ch; y++ {
 		for x := 0; x < cw; x++ {
 			// Bilinear sample of the resized image at (left+x, top+y).
@@ -147,6 +151,78 @@ func (p Preprocessor) FromImage(img image.Image) []float32 {
 		}
 	}
 	return out
+}
+
+// tap is where one output column (or row) samples the source: the two
+// neighbouring source pixels, clamped, and the weight of the second.
+type tap struct {
+	i0, i1 int
+	w      float64
+}
+
+func taps(n, offset, size int, scale float64) []tap {
+	out := make([]tap, n)
+	for i := range out {
+		f := (float64(offset+i)+0.5)*scale - 0.5
+		i0 := int(math.Floor(f))
+		out[i] = tap{min(max(i0, 0), size-1), min(max(i0+1, 0), size-1), f - float64(i0)}
+	}
+	return out
+}
+
+// rgb16 is color.YCbCr.RGBA's conversion, inlined, shifted to 0-255 as
+// bilinear's at does.
+func rgb16(yv, cbv, crv uint8) (float64, float64, float64) {
+	yy1 := int32(yv) * 0x10101
+	cb1 := int32(cbv) - 128
+	cr1 := int32(crv) - 128
+	conv := func(v int32) float64 {
+		if uint32(v)&0xff000000 == 0 {
+			v >>= 8
+		} else {
+			v = ^(v >> 31) & 0xffff
+		}
+		return float64(uint32(v) >> 8)
+	}
+	return conv(yy1 + 91881*cr1), conv(yy1 - 22554*cb1 - 46802*cr1), conv(yy1 + 116130*cb1)
+}
+
+// fromYCbCr is FromImage's loop for a decoded JPEG, with the same arithmetic
+// (bit for bit) and none of the per-pixel interface calls and offset
+// arithmetic: sample positions and plane offsets are computed once per row
+// and column (YCbCr offsets are separable in x and y for every subsampling).
+func (p Preprocessor) fromYCbCr(img *image.YCbCr, out []float32, cw, ch, left, top int, sx, sy float64) {
+	b := img.Rect
+	xs, ys := taps(cw, left, b.Dx(), sx), taps(ch, top, b.Dy(), sy)
+	base, cbase := img.YOffset(b.Min.X, b.Min.Y), img.COffset(b.Min.X, b.Min.Y)
+	yCol, cCol := make([][2]int, cw), make([][2]int, cw)
+	for i, t := range xs {
+		yCol[i] = [2]int{img.YOffset(b.Min.X+t.i0, b.Min.Y) - base, img.YOffset(b.Min.X+t.i1, b.Min.Y) - base}
+		cCol[i] = [2]int{img.COffset(b.Min.X+t.i0, b.Min.Y) - cbase, img.COffset(b.Min.X+t.i1, b.Min.Y) - cbase}
+	}
+	plane := cw * ch
+	for y, ty := range ys {
+		yRow := [2]int{img.YOffset(b.Min.X, b.Min.Y+ty.i0), img.YOffset(b.Min.X, b.Min.Y+ty.i1)}
+		cRow := [2]int{img.COffset(b.Min.X, b.Min.Y+ty.i0), img.COffset(b.Min.X, b.Min.Y+ty.i1)}
+		for x, tx := range xs {
+			var px [2][2][3]float64 // [row][col][channel]
+			for r := range 2 {
+				for k := range 2 {
+					yi, ci := yRow[r]+yCol[x][k], cRow[r]+cCol[x][k]
+					px[r][k][0], px[r][k][1], px[r][k][2] = rgb16(img.Y[yi], img.Cb[ci], img.Cr[ci])
+				}
+			}
+			for c := range 3 {
+				topv := px[0][0][c]*(1-tx.w) + px[0][1][c]*tx.w
+				bot := px[1][0][c]*(1-tx.w) + px[1][1][c]*tx.w
+				v := (topv*(1-ty.w) + bot*ty.w) * p.Rescale
+				if p.DoNormalize {
+					v = (v - p.Mean[c]) / p.Std[c]
+				}
+				out[c*plane+y*cw+x] = float32(v)
+			}
+		}
+	}
 }
 
 // bilinear samples img at (fx, fy) in pixel coordinates, 0-255 per channel.
