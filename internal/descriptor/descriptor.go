@@ -82,19 +82,39 @@ func resample(img image.Image) [side * side][3]float32 {
 		return out
 	}
 	// Decoded JPEGs are YCbCr: read them directly (the same conversion
-	// img.At would make, without an interface value per pixel).
-	ycc, _ := img.(*image.YCbCr)
+	// img.At would make, without an interface value per pixel), with the
+	// cell and plane offsets of each column and row computed once (YCbCr
+	// offsets are separable in x and y). The sums run in the same order as
+	// the generic loop's, so the result is the same bit for bit.
+	if ycc, ok := img.(*image.YCbCr); ok {
+		oxs, yCol, cCol := make([]int, w), make([]int, w), make([]int, w)
+		base, cbase := ycc.YOffset(b.Min.X, b.Min.Y), ycc.COffset(b.Min.X, b.Min.Y)
+		for x := range w {
+			oxs[x] = x * side / w
+			yCol[x] = ycc.YOffset(b.Min.X+x, b.Min.Y) - base
+			cCol[x] = ycc.COffset(b.Min.X+x, b.Min.Y) - cbase
+		}
+		for y := range h {
+			oy := y * side / h
+			yRow, cRow := ycc.YOffset(b.Min.X, b.Min.Y+y), ycc.COffset(b.Min.X, b.Min.Y+y)
+			for x := range w {
+				yi, ci := yRow+yCol[x], cRow+cCol[x]
+				r, g, bl, _ := color.YCbCr{Y: ycc.Y[yi], Cb: ycc.Cb[ci], Cr: ycc.Cr[ci]}.RGBA()
+				i := oy*side + oxs[x]
+				out[i][0] += float32(r) / 65535
+				out[i][1] += float32(g) / 65535
+				out[i][2] += float32(bl) / 65535
+				count[i]++
+			}
+		}
+		average(&out, &count)
+		return out
+	}
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		oy := (y - b.Min.Y) * side / h
 		for x := b.Min.X; x < b.Max.X; x++ {
 			ox := (x - b.Min.X) * side / w
-			var r, g, bl uint32
-			if ycc != nil {
-				yi, ci := ycc.YOffset(x, y), ycc.COffset(x, y)
-				r, g, bl, _ = color.YCbCr{Y: ycc.Y[yi], Cb: ycc.Cb[ci], Cr: ycc.Cr[ci]}.RGBA()
-			} else {
-				r, g, bl, _ = img.At(x, y).RGBA()
-			}
+			r, g, bl, _ := img.At(x, y).RGBA()
 			i := oy*side + ox
 			out[i][0] += float32(r) / 65535
 			out[i][1] += float32(g) / 65535
@@ -102,6 +122,12 @@ func resample(img image.Image) [side * side][3]float32 {
 			count[i]++
 		}
 	}
+	average(&out, &count)
+	return out
+}
+
+// average divides each cell's sums by its pixel count.
+func average(out *[side * side][3]float32, count *[side * side]float32) {
 	for i := range out {
 		if count[i] > 0 {
 			for c := range 3 {
@@ -109,7 +135,6 @@ func resample(img image.Image) [side * side][3]float32 {
 			}
 		}
 	}
-	return out
 }
 
 func colour(px [side * side][3]float32, v []float32) {

@@ -1,11 +1,17 @@
 package descriptor
 
 import (
+	"bytes"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
+	"github.com/scenedex/scenedex/internal/testvideo"
 	"github.com/scenedex/scenedex/internal/vector"
 )
 
@@ -62,5 +68,41 @@ func TestEmbedSeparatesColourAndStructure(t *testing.T) {
 	pooled := vector.Pool([][]float32{red, blue})
 	if n := cos(pooled, pooled); math.Abs(n-1) > 1e-4 || cos(pooled, red) <= 0.5 {
 		t.Errorf("pool: |p|^2=%f cos(p,red)=%f", n, cos(pooled, red))
+	}
+}
+
+// opaque hides an image's concrete type, so resample takes its generic path.
+type opaque struct{ image.Image }
+
+// The decoded-JPEG path of resample gives exactly the generic path's cells,
+// for every chroma subsampling ffmpeg writes and odd sizes.
+func TestResampleYCbCrIsExact(t *testing.T) {
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{2, 4}, SceneSecs: 1, Size: "1280x720"})
+	for _, tc := range []struct{ pixfmt, vf string }{{"yuvj420p", ""}, {"yuvj422p", ""}, {"yuvj444p", "scale=333:211"}, {"yuvj420p", "transpose=1"}} {
+		out := filepath.Join(dir, tc.pixfmt+tc.vf+".jpg")
+		args := []string{"-v", "error", "-y", "-ss", "1.5", "-i", video, "-frames:v", "1", "-pix_fmt", tc.pixfmt}
+		if tc.vf != "" {
+			args = append(args, "-vf", tc.vf)
+		}
+		if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v %s", err, b)
+		}
+		data, _ := os.ReadFile(out)
+		img, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := img.(*image.YCbCr); !ok {
+			t.Fatalf("%s decodes to %T", tc.pixfmt, img)
+		}
+		fast, slow := resample(img), resample(opaque{img})
+		for i := range fast {
+			for c := range 3 {
+				if math.Float32bits(fast[i][c]) != math.Float32bits(slow[i][c]) {
+					t.Fatalf("%s %s: cell %d channel %d is %v, generic %v", tc.pixfmt, tc.vf, i, c, fast[i][c], slow[i][c])
+				}
+			}
+		}
 	}
 }
