@@ -1,13 +1,10 @@
 package clip
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -100,40 +97,24 @@ type opaque struct{ image.Image }
 // every chroma subsampling ffmpeg writes, landscape and portrait, with and
 // without a crop.
 func TestYCbCrPathIsExact(t *testing.T) {
-	dir := t.TempDir()
-	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{1, 3}, SceneSecs: 1, Size: "1280x720"})
+	video := testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{1, 3}, SceneSecs: 1, Size: "1280x720"})
 	pre := Preprocessor{ShortestEdge: 224, CropH: 224, CropW: 224, Rescale: 1.0 / 255, DoResize: true, DoCrop: true, DoNormalize: true,
 		Mean: [3]float64{0.48145466, 0.4578275, 0.40821073}, Std: [3]float64{0.26862954, 0.26130258, 0.27577711}}
-	for _, tc := range []struct{ pixfmt, vf string }{
-		{"yuvj420p", ""}, {"yuvj422p", ""}, {"yuvj444p", ""}, {"yuvj420p", "transpose=1"}, {"yuvj444p", "scale=333:211"},
+	for _, output := range [][]string{
+		{"-pix_fmt", "yuvj420p"}, {"-pix_fmt", "yuvj422p"}, {"-pix_fmt", "yuvj444p"},
+		{"-pix_fmt", "yuvj420p", "-vf", "transpose=1"}, {"-pix_fmt", "yuvj444p", "-vf", "scale=333:211"},
 	} {
-		out := filepath.Join(dir, tc.pixfmt+tc.vf+".jpg")
-		args := []string{"-v", "error", "-y", "-ss", "1.5", "-i", video, "-frames:v", "1", "-pix_fmt", tc.pixfmt}
-		if tc.vf != "" {
-			args = append(args, "-vf", tc.vf)
-		}
-		if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
-			t.Fatalf("ffmpeg: %v %s", err, b)
-		}
-		data, _ := os.ReadFile(out)
-		img, err := jpeg.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ycc, ok := img.(*image.YCbCr)
-		if !ok {
-			t.Fatalf("%s decodes to %T", tc.pixfmt, img)
-		}
+		ycc := testvideo.DecodedFrame(t, video, 1.5, output...)
 		for _, crop := range []bool{true, false} {
 			p := pre
 			p.DoCrop = crop
 			fast, slow := p.FromImage(ycc), p.FromImage(opaque{ycc})
 			if len(fast) != len(slow) {
-				t.Fatalf("%s %s crop %v: %d vs %d values", tc.pixfmt, tc.vf, crop, len(fast), len(slow))
+				t.Fatalf("%v crop %v: %d vs %d values", output, crop, len(fast), len(slow))
 			}
 			for i := range fast {
 				if math.Float32bits(fast[i]) != math.Float32bits(slow[i]) {
-					t.Fatalf("%s %s (%v) crop %v: value %d is %v, generic %v", tc.pixfmt, tc.vf, ycc.SubsampleRatio, crop, i, fast[i], slow[i])
+					t.Fatalf("%v (%v) crop %v: value %d is %v, generic %v", output, ycc.SubsampleRatio, crop, i, fast[i], slow[i])
 				}
 			}
 		}

@@ -100,11 +100,7 @@ func resample(img image.Image) [side * side][3]float32 {
 			for x := range w {
 				yi, ci := yRow+yCol[x], cRow+cCol[x]
 				r, g, bl, _ := color.YCbCr{Y: ycc.Y[yi], Cb: ycc.Cb[ci], Cr: ycc.Cr[ci]}.RGBA()
-				i := oy*side + oxs[x]
-				out[i][0] += float32(r) / 65535
-				out[i][1] += float32(g) / 65535
-				out[i][2] += float32(bl) / 65535
-				count[i]++
+				addPixel(&out, &count, oy*side+oxs[x], r, g, bl)
 			}
 		}
 		average(&out, &count)
@@ -115,15 +111,19 @@ func resample(img image.Image) [side * side][3]float32 {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			ox := (x - b.Min.X) * side / w
 			r, g, bl, _ := img.At(x, y).RGBA()
-			i := oy*side + ox
-			out[i][0] += float32(r) / 65535
-			out[i][1] += float32(g) / 65535
-			out[i][2] += float32(bl) / 65535
-			count[i]++
+			addPixel(&out, &count, oy*side+ox, r, g, bl)
 		}
 	}
 	average(&out, &count)
 	return out
+}
+
+// addPixel adds a pixel (16-bit channels) to cell i's sums.
+func addPixel(out *[side * side][3]float32, count *[side * side]float32, i int, r, g, bl uint32) {
+	out[i][0] += float32(r) / 65535
+	out[i][1] += float32(g) / 65535
+	out[i][2] += float32(bl) / 65535
+	count[i]++
 }
 
 // average divides each cell's sums by its pixel count.

@@ -1,14 +1,9 @@
 package descriptor
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/jpeg"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/scenedex/scenedex/internal/testvideo"
@@ -77,30 +72,17 @@ type opaque struct{ image.Image }
 // The decoded-JPEG path of resample gives exactly the generic path's cells,
 // for every chroma subsampling ffmpeg writes and odd sizes.
 func TestResampleYCbCrIsExact(t *testing.T) {
-	dir := t.TempDir()
-	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{2, 4}, SceneSecs: 1, Size: "1280x720"})
-	for _, tc := range []struct{ pixfmt, vf string }{{"yuvj420p", ""}, {"yuvj422p", ""}, {"yuvj444p", "scale=333:211"}, {"yuvj420p", "transpose=1"}} {
-		out := filepath.Join(dir, tc.pixfmt+tc.vf+".jpg")
-		args := []string{"-v", "error", "-y", "-ss", "1.5", "-i", video, "-frames:v", "1", "-pix_fmt", tc.pixfmt}
-		if tc.vf != "" {
-			args = append(args, "-vf", tc.vf)
-		}
-		if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
-			t.Fatalf("ffmpeg: %v %s", err, b)
-		}
-		data, _ := os.ReadFile(out)
-		img, err := jpeg.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := img.(*image.YCbCr); !ok {
-			t.Fatalf("%s decodes to %T", tc.pixfmt, img)
-		}
+	video := testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{2, 4}, SceneSecs: 1, Size: "1280x720"})
+	for _, output := range [][]string{
+		{"-pix_fmt", "yuvj420p"}, {"-pix_fmt", "yuvj422p"}, {"-pix_fmt", "yuvj444p", "-vf", "scale=333:211"},
+		{"-pix_fmt", "yuvj420p", "-vf", "transpose=1"},
+	} {
+		img := testvideo.DecodedFrame(t, video, 1.5, output...)
 		fast, slow := resample(img), resample(opaque{img})
 		for i := range fast {
 			for c := range 3 {
 				if math.Float32bits(fast[i][c]) != math.Float32bits(slow[i][c]) {
-					t.Fatalf("%s %s: cell %d channel %d is %v, generic %v", tc.pixfmt, tc.vf, i, c, fast[i][c], slow[i][c])
+					t.Fatalf("%v: cell %d channel %d is %v, generic %v", output, i, c, fast[i][c], slow[i][c])
 				}
 			}
 		}

@@ -4,7 +4,10 @@
 package testvideo
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,12 +112,13 @@ func Audio(tb testing.TB, dir, name string, secs float64) string {
 	return path
 }
 
-// Frame extracts the frame at t seconds of video as JPEG bytes.
-func Frame(tb testing.TB, video string, t float64) []byte {
+// Frame extracts the frame at t seconds of video as JPEG bytes; output adds
+// ffmpeg output options (e.g. "-pix_fmt", "yuvj444p", "-vf", "transpose=1").
+func Frame(tb testing.TB, video string, t float64, output ...string) []byte {
 	tb.Helper()
 	out := filepath.Join(tb.TempDir(), "frame.jpg")
-	b, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", fmt.Sprint(t), "-i", video,
-		"-frames:v", "1", "-q:v", "3", out).CombinedOutput()
+	args := append([]string{"-v", "error", "-nostdin", "-y", "-ss", fmt.Sprint(t), "-i", video, "-frames:v", "1", "-q:v", "3"}, output...)
+	b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("frame at %v: %v: %s", t, err, b)
 	}
@@ -123,6 +127,21 @@ func Frame(tb testing.TB, video string, t float64) []byte {
 		tb.Fatal(err)
 	}
 	return data
+}
+
+// DecodedFrame is Frame decoded by image/jpeg, which must give a YCbCr image
+// (the decoders' fast paths take those).
+func DecodedFrame(tb testing.TB, video string, t float64, output ...string) *image.YCbCr {
+	tb.Helper()
+	img, err := jpeg.Decode(bytes.NewReader(Frame(tb, video, t, output...)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ycc, ok := img.(*image.YCbCr)
+	if !ok {
+		tb.Fatalf("frame %v %v decodes to %T", t, output, img)
+	}
+	return ycc
 }
 
 // Truncate writes the first n bytes of src to dst.

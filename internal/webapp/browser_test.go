@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,15 +116,6 @@ func downloaded(t *testing.T, path string) []byte {
 	return nil
 }
 
-// frameOf writes the frame of video at second sec as a JPEG.
-func frameOf(t *testing.T, video string, sec float64, out string) string {
-	t.Helper()
-	if b, err := exec.Command("ffmpeg", "-v", "error", "-y", "-ss", fmt.Sprint(sec), "-i", video, "-frames:v", "1", "-q:v", "3", out).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg frame: %v: %s", err, b)
-	}
-	return out
-}
-
 func TestBrowser(t *testing.T) {
 	dir := t.TempDir()
 	app, err := local.Start(context.Background(), local.Config{
@@ -213,7 +203,10 @@ func TestBrowser(t *testing.T) {
 	eval[chromedp.Void](t, ctx, `document.querySelector("#s-collection").value = ""; document.querySelector("#s-filters").value = ""; undefined`)
 
 	// A picture: a frame of the promo's third scene finds that chunk first.
-	still := frameOf(t, promo, 10, filepath.Join(dir, "still.jpg"))
+	still := filepath.Join(dir, "still.jpg")
+	if err := os.WriteFile(still, testvideo.Frame(t, promo, 10), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	do(t, ctx, "choose image", chromedp.SetUploadFiles(chromedp.CSS("#q-image"), []string{still}))
 	poll[string](t, ctx, "image chosen", 5*time.Second, `document.querySelector("#q-image-name").textContent`)
 	eval[chromedp.Void](t, ctx, `document.querySelector("#hits").replaceChildren(), undefined`)
