@@ -12,8 +12,9 @@ import (
 
 // deleting returns, for a request that deletes objects (DeleteObject, or
 // DeleteObjects' POST ?delete), the keys under uploads/ it names that exist
-// now — their deletion is an event; nil for any other request. A
-// multi-object delete's body is read here (and handed on) to learn its keys.
+// now — their deletion is an event; nil for any other request, or one that
+// deletes none of them. A multi-object delete's body is read here (and
+// handed on) to learn its keys.
 func (s *Server) deleting(r *http.Request) []string {
 	if s.cfg.OnDeleted == nil {
 		return nil
@@ -47,7 +48,7 @@ func (s *Server) deleting(r *http.Request) []string {
 	default:
 		return nil
 	}
-	doomed := []string{}
+	var doomed []string
 	for _, k := range keys {
 		if !strings.HasPrefix(k, scenedex.UploadsPrefix) {
 			continue

@@ -198,11 +198,13 @@ func (s *Server) created(ctx context.Context, key string) (string, error) {
 	return etag, s.cfg.OnCreated(ctx, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: etag})
 }
 
-// createdKey reports whether r creates an object through the emulator (a
-// PUT without a part number; multipart uploads are ours) and its key.
+// createdKey reports whether r creates, through the emulator, an object whose
+// Object Created event must be recorded before the answer (a PUT without a
+// part number under uploads/; multipart uploads are ours), and its key.
+// Other PUTs (chunk files) go straight through.
 func (s *Server) createdKey(r *http.Request) (string, bool) {
 	key, ok := s.objectKey(r)
-	if !ok {
+	if !ok || s.cfg.OnCreated == nil || !strings.HasPrefix(key, scenedex.UploadsPrefix) {
 		return "", false
 	}
 	q := r.URL.Query()
