@@ -45,9 +45,20 @@ type Spec struct {
 // Registry is the models `scenedex model pull NAME` knows.
 var Registry = map[string]Spec{
 	"clip-vit-base-patch32": {
-		Name: "clip-vit-base-patch32", Repo: "Xenova/clip-vit-base-patch32", Revision: "main", Licence: "MIT (OpenAI CLIP)",
+		// The export pinned by commit, and each file by its sha256 as the hub
+		// listed it at that commit (89,117,001 and 64,504,507 bytes for the
+		// two graphs); a file that differs is refused before it is kept.
+		Name: "clip-vit-base-patch32", Repo: "Xenova/clip-vit-base-patch32", Revision: "d15189d7028b43f1d3e65039190477f6af591c2a",
+		Licence: "MIT (OpenAI CLIP)",
 		Files: []string{"config.json", "preprocessor_config.json", "tokenizer.json",
 			"onnx/vision_model_quantized.onnx", "onnx/text_model_quantized.onnx"},
+		Pins: map[string]string{
+			"config.json":                      "493ef57ff783e42d1530c91b53469b7fdf8db8a9c1408e86998fcb7899a4f495",
+			"preprocessor_config.json":         "6f638fb9401a6d6296feff533ee7efe657b787c49f954f82f5906b36ef2a1b1f",
+			"tokenizer.json":                   "f7f3b7af117d467b58374797691a6438d3e6b9e9cef800dfd5dced7f697a90cd",
+			"onnx/vision_model_quantized.onnx": "583fd1110a514667812fee7d684952aaf82a99b959760c8d7dca7e0ab9839299",
+			"onnx/text_model_quantized.onnx":   "73baab855d406190da9faa498cfedf65f15cf309f4cc7385b7b032e6d08e5c3a",
+		},
 	},
 }
 
@@ -159,8 +170,11 @@ func ManualHint(spec Spec, dir string) string {
 	fmt.Fprintf(&b, "place the files by hand: from %s/%s/tree/%s download\n", DefaultHub, spec.Repo, spec.Revision)
 	for _, f := range spec.Files {
 		fmt.Fprintf(&b, "  %s -> %s\n", f, filepath.Join(dir, filepath.FromSlash(f)))
+		if pin := spec.Pins[f]; pin != "" {
+			fmt.Fprintf(&b, "    sha256 %s\n", pin)
+		}
 	}
-	b.WriteString("then `scenedex model list` shows it and `scenedex serve --model " + spec.Name + "` uses it")
+	b.WriteString("(check each file with sha256sum), then `scenedex model list` shows it and `scenedex serve --model " + spec.Name + "` uses it")
 	return b.String()
 }
 

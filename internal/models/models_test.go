@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,7 +180,7 @@ func TestPullFailsFastWithoutAHub(t *testing.T) {
 		t.Errorf("took %s", d)
 	}
 	hint := ManualHint(Registry["clip-vit-base-patch32"], "/data/models/clip-vit-base-patch32")
-	for _, want := range []string{"https://huggingface.co/Xenova/clip-vit-base-patch32/tree/main", "onnx/vision_model_quantized.onnx -> /data/models/clip-vit-base-patch32/onnx/vision_model_quantized.onnx", "serve --model clip-vit-base-patch32"} {
+	for _, want := range []string{"https://huggingface.co/Xenova/clip-vit-base-patch32/tree/d15189d7028b43f1d3e65039190477f6af591c2a", "sha256 583fd1110a514667812fee7d684952aaf82a99b959760c8d7dca7e0ab9839299", "onnx/vision_model_quantized.onnx -> /data/models/clip-vit-base-patch32/onnx/vision_model_quantized.onnx", "serve --model clip-vit-base-patch32"} {
 		if !strings.Contains(hint, want) {
 			t.Errorf("hint lacks %q:\n%s", want, hint)
 		}
@@ -200,5 +201,26 @@ func TestResolve(t *testing.T) {
 	}
 	if _, err := store.Resolve("./no/such/dir"); err == nil {
 		t.Error("a missing folder resolved")
+	}
+}
+
+// TestRegistryPinsEveryFile: a registry model is fixed to one commit and
+// every file it pulls has a sha256 pin, so a changed file on the hub is
+// refused rather than trusted.
+func TestRegistryPinsEveryFile(t *testing.T) {
+	hex40 := regexp.MustCompile(`^[0-9a-f]{40}$`)
+	hex64 := regexp.MustCompile(`^[0-9a-f]{64}$`)
+	for name, spec := range Registry {
+		if !hex40.MatchString(spec.Revision) {
+			t.Errorf("%s: revision %q is not a commit id", name, spec.Revision)
+		}
+		for _, f := range spec.Files {
+			if !hex64.MatchString(spec.Pins[f]) {
+				t.Errorf("%s: %s has no sha256 pin (%q)", name, f, spec.Pins[f])
+			}
+		}
+		if len(spec.Pins) != len(spec.Files) {
+			t.Errorf("%s: %d pins for %d files", name, len(spec.Pins), len(spec.Files))
+		}
 	}
 }
