@@ -188,6 +188,45 @@ func (c *Client) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult
 	return out, err
 }
 
+// ModelStatus says which model the live vectors come from and how far a
+// model switch is.
+func (c *Client) ModelStatus(ctx context.Context) (ModelStatus, error) {
+	var out ModelStatus
+	err := c.do(ctx, http.MethodGet, "/v1/reindex", nil, &out)
+	return out, err
+}
+
+// CancelSwitch ends the model switch under way; the live vectors stay.
+func (c *Client) CancelSwitch(ctx context.Context) error {
+	return c.do(ctx, http.MethodDelete, "/v1/reindex", nil, nil)
+}
+
+// WaitSwitch polls every interval until the switch to model is complete
+// (the live vectors are model's), calling progress (if set) with each
+// status; a switch that ends otherwise (cancelled) is an error.
+func (c *Client) WaitSwitch(ctx context.Context, model string, interval time.Duration, progress func(ModelStatus)) (ModelStatus, error) {
+	for {
+		st, err := c.ModelStatus(ctx)
+		if err != nil {
+			return st, err
+		}
+		if progress != nil {
+			progress(st)
+		}
+		switch {
+		case st.Switch == nil && st.Model == model:
+			return st, nil
+		case st.Switch == nil || st.Switch.To != model:
+			return st, fmt.Errorf("the switch to %s is no longer under way (cancelled?); the live model is %s", model, st.Model)
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
 // Raw calls any route (dead letters).
 func (c *Client) Raw(ctx context.Context, method, path string, in, out any) error {
 	return c.do(ctx, method, path, in, out)

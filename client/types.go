@@ -50,6 +50,10 @@ type (
 	ReindexRequest = pipeline.ReindexRequest
 	// ReindexResult says what was queued.
 	ReindexResult = pipeline.ReindexResult
+	// ModelStatus is the live model and the model switch under way.
+	ModelStatus = pipeline.ModelStatus
+	// SwitchStatus is a model switch and how far it is.
+	SwitchStatus = pipeline.SwitchStatus
 	// ConceptsRequest is a concept board's question.
 	ConceptsRequest = pipeline.ConceptsRequest
 	// Concept is one concept: words or an example image.

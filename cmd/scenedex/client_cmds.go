@@ -340,6 +340,10 @@ func reprocess(ctx context.Context, args []string) error {
 func reindex(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
 	collection := fs.String("collection", "", "only the READY videos of this collection")
+	model := fs.String("model", "", "switch every video to this model (a pulled model's name, or a model folder)")
+	noWait := fs.Bool("no-wait", false, "with --model: return once the switch is queued")
+	showStatus := fs.Bool("status", false, "show the live model and the switch under way")
+	cancel := fs.Bool("cancel", false, "cancel the model switch under way (the live vectors stay)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -348,23 +352,105 @@ func reindex(ctx context.Context, args []string) error {
 	if len(pos) > 1 {
 		return usageError{"reindex takes at most one VIDEO_ID"}
 	}
-	req := pipeline.ReindexRequest{Collection: *collection}
+	c := apiClient()
+	switch {
+	case *cancel:
+		if err := c.CancelSwitch(ctx); err != nil {
+			return err
+		}
+		fmt.Println("model switch cancelled; search goes on with the live model")
+		return nil
+	case *showStatus:
+		st, err := c.ModelStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(st)
+		}
+		fmt.Println(switchLine(st))
+		return nil
+	}
+	req := pipeline.ReindexRequest{Collection: *collection, Model: *model}
 	if len(pos) == 1 {
 		req.VideoID = pos[0]
 	}
-	res, err := apiClient().Reindex(ctx, req)
+	if fi, err := os.Stat(req.Model); err == nil && fi.IsDir() {
+		// A folder here: the server (this machine's) loads it by its
+		// absolute path.
+		if req.Model, err = filepath.Abs(req.Model); err != nil {
+			return err
+		}
+	}
+	res, err := c.Reindex(ctx, req)
 	if err != nil {
 		return err
 	}
+	if req.Model == "" {
+		if *asJSON {
+			return printJSON(res)
+		}
+		fmt.Printf("queued %d chunks of %d videos for re-embedding from their stored frames", res.Chunks, res.Videos)
+		if res.Missing > 0 {
+			fmt.Printf(" (%d chunks had no indexed doc to start from)", res.Missing)
+		}
+		fmt.Println("; search answers from the current index until each chunk is replaced")
+		return nil
+	}
+	st := pipeline.ModelStatus{Model: res.Model, Switch: res.Switch}
+	if st.Switch != nil && !*noWait {
+		st, err = followSwitch(ctx, c, st.Switch.To, *asJSON)
+		if err != nil {
+			return err
+		}
+	}
 	if *asJSON {
-		return printJSON(res)
+		return printJSON(st)
 	}
-	fmt.Printf("queued %d chunks of %d videos for re-embedding from their stored frames", res.Chunks, res.Videos)
-	if res.Missing > 0 {
-		fmt.Printf(" (%d chunks had no indexed doc to start from)", res.Missing)
-	}
-	fmt.Println("; search answers from the current index until each chunk is replaced")
+	fmt.Println(switchLine(st))
 	return nil
+}
+
+// followSwitch shows a model switch's progress until it is complete: a bar
+// on a terminal, else a line per tenth done.
+func followSwitch(ctx context.Context, c *client.Client, model string, quiet bool) (pipeline.ModelStatus, error) {
+	var bar *progressbar.ProgressBar
+	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("re-embedding with "+model),
+			progressbar.OptionClearOnFinish())
+	}
+	lastTenth := -1
+	st, err := c.WaitSwitch(ctx, model, 500*time.Millisecond, func(st pipeline.ModelStatus) {
+		sw := st.Switch
+		switch {
+		case quiet || sw == nil:
+		case bar != nil:
+			if bar.GetMax() != sw.Total {
+				bar.ChangeMax(sw.Total)
+			}
+			bar.Set(sw.Done)
+		case sw.Total > 0 && sw.Done*10/sw.Total != lastTenth:
+			lastTenth = sw.Done * 10 / sw.Total
+			fmt.Fprintln(os.Stderr, switchLine(st))
+		}
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	return st, err
+}
+
+// switchLine is the model state in one line.
+func switchLine(st pipeline.ModelStatus) string {
+	live := st.Model
+	if live == "" {
+		live = "none recorded yet"
+	}
+	if sw := st.Switch; sw != nil {
+		return fmt.Sprintf("live model %s; switching to %s: %d/%d chunks re-embedded (search answers with %s until all are)",
+			live, sw.To, sw.Done, sw.Total, live)
+	}
+	return "live model " + live + "; no switch under way"
 }
 
 func deadLetters(ctx context.Context, args []string) error {

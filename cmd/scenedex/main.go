@@ -33,10 +33,12 @@ var commands = map[string]command{
 	"concepts":     {`concepts "crowd celebrating" ["person dancing" ...] [--image FILE ...] [--threshold 0.25] [--best 3] [--collection C] [--json | --csv]`, concepts},
 	"dead-letters": {"dead-letters [--redrive]", deadLetters},
 	"reprocess":    {"reprocess ID [--wait]   (a FAILED video gets a new run, if its upload is still there)", reprocess},
-	"reindex":      {"reindex [--collection C] [VIDEO_ID] [--json]   (re-embed and re-read words from stored frames)", reindex},
-	"model":        {"model pull NAME | model list [--data ./.scenedex]   (CLIP-family models for serve --model NAME)", modelCmd},
-	"s3":           {"s3 env [--data ./.scenedex]   (shell exports pointing aws-cli, boto3 and rclone at the local bucket)", s3Cmd},
-	"backfill":     {"backfill s3://BUCKET/uploads/... --state-machine ARN [--dry-run]   (cloud: videos already in a bucket)", backfillCmd},
+	"reindex": {"reindex [--collection C] [VIDEO_ID] [--json]   (re-embed and re-read words from stored frames)\n" +
+		"  reindex --model NAME|DIR [--no-wait]   (switch every video to another model; search keeps the old one until done)\n" +
+		"  reindex --status | --cancel", reindex},
+	"model":    {"model pull NAME | model list [--data ./.scenedex]   (CLIP-family models for serve --model NAME)", modelCmd},
+	"s3":       {"s3 env [--data ./.scenedex]   (shell exports pointing aws-cli, boto3 and rclone at the local bucket)", s3Cmd},
+	"backfill": {"backfill s3://BUCKET/uploads/... --state-machine ARN [--dry-run]   (cloud: videos already in a bucket)", backfillCmd},
 }
 
 func usage() {

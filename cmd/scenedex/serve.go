@@ -62,7 +62,7 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, *model, *useOCR))
+	fmt.Fprintln(os.Stderr, modelSummary(*modelURL, *modelName, app.Model, *useOCR))
 	fmt.Fprintf(os.Stderr, "scenedex is serving on %s (data in %s). Open it in a browser, or try: scenedex upload VIDEO --wait\n", app.URL, *data)
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -48,6 +48,8 @@ func New(p *pipeline.Pipeline, log *slog.Logger) *API {
 	a.mux.HandleFunc("POST /v1/search", a.search)
 	a.mux.HandleFunc("POST /v1/concepts", a.concepts)
 	a.mux.HandleFunc("POST /v1/reindex", a.reindex)
+	a.mux.HandleFunc("GET /v1/reindex", a.modelStatus)
+	a.mux.HandleFunc("DELETE /v1/reindex", a.cancelSwitch)
 	a.mux.HandleFunc("GET /v1/dead-letters", a.deadLetters)
 	a.mux.HandleFunc("POST /v1/dead-letters/redrive", a.redrive)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -227,6 +229,23 @@ func (a *API) reindex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusAccepted, res)
+}
+
+func (a *API) modelStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := a.P.ModelStatus(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, st)
+}
+
+func (a *API) cancelSwitch(w http.ResponseWriter, r *http.Request) {
+	if err := a.P.CancelSwitch(r.Context()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *API) decode(w http.ResponseWriter, r *http.Request, into any) bool {

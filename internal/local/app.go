@@ -64,9 +64,12 @@ type App struct {
 	Index    *vecindex.Index
 	Catalog  *sqlite.Catalog
 	S3       *s3local.Server
-	closers  []func() error
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// Model is the folder of the model the server embeds with by default
+	// ("" = the built-in descriptor).
+	Model   string
+	closers []func() error
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // Start opens the data folder and serves until Close (or ctx ends).
@@ -103,7 +106,34 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	app.closers = append(app.closers, ln.Close)
 	app.URL = "http://" + publicHost(ln.Addr().(*net.TCPAddr))
 
+	if app.Catalog, err = sqlite.OpenCatalog(ctx, filepath.Join(cfg.Data, "catalog.db")); err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, app.Catalog.Close)
+	queues, err := sqlite.OpenQueues(ctx, filepath.Join(cfg.Data, "queue.db"))
+	if err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, queues.Close)
+	if app.Index, err = vecindex.Open(ctx, filepath.Join(cfg.Data, "index.db")); err != nil {
+		return nil, err
+	}
+	app.closers = append(app.closers, app.Index.Close)
+	if cfg.ModelURL == "" && cfg.Model == "" {
+		// The index's own model, where a switch made it live: serve
+		// starts with it without being told again.
+		live, source, err := app.Index.LiveModel(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if live != "" && live != descriptor.Name && source != "" {
+			cfg.Log.Info("loading the index's model", "model", live, "folder", source)
+			cfg.Model = source
+		}
+	}
+	app.Model = cfg.Model
 	modelURL := cfg.ModelURL
+	var ms *modelserver.Server // the built-in model server, when it runs
 	if modelURL == "" && cfg.Model != "" {
 		m, err := openModel(cfg)
 		if err != nil {
@@ -125,25 +155,13 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("model server: %w", err)
 		}
-		msrv := &http.Server{Handler: modelserver.New(cfg.ModelOptions), ReadHeaderTimeout: 10 * time.Second}
+		ms = modelserver.New(cfg.ModelOptions)
+		msrv := &http.Server{Handler: ms, ReadHeaderTimeout: 10 * time.Second}
 		go msrv.Serve(mln)
 		app.closers = append(app.closers, msrv.Close)
 		modelURL = "http://" + mln.Addr().String()
 	}
 
-	if app.Catalog, err = sqlite.OpenCatalog(ctx, filepath.Join(cfg.Data, "catalog.db")); err != nil {
-		return nil, err
-	}
-	app.closers = append(app.closers, app.Catalog.Close)
-	queues, err := sqlite.OpenQueues(ctx, filepath.Join(cfg.Data, "queue.db"))
-	if err != nil {
-		return nil, err
-	}
-	app.closers = append(app.closers, queues.Close)
-	if app.Index, err = vecindex.Open(ctx, filepath.Join(cfg.Data, "index.db")); err != nil {
-		return nil, err
-	}
-	app.closers = append(app.closers, app.Index.Close)
 	// Vectors of two models cannot be compared: a server embedding with
 	// another model than the index's would fail every new video and refuse
 	// every search. Say so now (an external endpoint's model is known only
@@ -154,8 +172,9 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}
 	if indexed := app.Index.Model(); indexed != "" && cfg.ModelURL == "" && indexed != serving {
 		return nil, fmt.Errorf("the index in %s holds vectors of model %s, and this server would embed with %s: vectors of two models "+
-			"cannot be compared. Serve with the index's model (%s), or start the new model on a fresh data folder (--data)",
-			cfg.Data, indexed, serving, indexModelHint(indexed))
+			"cannot be compared. Serve with the index's model (%s) and switch it with `scenedex reindex --model %s`, "+
+			"or start the new model on a fresh data folder (--data)",
+			cfg.Data, indexed, serving, indexModelHint(indexed), switchTarget(cfg.Model, serving))
 	}
 
 	var runner *Runner
@@ -181,6 +200,12 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	p := pipeline.New(cfg.Pipeline, blobs, app.Catalog, app.Index, embedder, sender, tool, cfg.Log)
 	if cfg.OCR {
 		p.Reader = embedder // the contract's OCR form, on the same endpoint
+	}
+	if ms != nil {
+		served := newServedModels(cfg, ms, embedder)
+		served.served(serving, cfg.Model)
+		app.closers = append(app.closers, served.Close)
+		p.Models = served
 	}
 	runner = New(p, app.Catalog, queues, s3srv, cfg.Runner, cfg.Log)
 	runner.Bucket = Bucket
@@ -213,6 +238,11 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	go srv.Serve(ln)
 	app.closers = append([]func() error{srv.Close}, app.closers...)
 
+	if err := p.ResumeSwitch(ctx); err != nil {
+		cfg.Log.Error("the model switch under way cannot go on; search answers with the live model. "+
+			"Put the model back and restart, or cancel with `scenedex reindex --cancel`", "err", err)
+	}
+
 	rctx, cancel := context.WithCancel(ctx)
 	app.cancel = cancel
 	go func() {
@@ -221,6 +251,15 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}()
 	cfg.Log.Info("scenedex serving", "url", app.URL, "data", cfg.Data, "model", modelURL)
 	return app, nil
+}
+
+// switchTarget is what `scenedex reindex --model` takes to switch to the
+// model in folder dir (named name).
+func switchTarget(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir
 }
 
 // indexModelHint says how to serve with model name again.

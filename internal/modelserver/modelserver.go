@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +33,11 @@ const (
 
 // Request is the contract's request body.
 type Request struct {
-	Task   string  `json:"task,omitempty"` // TaskEmbed (default) or TaskOCR
+	Task string `json:"task,omitempty"` // TaskEmbed (default) or TaskOCR
+	// Model names the model to embed with, where the server serves several
+	// ("" = its default). Servers that know one model ignore it; the answer's
+	// "model" says which answered.
+	Model  string  `json:"model,omitempty"`
 	Inputs []Input `json:"inputs"`
 }
 
@@ -77,11 +83,20 @@ type Server struct {
 	mu   sync.Mutex
 	rnd  *rand.Rand
 	mux  *http.ServeMux
+
+	modelsMu sync.RWMutex
+	models   map[string]scenedex.Embedder // by name: the default, the built-in descriptor, and any Added
 }
 
-// New returns a model server.
+// New returns a model server. Besides its default model it always serves
+// the built-in descriptor by name, so an index made with the descriptor
+// keeps answering (and can be switched) on a server whose default is CLIP.
 func New(opts Options) *Server {
-	s := &Server{opts: opts, rnd: rand.New(rand.NewPCG(opts.Seed, 7)), mux: http.NewServeMux()}
+	s := &Server{opts: opts, rnd: rand.New(rand.NewPCG(opts.Seed, 7)), mux: http.NewServeMux(),
+		models: map[string]scenedex.Embedder{descriptor.Name: descriptorModel{}}}
+	if opts.Embedder != nil {
+		s.models[opts.EmbedderName] = opts.Embedder
+	}
 	s.mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	s.mux.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) { s.invoke(w, r, false) })
 	s.mux.HandleFunc("POST /endpoints/{name}/invocations", func(w http.ResponseWriter, r *http.Request) { s.invoke(w, r, true) })
@@ -125,15 +140,20 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, runtime bool) {
 		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf(`unknown task %q: use "embed" or "ocr"`, req.Task))
 		return
 	}
-	out := Response{Model: s.modelName(), Embeddings: make([][]float32, len(req.Inputs))}
+	name, model, err := s.model(req.Model)
+	if err != nil {
+		s.error(w, runtime, http.StatusBadRequest, err.Error())
+		return
+	}
+	out := Response{Model: name, Embeddings: make([][]float32, len(req.Inputs))}
 	var images [][]byte
 	var at []int
 	for i, in := range req.Inputs {
 		switch {
 		case in.Text != "":
-			v, err := s.embedder().EmbedText(r.Context(), in.Text)
+			v, err := model.EmbedText(r.Context(), in.Text)
 			if err != nil {
-				s.modelError(w, runtime, i, err)
+				s.modelError(w, runtime, name, i, err)
 				return
 			}
 			out.Embeddings[i] = v
@@ -150,9 +170,9 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, runtime bool) {
 		}
 	}
 	if len(images) > 0 {
-		vecs, err := s.embedder().EmbedImages(r.Context(), images)
+		vecs, err := model.EmbedImages(r.Context(), images)
 		if err != nil {
-			s.modelError(w, runtime, at[0], err)
+			s.modelError(w, runtime, name, at[0], err)
 			return
 		}
 		for j, v := range vecs {
@@ -192,30 +212,53 @@ func (s *Server) ocr(w http.ResponseWriter, r *http.Request, runtime bool, req R
 	json.NewEncoder(w).Encode(OCRResponse{Model: s.opts.OCRModel, Texts: texts})
 }
 
-func (s *Server) embedder() scenedex.Embedder {
-	if s.opts.Embedder != nil {
-		return s.opts.Embedder
-	}
-	return descriptorModel{}
+// Add serves e under name beside the models already served (a model
+// switch's next model); adding a name again replaces it.
+func (s *Server) Add(name string, e scenedex.Embedder) {
+	s.modelsMu.Lock()
+	defer s.modelsMu.Unlock()
+	s.models[name] = e
 }
 
-func (s *Server) modelName() string {
-	if s.opts.Embedder != nil {
-		return s.opts.EmbedderName
+// Serves lists the names of the models served, sorted.
+func (s *Server) Serves() []string {
+	s.modelsMu.RLock()
+	defer s.modelsMu.RUnlock()
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		names = append(names, n)
 	}
-	return descriptor.Name
+	sort.Strings(names)
+	return names
+}
+
+// model is the named model ("" = the default) and its name.
+func (s *Server) model(name string) (string, scenedex.Embedder, error) {
+	if name == "" {
+		if s.opts.Embedder != nil {
+			return s.opts.EmbedderName, s.opts.Embedder, nil
+		}
+		return descriptor.Name, descriptorModel{}, nil
+	}
+	s.modelsMu.RLock()
+	e, ok := s.models[name]
+	s.modelsMu.RUnlock()
+	if !ok {
+		return "", nil, fmt.Errorf("model %q is not served here; this server serves %s", name, strings.Join(s.Serves(), ", "))
+	}
+	return name, e, nil
 }
 
 // modelError answers a model's refusal: unsupported or invalid input is the
 // caller's (400), anything else the model's (500).
-func (s *Server) modelError(w http.ResponseWriter, runtime bool, i int, err error) {
+func (s *Server) modelError(w http.ResponseWriter, runtime bool, name string, i int, err error) {
 	switch scenedex.ErrorCode(err) {
 	case scenedex.CodeUnsupported:
-		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("model %s embeds images only; text input is not supported", s.modelName()))
+		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("model %s embeds images only; text input is not supported", name))
 	case scenedex.CodeInvalid, scenedex.CodeTooLarge, scenedex.CodeNotVideo:
 		s.error(w, runtime, http.StatusBadRequest, fmt.Sprintf("inputs[%d]: %s", i, scenedex.Message(err)))
 	default:
-		s.error(w, runtime, http.StatusInternalServerError, fmt.Sprintf("model %s: %v", s.modelName(), err))
+		s.error(w, runtime, http.StatusInternalServerError, fmt.Sprintf("model %s: %v", name, err))
 	}
 }
 

@@ -122,3 +122,56 @@ func TestOCRForm(t *testing.T) {
 		t.Fatalf("OCR off: %v %v", r, err)
 	}
 }
+
+// textModel is a stand-in second model (the real CLIP backend is tested in
+// package clip and through the local app): it embeds text as a fixed vector.
+type textModel struct{}
+
+func (textModel) EmbedImages(_ context.Context, images [][]byte) ([][]float32, error) {
+	out := make([][]float32, len(images))
+	for i := range out {
+		out[i] = []float32{1, 0}
+	}
+	return out, nil
+}
+func (textModel) EmbedText(context.Context, string) ([]float32, error) { return []float32{0, 1}, nil }
+
+// A request names the model it wants: the default when it names none, the
+// built-in descriptor always, an Added model once added, and a clear 400
+// for one the server does not serve.
+func TestNamedModels(t *testing.T) {
+	s := New(Options{Embedder: textModel{}, EmbedderName: "two"})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	img := EncodeImage(jpegBytes(t, color.White))
+	for _, tc := range []struct {
+		model, wantModel string
+		wantDim, status  int
+		wantErr          string
+	}{
+		{"", "two", 2, 200, ""},
+		{"two", "two", 2, 200, ""},
+		{descriptor.Name, descriptor.Name, descriptor.Dim, 200, ""},
+		{"three", "", 0, 400, `model "three" is not served here; this server serves ` + descriptor.Name + `, two`},
+	} {
+		body, _ := json.Marshal(Request{Model: tc.model, Inputs: []Input{img}})
+		resp, err := http.Post(srv.URL+"/invocations", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out struct {
+			Response
+			Error string `json:"error"`
+		}
+		json.Unmarshal(raw, &out)
+		if resp.StatusCode != tc.status || out.Model != tc.wantModel || out.Dim != tc.wantDim || out.Error != tc.wantErr {
+			t.Errorf("model %q: %d %s", tc.model, resp.StatusCode, raw)
+		}
+	}
+	s.Add("three", textModel{})
+	if got := strings.Join(s.Serves(), ","); got != descriptor.Name+",three,two" {
+		t.Errorf("serves %s", got)
+	}
+}

@@ -122,7 +122,7 @@ func (p *Pipeline) concept(ctx context.Context, c Concept, threshold float64, be
 		if err != nil {
 			return r, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", err)
 		}
-		vecs, err := p.Embedder.EmbedImages(ctx, [][]byte{img})
+		vecs, err := p.liveEmbedder(ctx).EmbedImages(ctx, [][]byte{img})
 		if err != nil {
 			return r, err
 		}
@@ -132,7 +132,7 @@ func (p *Pipeline) concept(ctx context.Context, c Concept, threshold float64, be
 	default:
 		var err error
 		wq = words.Parse(c.Text)
-		vec, err = p.Embedder.EmbedText(ctx, c.Text)
+		vec, err = p.liveEmbedder(ctx).EmbedText(ctx, c.Text)
 		switch {
 		case err != nil && scenedex.ErrorCode(err) != scenedex.CodeUnsupported:
 			return r, err

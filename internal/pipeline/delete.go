@@ -30,6 +30,13 @@ func (p *Pipeline) remove(ctx context.Context, v scenedex.Video, withUpload bool
 	if err := p.purge(ctx, v.ID); err != nil {
 		return err
 	}
+	if sw, ok := p.Index.(scenedex.ModelSwitcher); ok {
+		// The docs that were the last without a next vector may just
+		// have gone.
+		if err := p.maybePromote(ctx, sw); err != nil {
+			return err
+		}
+	}
 	if withUpload {
 		if err := p.Blobs.Delete(ctx, v.Key); err != nil && scenedex.ErrorCode(err) != scenedex.CodeNotFound {
 			return err

@@ -347,13 +347,17 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		}
 		images = append(images, buf.Bytes())
 	}
-	vecs, err := p.Embedder.EmbedImages(ctx, images)
+	if c.NextModel != "" { // a model switch's message: only the next vector
+		return v, p.embedNext(ctx, c, images, true)
+	}
+	embedder := p.liveEmbedder(ctx)
+	vecs, err := embedder.EmbedImages(ctx, images)
 	if err != nil {
 		return v, fmt.Errorf("embed %s: %w", c.ID(), err)
 	}
 	doc := scenedex.Doc{Chunk: c, Vector: vector.Pool(vecs)}
 	doc.Run = "" // a property of the message, not of the chunk
-	if m, ok := p.Embedder.(interface{ Model() string }); ok {
+	if m, ok := embedder.(interface{ Model() string }); ok {
 		doc.Model = m.Model()
 	}
 	if p.Reader != nil {
@@ -369,6 +373,12 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	}
 	if err := p.Index.Upsert(ctx, []scenedex.Doc{doc}); err != nil {
 		return v, fmt.Errorf("index %s: %w", c.ID(), err)
+	}
+	// The switch is read after the live doc is written: a switch that
+	// began before that read gets this chunk's next vector here, one that
+	// began after finds the doc when it queues every doc.
+	if err := p.embedNext(ctx, c, images, false); err != nil {
+		return v, err
 	}
 	v, err = p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)
 	if p.Gone(ctx, c.VideoID, err) {

@@ -77,6 +77,9 @@ type Pipeline struct {
 	Catalog  scenedex.Catalog
 	Index    scenedex.Index
 	Embedder scenedex.Embedder
+	// Models serves embedders by model name where the model server serves
+	// several; nil where it serves one (no model switch, then).
+	Models scenedex.Models
 	// Reader reads words on screen; nil means OCR is off.
 	Reader scenedex.TextReader
 	// Rerunner starts a FAILED video's workflow again (Reprocess); nil

@@ -12,6 +12,9 @@ import (
 type ReindexRequest struct {
 	Collection string `json:"collection,omitempty"`
 	VideoID    string `json:"video_id,omitempty"`
+	// Model switches every video to another model (a pulled model's name or
+	// a model folder, locally): see SwitchModel.
+	Model string `json:"model,omitempty"`
 }
 
 // ReindexResult says how much work was queued.
@@ -19,6 +22,10 @@ type ReindexResult struct {
 	Videos  int `json:"videos"`
 	Chunks  int `json:"chunks"`
 	Missing int `json:"missing"` // chunks without an indexed doc (nothing to re-embed from)
+	// Model is the live vectors' model and Switch the switch under way, on
+	// an answer to a request with Model.
+	Model  string        `json:"model,omitempty"`
+	Switch *SwitchStatus `json:"switch,omitempty"`
 }
 
 // reindexBatch is how many chunks go to the queue per send.
@@ -33,6 +40,21 @@ const reindexBatch = 100
 // and how a changed model gets its vectors.
 func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult, error) {
 	var res ReindexResult
+	if req.Model != "" {
+		if req.Collection != "" || req.VideoID != "" {
+			return res, scenedex.Errorf(scenedex.CodeInvalid, "a model switch re-embeds every video of every collection: vectors of two models "+
+				"cannot be compared in one index; leave out the collection and the video id")
+		}
+		st, err := p.SwitchModel(ctx, req.Model)
+		if err != nil {
+			return res, err
+		}
+		res.Model, res.Switch = st.Model, st.Switch
+		if st.Switch != nil {
+			res.Chunks = st.Switch.Total
+		}
+		return res, nil
+	}
 	if p.Sender == nil {
 		return res, scenedex.Errorf(scenedex.CodeUnsupported, "reindex needs the chunk queue, which this deployment does not give the API")
 	}

@@ -56,7 +56,7 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 			return nil, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", serr)
 		}
 		var vecs [][]float32
-		if vecs, err = p.Embedder.EmbedImages(ctx, [][]byte{img}); err == nil {
+		if vecs, err = p.liveEmbedder(ctx).EmbedImages(ctx, [][]byte{img}); err == nil {
 			hits, err = p.searchPicture(ctx, vecs[0], q.K, f)
 		}
 	default:
@@ -126,7 +126,7 @@ func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.
 		return nil, scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
 	}
 	wq := words.Parse(q.Text)
-	vec, err := p.Embedder.EmbedText(ctx, q.Text)
+	vec, err := p.liveEmbedder(ctx).EmbedText(ctx, q.Text)
 	picture := err == nil
 	switch {
 	case err != nil && scenedex.ErrorCode(err) != scenedex.CodeUnsupported:

@@ -40,6 +40,9 @@ type Embedder struct {
 	// throttling is retried by the SDK's own retryer.
 	Attempts int
 	Backoff  time.Duration
+	// Named is the model requests ask for where the endpoint serves several
+	// ("" = the endpoint's default); an answer from another model is refused.
+	Named string
 
 	model atomic.Value // the "model" the endpoint last answered with
 }
@@ -59,6 +62,11 @@ var (
 // New returns an Embedder with sane defaults.
 func New(client Invoker, endpoint string) *Embedder {
 	return &Embedder{Client: client, Endpoint: endpoint, Batch: 16, Attempts: 4, Backoff: 200 * time.Millisecond}
+}
+
+// ForModel is an Embedder on the same endpoint asking for the named model.
+func (e *Embedder) ForModel(name string) *Embedder {
+	return &Embedder{Client: e.Client, Endpoint: e.Endpoint, Batch: e.Batch, Attempts: e.Attempts, Backoff: e.Backoff, Named: name}
 }
 
 // EmbedImages embeds JPEG images, one vector each.
@@ -91,11 +99,16 @@ func (e *Embedder) EmbedText(ctx context.Context, text string) ([]float32, error
 }
 
 func (e *Embedder) invoke(ctx context.Context, req modelserver.Request) ([][]float32, error) {
+	req.Model = e.Named
 	body, err := e.call(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	vecs, model, err := decode(body, len(req.Inputs))
+	if err == nil && e.Named != "" && model != e.Named {
+		return nil, scenedex.Errorf(scenedex.CodeConflict, "endpoint %q answered with model %q when asked for %q: it serves one model only, "+
+			"so vectors of %q cannot be made there", e.Endpoint, model, e.Named, e.Named)
+	}
 	if err == nil && model != "" {
 		e.model.Store(model)
 	}

@@ -159,3 +159,31 @@ func TestBatchesStayWithinThePayloadLimit(t *testing.T) {
 		t.Fatalf("oversized: %v", err)
 	}
 }
+
+// ForModel names the model in every request, through the real SDK client:
+// the model server answers with that model, and an endpoint that answers
+// with another (one that serves a single model and ignores the name) is
+// refused rather than trusted.
+func TestForModel(t *testing.T) {
+	frame := testvideo.Frame(t, testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{0}, SceneSecs: 1}), 0.5)
+	srv := httptest.NewServer(modelserver.New(modelserver.Options{}))
+	defer srv.Close()
+	e := New(LocalClient(srv.URL), "scenedex-local")
+	ctx := context.Background()
+	named := e.ForModel(descriptor.Name)
+	if vecs, err := named.EmbedImages(ctx, [][]byte{frame}); err != nil || len(vecs) != 1 || named.Model() != descriptor.Name {
+		t.Fatalf("named: %v %q", err, named.Model())
+	}
+	if _, err := e.ForModel("clip").EmbedImages(ctx, [][]byte{frame}); scenedex.ErrorCode(err) != scenedex.CodeInvalid ||
+		!strings.Contains(err.Error(), `model "clip" is not served here`) {
+		t.Errorf("a model the server lacks: %v", err)
+	}
+	// A single-model endpoint: answers with its own model whatever is asked.
+	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"model":"other","dim":2,"embeddings":[[1,0]]}`))
+	}))
+	defer one.Close()
+	if _, err := New(LocalClient(one.URL), "x").ForModel("clip").EmbedImages(ctx, [][]byte{frame}); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Errorf("an endpoint answering with another model: %v", err)
+	}
+}

@@ -124,6 +124,54 @@ type WordHit struct {
 	Lines []TextLine
 }
 
+// ModelSwitch is a change of the model the index's vectors come from, under
+// way: beside each live vector (of From, which search keeps answering with)
+// the index gathers one of To; when every doc has one they become the live
+// vectors at once.
+type ModelSwitch struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Source is where To loads from when the process serving it starts
+	// again (a local model folder); "" where the endpoint carries it.
+	Source  string    `json:"source,omitempty"`
+	Queued  bool      `json:"queued"` // every doc there was at the start has been queued
+	Started time.Time `json:"started"`
+}
+
+// ModelSwitcher is an index that can hold a second vector per doc while the
+// model changes. Search answers from the live vectors until Promote.
+type ModelSwitcher interface {
+	// LiveModel is the model of the live vectors and where it loads from
+	// ("" while the index has not recorded one).
+	LiveModel(ctx context.Context) (model, source string, err error)
+	// Switch is the switch under way (nil: none).
+	Switch(ctx context.Context) (*ModelSwitch, error)
+	// BeginSwitch records s; CodeConflict if another is under way.
+	BeginSwitch(ctx context.Context, s ModelSwitch) error
+	// SwitchQueued records that every doc has been queued.
+	SwitchQueued(ctx context.Context) error
+	// UpsertNext stores the next model's vector of doc id; a doc that is
+	// gone is skipped (nil error).
+	UpsertNext(ctx context.Context, id string, vec []float32) error
+	// SwitchProgress counts the docs that have a next vector, of all docs.
+	SwitchProgress(ctx context.Context) (done, total int, err error)
+	// Promote makes the next vectors live in one step and ends the switch,
+	// if every doc has one (false: some still lack theirs).
+	Promote(ctx context.Context) (bool, error)
+	// CancelSwitch drops the next vectors and the switch.
+	CancelSwitch(ctx context.Context) error
+}
+
+// Models gives the embedder of a named model, where the model server
+// serves several (the live one and a switch's next one).
+type Models interface {
+	// Load makes nameOrSource served (locally: loads a model folder or a
+	// pulled model's name) and says its name and where it loads from.
+	Load(ctx context.Context, nameOrSource string) (name, source string, err error)
+	// Embedder embeds with the named model.
+	Embedder(name string) Embedder
+}
+
 // HybridIndex is an Index that fuses words and picture in one query of its
 // own (OpenSearch's hybrid query with its normalization processor); each hit
 // says in Matched which of the two found it. An error with CodeUnsupported

@@ -89,6 +89,10 @@ type Chunk struct {
 	// first (a reprocess, a re-index), so a queue that deduplicates by
 	// message id takes it.
 	Run string `json:"run,omitempty"`
+	// NextModel, set on the messages of a model switch, asks only for the
+	// vector of that model (the switch's next one): the live doc, its words
+	// and the video's progress stay as they are.
+	NextModel string `json:"next_model,omitempty"`
 }
 
 // ID is the deterministic document id: retries overwrite, never duplicate.

@@ -33,7 +33,11 @@ CREATE TABLE IF NOT EXISTS docs (
 CREATE INDEX IF NOT EXISTS docs_video ON docs(video_id);
 -- Words of each doc (rowid = docs.rowid): on screen, and filename + metadata
 -- values; already tokenised by package words, so unicode61 only splits on spaces.
-CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(screen, meta, tokenize = 'unicode61 remove_diacritics 0');`
+CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5(screen, meta, tokenize = 'unicode61 remove_diacritics 0');
+-- A model switch (switch.go): the next model's vector of each doc, gathered
+-- beside the live one, and the index's state (live model, switch under way).
+CREATE TABLE IF NOT EXISTS next_vectors (id TEXT PRIMARY KEY, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`
 
 // bm25 weights: words on screen count more than a filename or metadata value.
 const bm25 = `bm25(words, 1.0, 0.4)`
@@ -63,35 +67,45 @@ func Open(ctx context.Context, path string) (*Index, error) {
 		db.Close()
 		return nil, err
 	}
-	ix := &Index{db: db, byID: map[string]int{}}
-	if err := db.QueryRowContext(ctx, `SELECT model FROM docs WHERE model != '' LIMIT 1`).Scan(&ix.model); err != nil && err != sql.ErrNoRows {
+	ix := &Index{db: db}
+	if err := ix.load(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("load index: %w", err)
+		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id, chunk, vector FROM docs ORDER BY rowid`)
+	return ix, nil
+}
+
+// load reads the docs into memory afresh; the caller holds the write lock
+// (or owns ix).
+func (ix *Index) load(ctx context.Context) error {
+	ix.dim, ix.model, ix.ids, ix.meta, ix.vecs, ix.byID = 0, "", nil, nil, nil, map[string]int{}
+	err := ix.db.QueryRowContext(ctx, `SELECT value FROM state WHERE key = 'live_model'`).Scan(&ix.model)
+	if err == sql.ErrNoRows {
+		err = ix.db.QueryRowContext(ctx, `SELECT model FROM docs WHERE model != '' LIMIT 1`).Scan(&ix.model)
+	}
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("load index: %w", err)
+	}
+	rows, err := ix.db.QueryContext(ctx, `SELECT id, chunk, vector FROM docs ORDER BY rowid`)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("load index: %w", err)
+		return fmt.Errorf("load index: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var chunk, vec []byte
 		if err := rows.Scan(&id, &chunk, &vec); err != nil {
-			db.Close()
-			return nil, err
+			return err
 		}
 		var c scenedex.Chunk
 		if err := json.Unmarshal(chunk, &c); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("load index doc %s: %w", id, err)
+			return fmt.Errorf("load index doc %s: %w", id, err)
 		}
 		if err := ix.put(id, c, decode(vec)); err != nil {
-			db.Close()
-			return nil, err
+			return err
 		}
 	}
-	return ix, rows.Err()
+	return rows.Err()
 }
 
 // addColumns upgrades an index made by an earlier version: docs get the
@@ -112,7 +126,6 @@ func addColumns(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Close closes the database.
 // Model is the model the index's vectors come from ("" while it has none
 // that says).
 func (ix *Index) Model() string {
@@ -121,6 +134,7 @@ func (ix *Index) Model() string {
 	return ix.model
 }
 
+// Close closes the database.
 func (ix *Index) Close() error { return ix.db.Close() }
 
 // Len is the number of documents.
@@ -245,6 +259,9 @@ func (ix *Index) DeleteVideo(ctx context.Context, videoID string) error {
 	defer ix.mu.Unlock()
 	err := sqlite.InTx(ctx, ix.db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM words WHERE rowid IN (SELECT rowid FROM docs WHERE video_id = ?)`, videoID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM next_vectors WHERE id IN (SELECT id FROM docs WHERE video_id = ?)`, videoID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE video_id = ?`, videoID)

@@ -1,0 +1,286 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/vector"
+)
+
+// ModelStatus is the body of GET /v1/reindex: the model of the live vectors
+// (search embeds queries with it) and the switch under way, if any.
+type ModelStatus struct {
+	Model  string        `json:"model"` // "" while the index has recorded none
+	Switch *SwitchStatus `json:"switch,omitempty"`
+}
+
+// SwitchStatus is a model switch and how far it is: Done of Total docs
+// have their next vector.
+type SwitchStatus struct {
+	scenedex.ModelSwitch
+	Done  int `json:"done"`
+	Total int `json:"total"`
+}
+
+// switcher is the index's switching side and the model server's models, or
+// a CodeUnsupported error saying what is missing.
+func (p *Pipeline) switcher() (scenedex.ModelSwitcher, error) {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	switch {
+	case !ok:
+		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "this index cannot hold a second model's vectors, so the model cannot be switched in place")
+	case p.Models == nil:
+		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "switching models needs a model server that serves both the old and the new model "+
+			"(scenedex's own: serve without --model-url)")
+	case p.Sender == nil:
+		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "switching models needs the chunk queue, which this deployment does not give the API")
+	}
+	return sw, nil
+}
+
+// liveEmbedder embeds with the model of the live vectors: queries, and the
+// live vector of each new chunk. Where the model server serves one model, or
+// the index has recorded none, that is the endpoint's default.
+func (p *Pipeline) liveEmbedder(ctx context.Context) scenedex.Embedder {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok || p.Models == nil {
+		return p.Embedder
+	}
+	live, _, err := sw.LiveModel(ctx)
+	if err != nil || live == "" {
+		return p.Embedder
+	}
+	return p.Models.Embedder(live)
+}
+
+// ModelStatus says which model the live vectors come from and how far a
+// switch is; a switch whose last doc was deleted ends here.
+func (p *Pipeline) ModelStatus(ctx context.Context) (ModelStatus, error) {
+	var st ModelStatus
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok {
+		if m, ok := p.Embedder.(interface{ Model() string }); ok {
+			st.Model = m.Model()
+		}
+		return st, nil
+	}
+	if err := p.maybePromote(ctx, sw); err != nil {
+		return st, err
+	}
+	live, _, err := sw.LiveModel(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Model = live
+	s, err := sw.Switch(ctx)
+	if err != nil || s == nil {
+		return st, err
+	}
+	done, total, err := sw.SwitchProgress(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Switch = &SwitchStatus{ModelSwitch: *s, Done: done, Total: total}
+	return st, nil
+}
+
+// SwitchModel starts (or resumes) re-embedding every indexed chunk with
+// another model, from its stored frames: the model server loads target
+// (a model name or folder) beside the live model, every doc is queued for
+// its next vector, new chunks get both, and when every doc has its next
+// vector those become the live ones in one step. Until then search answers
+// from the live vectors with the live model. The queue is durable and the
+// switch is recorded in the index, so after a crash the same call (or a
+// restart) goes on where it was; repeating it only repeats work.
+func (p *Pipeline) SwitchModel(ctx context.Context, target string) (ModelStatus, error) {
+	sw, err := p.switcher()
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	cur, err := sw.Switch(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	name, source, err := p.Models.Load(ctx, target)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	if cur != nil && cur.To != name {
+		return ModelStatus{}, scenedex.Errorf(scenedex.CodeConflict, "a switch from %s to %s is under way: let it finish "+
+			"(`scenedex reindex --status`), or cancel it (`scenedex reindex --cancel`) before switching to %s", cur.From, cur.To, name)
+	}
+	live, _, err := sw.LiveModel(ctx)
+	if err != nil {
+		return ModelStatus{}, err
+	}
+	if cur == nil && live == name {
+		return ModelStatus{}, scenedex.Errorf(scenedex.CodeConflict, "the index is already on model %s; `scenedex reindex` without --model re-embeds in place", name)
+	}
+	s := scenedex.ModelSwitch{From: live, To: name, Source: source, Started: time.Now().UTC()}
+	if cur != nil {
+		s = *cur
+	}
+	if err := sw.BeginSwitch(ctx, s); err != nil {
+		return ModelStatus{}, err
+	}
+	if !s.Queued {
+		n, err := p.queueSwitch(ctx, name)
+		if err != nil {
+			return ModelStatus{}, err
+		}
+		if err := sw.SwitchQueued(ctx); err != nil {
+			return ModelStatus{}, err
+		}
+		p.Log.Info("model switch queued", "from", orNone(s.From), "to", name, "chunks", n)
+	}
+	return p.ModelStatus(ctx)
+}
+
+// ResumeSwitch loads a switch's next model again after a restart and
+// finishes queueing if the process stopped halfway; nothing under way:
+// nothing to do.
+func (p *Pipeline) ResumeSwitch(ctx context.Context) error {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok || p.Models == nil {
+		return nil
+	}
+	s, err := sw.Switch(ctx)
+	if err != nil || s == nil {
+		return err
+	}
+	target := s.Source
+	if target == "" {
+		target = s.To
+	}
+	if _, err := p.SwitchModel(ctx, target); err != nil {
+		return fmt.Errorf("resume the switch from %s to %s: %w", orNone(s.From), s.To, err)
+	}
+	return nil
+}
+
+// CancelSwitch ends a switch under way and drops the vectors it made; the
+// live vectors are untouched. Messages still queued for it are dropped when
+// they come.
+func (p *Pipeline) CancelSwitch(ctx context.Context) error {
+	sw, err := p.switcher()
+	if err != nil {
+		return err
+	}
+	s, err := sw.Switch(ctx)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return scenedex.Errorf(scenedex.CodeNotFound, "no model switch is under way")
+	}
+	if err := sw.CancelSwitch(ctx); err != nil {
+		return err
+	}
+	p.Log.Info("model switch cancelled", "from", orNone(s.From), "to", s.To)
+	return nil
+}
+
+// queueSwitch sends every indexed chunk, of every video, for its vector of
+// model; it returns how many.
+func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
+	run := newID()
+	n := 0
+	var batch []scenedex.Chunk
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := p.Sender.SendChunks(ctx, batch); err != nil {
+			return fmt.Errorf("model switch: queue chunks: %w", err)
+		}
+		n += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	q := scenedex.ListQuery{Limit: scenedex.MaxListLimit}
+	for {
+		page, err := p.Catalog.List(ctx, q)
+		if err != nil {
+			return n, err
+		}
+		for _, v := range page.Videos {
+			for i := range v.ChunksTotal {
+				d, err := p.Index.Get(ctx, scenedex.ChunkID(v.ID, i))
+				if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+					continue // not embedded yet: it gets both vectors when it is
+				}
+				if err != nil {
+					return n, fmt.Errorf("model switch: %s: %w", v.ID, err)
+				}
+				c := d.Chunk
+				c.Run, c.NextModel = run, model
+				if batch = append(batch, c); len(batch) == reindexBatch {
+					if err := flush(); err != nil {
+						return n, err
+					}
+				}
+			}
+		}
+		if q.Cursor = page.Next; q.Cursor == "" {
+			break
+		}
+	}
+	return n, flush()
+}
+
+// embedNext makes chunk c's vector of the switch's next model, from images
+// (c's frames), and promotes the next vectors when it was the last. A
+// message of a switch no longer under way is dropped.
+func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]byte, only bool) error {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok || p.Models == nil {
+		return nil
+	}
+	s, err := sw.Switch(ctx)
+	if err != nil {
+		return err
+	}
+	if s == nil || (only && s.To != c.NextModel) {
+		if only {
+			p.Log.Debug("dropping a message of a switch no longer under way", "chunk", c.ID(), "model", c.NextModel)
+		}
+		return nil
+	}
+	vecs, err := p.Models.Embedder(s.To).EmbedImages(ctx, images)
+	if err != nil {
+		return fmt.Errorf("embed %s with %s: %w", c.ID(), s.To, err)
+	}
+	if err := sw.UpsertNext(ctx, c.ID(), vector.Pool(vecs)); err != nil {
+		return fmt.Errorf("index %s's %s vector: %w", c.ID(), s.To, err)
+	}
+	return p.maybePromote(ctx, sw)
+}
+
+// maybePromote makes the next vectors live once every doc has one.
+func (p *Pipeline) maybePromote(ctx context.Context, sw scenedex.ModelSwitcher) error {
+	s, err := sw.Switch(ctx)
+	if err != nil || s == nil || !s.Queued {
+		return err
+	}
+	done, total, err := sw.SwitchProgress(ctx)
+	if err != nil || done < total {
+		return err
+	}
+	ok, err := sw.Promote(ctx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		p.Log.Info("model switch complete: search now answers with the new model", "from", orNone(s.From), "to", s.To, "chunks", total)
+	}
+	return nil
+}
+
+func orNone(model string) string {
+	if model == "" {
+		return "(unrecorded)"
+	}
+	return model
+}
