@@ -173,16 +173,22 @@ func taps(n, offset, size int, scale float64) []tap {
 // rgb16 is color.YCbCr.RGBA's conversion, inlined, shifted to 0-255 as
 // bilinear's at does.
 func rgb16(yv, cbv, crv uint8) (float64, float64, float64) {
+	r, g, b := rgb8(yv, cbv, crv)
+	return float64(r), float64(g), float64(b)
+}
+
+// rgb8 is rgb16's integer core.
+func rgb8(yv, cbv, crv uint8) (uint8, uint8, uint8) {
 	yy1 := int32(yv) * 0x10101
 	cb1 := int32(cbv) - 128
 	cr1 := int32(crv) - 128
-	conv := func(v int32) float64 {
+	conv := func(v int32) uint8 {
 		if uint32(v)&0xff000000 == 0 {
 			v >>= 8
 		} else {
 			v = ^(v >> 31) & 0xffff
 		}
-		return float64(uint32(v) >> 8)
+		return uint8(uint32(v) >> 8)
 	}
 	return conv(yy1 + 91881*cr1), conv(yy1 - 22554*cb1 - 46802*cr1), conv(yy1 + 116130*cb1)
 }
@@ -201,28 +207,70 @@ func (p Preprocessor) fromYCbCr(img *image.YCbCr, out []float32, cw, ch, left, t
 		cCol[i] = [2]int{img.COffset(b.Min.X+t.i0, b.Min.Y) - cbase, img.COffset(b.Min.X+t.i1, b.Min.Y) - cbase}
 	}
 	plane := cw * ch
+	lut := p.table()
 	for y, ty := range ys {
 		yRow := [2]int{img.YOffset(b.Min.X, b.Min.Y+ty.i0), img.YOffset(b.Min.X, b.Min.Y+ty.i1)}
 		cRow := [2]int{img.COffset(b.Min.X, b.Min.Y+ty.i0), img.COffset(b.Min.X, b.Min.Y+ty.i1)}
+		// A tap of weight 0 adds exactly +0 to a non-negative sample, so it
+		// is left out (bit for bit the same): where the image already has
+		// the model's size, one sample per output pixel instead of four.
+		rows := 2
+		if ty.w == 0 {
+			rows = 1
+		}
 		for x, tx := range xs {
+			cols := 2
+			if tx.w == 0 {
+				cols = 1
+			}
+			if rows == 1 && cols == 1 { // a source pixel as it is: its value from the table
+				yi, ci := yRow[0]+yCol[x][0], cRow[0]+cCol[x][0]
+				r, g, bl := rgb8(img.Y[yi], img.Cb[ci], img.Cr[ci])
+				i := y*cw + x
+				out[i], out[plane+i], out[2*plane+i] = lut[0][r], lut[1][g], lut[2][bl]
+				continue
+			}
 			var px [2][2][3]float64 // [row][col][channel]
-			for r := range 2 {
-				for k := range 2 {
+			for r := range rows {
+				for k := range cols {
 					yi, ci := yRow[r]+yCol[x][k], cRow[r]+cCol[x][k]
 					px[r][k][0], px[r][k][1], px[r][k][2] = rgb16(img.Y[yi], img.Cb[ci], img.Cr[ci])
 				}
 			}
 			for c := range 3 {
-				topv := px[0][0][c]*(1-tx.w) + px[0][1][c]*tx.w
-				bot := px[1][0][c]*(1-tx.w) + px[1][1][c]*tx.w
-				v := (topv*(1-ty.w) + bot*ty.w) * p.Rescale
-				if p.DoNormalize {
-					v = (v - p.Mean[c]) / p.Std[c]
+				topv, bot := px[0][0][c], px[1][0][c]
+				if cols == 2 {
+					topv = px[0][0][c]*(1-tx.w) + px[0][1][c]*tx.w
+					bot = px[1][0][c]*(1-tx.w) + px[1][1][c]*tx.w
 				}
-				out[c*plane+y*cw+x] = float32(v)
+				v := topv
+				if rows == 2 {
+					v = topv*(1-ty.w) + bot*ty.w
+				}
+				out[c*plane+y*cw+x] = p.normalize(c, v)
 			}
 		}
 	}
+}
+
+// normalize is the tensor value of channel c's sample v (0-255).
+func (p Preprocessor) normalize(c int, v float64) float32 {
+	v *= p.Rescale
+	if p.DoNormalize {
+		v = (v - p.Mean[c]) / p.Std[c]
+	}
+	return float32(v)
+}
+
+// table is normalize of every whole sample value, per channel.
+func (p Preprocessor) table() *[3][256]float32 {
+	var t [3][256]float32
+	for c := range 3 {
+		for v := range 256 {
+			t[c][v] = p.normalize(c, float64(v))
+		}
+	}
+	return &t
 }
 
 // bilinear samples img at (fx, fy) in pixel coordinates, 0-255 per channel.

@@ -103,6 +103,10 @@ func TestYCbCrPathIsExact(t *testing.T) {
 	for _, output := range [][]string{
 		{"-pix_fmt", "yuvj420p"}, {"-pix_fmt", "yuvj422p"}, {"-pix_fmt", "yuvj444p"},
 		{"-pix_fmt", "yuvj420p", "-vf", "transpose=1"}, {"-pix_fmt", "yuvj444p", "-vf", "scale=333:211"},
+		// The pipeline's embedding form: the shortest edge already the
+		// model's (no resampling, only the crop), landscape and portrait.
+		{"-pix_fmt", "yuvj420p", "-vf", "scale=398:224"}, {"-pix_fmt", "yuvj420p", "-vf", "scale=224:398"},
+		{"-pix_fmt", "yuvj422p", "-vf", "scale=224:224"},
 	} {
 		ycc := testvideo.DecodedFrame(t, video, 1.5, output...)
 		for _, crop := range []bool{true, false} {

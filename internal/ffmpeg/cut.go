@@ -26,7 +26,11 @@ type CutSpec struct {
 	CopyAudio      bool // else re-encode audio to AAC
 	FramesPerChunk int  // sampled frames kept per chunk (at least 1)
 	FrameWidth     int  // largest width of sampled frames and thumbnails (never upscaled)
-	Dir            string
+	// EmbedEdge, when positive, also writes each sampled frame scaled so
+	// its shortest edge is at most EmbedEdge (never upscaled): the form the
+	// embedding model is sent, decoded once with the large one.
+	EmbedEdge int
+	Dir       string
 }
 
 // Piece is one cut chunk on local disk.
@@ -42,6 +46,9 @@ type Piece struct {
 type Frame struct {
 	T    float64 // seconds in the source video
 	Path string
+	// EmbedPath is the frame scaled for the embedding model ("" unless
+	// CutSpec.EmbedEdge is set).
+	EmbedPath string
 }
 
 // Cut runs one ffmpeg pass over the window: output 1 is the chunks (segment
@@ -129,15 +136,12 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 		}
 		args = append(args, "-i", p.Clip)
 	}
-	vf := fmt.Sprintf("scale=w='min(%d,iw)':h=-2", s.FrameWidth)
+	rate := ""
 	if !s.CopyVideo {
-		vf = fmt.Sprintf("fps=%g,%s", float64(s.FramesPerChunk)/s.ChunkSeconds, vf)
+		rate = fmt.Sprintf("fps=%g,", float64(s.FramesPerChunk)/s.ChunkSeconds)
 	}
-	// -vsync (not its newer name -fps_mode) so the layer's static builds,
-	// which predate ffmpeg 5.1, take the same arguments.
 	for i, p := range pieces {
-		args = append(args, "-map", fmt.Sprintf("%d:v:0", i), "-vf", vf, "-vsync", "passthrough",
-			"-enc_time_base", "1:1000", "-frame_pts", "1", "-q:v", "3", strings.TrimSuffix(p.Clip, ".mp4")+"-f%d.jpg")
+		args = append(args, frameOutputs(fmt.Sprintf("%d:v:0", i), rate, strings.TrimSuffix(p.Clip, ".mp4"), "%d", s)...)
 	}
 	if _, err := run(ctx, t.FFmpeg, args...); err != nil {
 		return fmt.Errorf("sample frames: %w", err)
@@ -153,8 +157,9 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 			// A sliver of a chunk (a tail shorter than one sampling
 			// interval, as an animated GIF's last frame can leave) or one
 			// without a keyframe: its first decodable frame stands for it.
-			if _, err := run(ctx, t.FFmpeg, "-v", "error", "-nostdin", "-y", "-i", p.Clip, "-map", "0:v:0", "-frames:v", "1",
-				"-vf", fmt.Sprintf("scale=w='min(%d,iw)':h=-2", s.FrameWidth), "-q:v", "3", prefix+"0.jpg"); err != nil {
+			args := append([]string{"-v", "error", "-nostdin", "-y", "-i", p.Clip},
+				frameOutputs("0:v:0", "", strings.TrimSuffix(p.Clip, ".mp4"), "0", s, "-frames:v", "1")...)
+			if _, err := run(ctx, t.FFmpeg, args...); err != nil {
 				return fmt.Errorf("sample frames: %w", err)
 			}
 			if frames, err = readFrames(prefix, p.Start); err != nil {
@@ -167,6 +172,30 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 		}
 	}
 	return nil
+}
+
+// frameOutputs are the ffmpeg outputs of one piece's frames from stream
+// in (rate: an fps filter to put first, or ""): base-f<name>.jpg at most
+// FrameWidth wide and, with EmbedEdge, base-e<name>.jpg with its shortest
+// edge at most EmbedEdge — one decode feeds both. -vsync (not its newer name
+// -fps_mode) so the layer's static builds, which predate ffmpeg 5.1, take the
+// same arguments.
+func frameOutputs(in, rate, base, name string, s CutSpec, extra ...string) []string {
+	out := func(vf, file, quality string) []string {
+		args := append([]string{"-map", in}, extra...)
+		args = append(args, "-vf", rate+vf, "-vsync", "passthrough")
+		if strings.Contains(name, "%d") { // named by each frame's time in ms
+			args = append(args, "-enc_time_base", "1:1000", "-frame_pts", "1")
+		}
+		return append(args, "-q:v", quality, file)
+	}
+	args := out(fmt.Sprintf("scale=w='min(%d,iw)':h=-2", s.FrameWidth), base+"-f"+name+".jpg", "3")
+	if s.EmbedEdge > 0 {
+		e := s.EmbedEdge
+		args = append(args, out(fmt.Sprintf("scale=w='if(lt(iw,ih),min(%d,iw),-2)':h='if(lt(iw,ih),-2,min(%d,ih))':flags=bicubic", e, e),
+			base+"-e"+name+".jpg", "2")...)
+	}
+	return args
 }
 
 // segmentTimes lists the cut points, relative to the first copied packet,
@@ -223,7 +252,11 @@ func readFrames(prefix string, start float64) ([]Frame, error) {
 		if err != nil {
 			continue
 		}
-		frames = append(frames, Frame{T: round3(start + float64(ms)/1000), Path: p})
+		f := Frame{T: round3(start + float64(ms)/1000), Path: p}
+		if e := strings.TrimSuffix(prefix, "-f") + "-e" + strings.TrimPrefix(p, prefix); fileExists(e) {
+			f.EmbedPath = e
+		}
+		frames = append(frames, f)
 	}
 	sort.Slice(frames, func(i, j int) bool { return frames[i].T < frames[j].T })
 	return frames, nil

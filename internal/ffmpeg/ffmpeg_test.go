@@ -2,6 +2,9 @@ package ffmpeg
 
 import (
 	"context"
+	"image"
+	"image/jpeg"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -213,4 +216,89 @@ func TestDecodes(t *testing.T) {
 	if old.Decodes(ctx, "av1") || !old.Decodes(ctx, "h264") {
 		t.Error("a build without an AV1 decoder")
 	}
+}
+
+// With EmbedEdge every sampled frame also comes scaled for the embedding
+// model — shortest edge EmbedEdge, aspect kept, never upscaled — showing the
+// same moment as the large one (copied and re-encoded chunks, landscape,
+// portrait, a video smaller than the edge, and a sliver of a chunk).
+func TestCutEmbedFrames(t *testing.T) {
+	tl := tool(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, size         string
+		secs               float64
+		copy               bool
+		wantW, wantH       int // embed frame
+		wantBigW, wantBigH int
+	}{
+		{"landscape copy", "640x360", 8, true, 398, 224, 640, 360},
+		{"landscape re-encode", "640x360", 8, false, 398, 224, 640, 360},
+		{"portrait", "360x640", 8, true, 224, 398, 360, 640},
+		{"smaller than the edge", "200x150", 8, true, 200, 150, 200, 150},
+		{"sliver", "640x360", 4.2, false, 398, 224, 640, 360},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			video := testvideo.Make(t, dir, strings.ReplaceAll(tc.name, " ", "-")+".mp4", testvideo.Spec{Scenes: []int{1, 3}, SceneSecs: tc.secs / 2, Size: tc.size})
+			pieces, err := tl.Cut(context.Background(), CutSpec{Input: video, Duration: tc.secs, ChunkSeconds: 4, CopyVideo: tc.copy,
+				FramesPerChunk: 2, FrameWidth: 1280, EmbedEdge: 224, Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pieces {
+				for _, f := range p.Frames {
+					if f.EmbedPath == "" {
+						t.Fatalf("frame %+v has no embedding form", f)
+					}
+					big, small := decodeFile(t, f.Path), decodeFile(t, f.EmbedPath)
+					if b := big.Bounds(); b.Dx() != tc.wantBigW || b.Dy() != tc.wantBigH {
+						t.Errorf("large frame %v", b)
+					}
+					if b := small.Bounds(); b.Dx() != tc.wantW || b.Dy() != tc.wantH {
+						t.Errorf("embed frame %v, want %dx%d", b, tc.wantW, tc.wantH)
+					}
+					// The same moment: the mean colours agree.
+					if d := meanDiff(big, small); d > 12 {
+						t.Errorf("frame at %.2f: the two forms differ by %.1f per channel", f.T, d)
+					}
+				}
+			}
+		})
+	}
+}
+
+func decodeFile(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// meanDiff is the largest difference of the images' mean R, G or B (0-255).
+func meanDiff(a, b image.Image) float64 {
+	mean := func(img image.Image) [3]float64 {
+		var s [3]float64
+		r := img.Bounds()
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				cr, cg, cb, _ := img.At(x, y).RGBA()
+				s[0], s[1], s[2] = s[0]+float64(cr>>8), s[1]+float64(cg>>8), s[2]+float64(cb>>8)
+			}
+		}
+		n := float64(r.Dx() * r.Dy())
+		return [3]float64{s[0] / n, s[1] / n, s[2] / n}
+	}
+	ma, mb := mean(a), mean(b)
+	d := 0.0
+	for i := range 3 {
+		d = max(d, math.Abs(ma[i]-mb[i]))
+	}
+	return d
 }

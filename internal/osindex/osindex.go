@@ -87,6 +87,7 @@ type doc struct {
 	ThumbKey   string            `json:"thumb_key"`
 	FrameKeys  []string          `json:"frame_keys,omitempty"`
 	FrameTimes []float64         `json:"frame_times,omitempty"`
+	EmbedKeys  []string          `json:"embed_keys,omitempty"`
 	Vector     []float32         `json:"vector"`
 	// Words: on screen (Screen, from Lines) and of the filename and metadata
 	// values (MetaWords), tokenised by package words as the local index is.
@@ -98,14 +99,14 @@ type doc struct {
 func toDoc(d scenedex.Doc) doc {
 	return doc{ChunkID: d.ID(), VideoID: d.VideoID, Chunk: d.Index, Start: d.Start, End: d.End, Collection: d.Collection,
 		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys,
-		FrameTimes: d.FrameTimes, Vector: d.Vector, Screen: words.ScreenText(d.Lines), MetaWords: words.MetaText(d.Chunk),
+		FrameTimes: d.FrameTimes, EmbedKeys: d.EmbedKeys, Vector: d.Vector, Screen: words.ScreenText(d.Lines), MetaWords: words.MetaText(d.Chunk),
 		Lines: d.Lines}
 }
 
 func (d doc) chunk() scenedex.Chunk {
 	return scenedex.Chunk{VideoID: d.VideoID, Index: d.Chunk, Start: d.Start, End: d.End, Collection: d.Collection,
 		Filename: d.Filename, Metadata: d.Metadata, ClipKey: d.ClipKey, ThumbKey: d.ThumbKey, FrameKeys: d.FrameKeys,
-		FrameTimes: d.FrameTimes}
+		FrameTimes: d.FrameTimes, EmbedKeys: d.EmbedKeys}
 }
 
 func (d doc) toDomain() scenedex.Doc {
@@ -145,6 +146,7 @@ func (ix *Index) Mapping() map[string]any {
 				"thumb_key":   map[string]any{"type": "keyword", "index": false},
 				"frame_keys":  map[string]any{"type": "keyword", "index": false},
 				"frame_times": map[string]any{"type": "float", "index": false},
+				"embed_keys":  map[string]any{"type": "keyword", "index": false},
 				"metadata":    map[string]any{"type": "object"},
 				"screen":      map[string]any{"type": "text"},
 				"meta_words":  map[string]any{"type": "text"},

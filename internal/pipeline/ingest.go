@@ -256,7 +256,7 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 	pieces, err := p.Media.Cut(ctx, ffmpeg.CutSpec{
 		Input: url, Start: w.Start, Duration: w.End - w.Start, ChunkSeconds: plan.ChunkSeconds, MaxChunks: plan.ChunksPerWin,
 		CopyVideo: plan.CopyVideo, HasAudio: plan.HasAudio, CopyAudio: plan.CopyAudio,
-		FramesPerChunk: plan.FramesPerChunk, FrameWidth: p.cfg.FrameWidth, Dir: dir,
+		FramesPerChunk: plan.FramesPerChunk, FrameWidth: p.cfg.FrameWidth, EmbedEdge: max(p.cfg.EmbedEdge, 0), Dir: dir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s window %d: %w", v.ID, w.Index, err)
@@ -278,6 +278,11 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 			c.FrameKeys = append(c.FrameKeys, key)
 			c.FrameTimes = append(c.FrameTimes, f.T)
 		}
+		if embedKeys, err := p.putEmbedFrames(ctx, prefix, pc.Frames); err != nil {
+			return nil, err
+		} else {
+			c.EmbedKeys = embedKeys
+		}
 		c.ThumbKey = c.FrameKeys[len(c.FrameKeys)/2]
 		chunks = append(chunks, c)
 	}
@@ -285,6 +290,24 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 		return nil, fmt.Errorf("send chunks of %s window %d: %w", v.ID, w.Index, err)
 	}
 	return chunks, nil
+}
+
+// putEmbedFrames stores the embedding form of frames under prefix, or
+// nothing unless every frame has one.
+func (p *Pipeline) putEmbedFrames(ctx context.Context, prefix string, frames []ffmpeg.Frame) ([]string, error) {
+	for _, f := range frames {
+		if f.EmbedPath == "" {
+			return nil, nil
+		}
+	}
+	keys := make([]string, len(frames))
+	for i, f := range frames {
+		keys[i] = fmt.Sprintf("%sembed-%02d.jpg", prefix, i)
+		if err := p.putFile(ctx, keys[i], f.EmbedPath, "image/jpeg"); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 func (p *Pipeline) putFile(ctx context.Context, key, file, contentType string) error {
@@ -333,19 +356,15 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	if len(c.FrameKeys) == 0 {
 		return v, scenedex.Errorf(scenedex.CodeInvalid, "chunk %s has no frames", c.ID())
 	}
-	images := make([][]byte, 0, len(c.FrameKeys))
-	for _, key := range c.FrameKeys {
-		rc, err := p.Blobs.Get(ctx, key)
-		if err != nil {
-			return v, err
-		}
-		var buf bytes.Buffer
-		_, err = io.Copy(&buf, io.LimitReader(rc, 4<<20))
-		rc.Close()
-		if err != nil {
-			return v, scenedex.Wrap(scenedex.CodeUnavailable, err, "read %s", key)
-		}
-		images = append(images, buf.Bytes())
+	// The model is sent the frames scaled for it where the chunk has them;
+	// OCR reads the large ones.
+	embedKeys := c.FrameKeys
+	if len(c.EmbedKeys) == len(c.FrameKeys) {
+		embedKeys = c.EmbedKeys
+	}
+	images, err := p.readFrames(ctx, embedKeys)
+	if err != nil {
+		return v, err
 	}
 	if c.NextModel != "" { // a model switch's message: only the next vector
 		return v, p.embedNext(ctx, c, images, true)
@@ -361,7 +380,13 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		doc.Model = m.Model()
 	}
 	if p.Reader != nil {
-		texts, err := p.Reader.ReadText(ctx, images)
+		large := images
+		if len(c.EmbedKeys) == len(c.FrameKeys) {
+			if large, err = p.readFrames(ctx, c.FrameKeys); err != nil {
+				return v, err
+			}
+		}
+		texts, err := p.Reader.ReadText(ctx, large)
 		if err != nil {
 			return v, fmt.Errorf("read words of %s: %w", c.ID(), err)
 		}
@@ -385,6 +410,25 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		return scenedex.Video{}, ErrGone // deleted meanwhile: the document just written went with it
 	}
 	return v, err
+}
+
+// readFrames reads the frames stored under keys (each at most 4 MiB).
+func (p *Pipeline) readFrames(ctx context.Context, keys []string) ([][]byte, error) {
+	images := make([][]byte, 0, len(keys))
+	for _, key := range keys {
+		rc, err := p.Blobs.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		_, err = io.Copy(&buf, io.LimitReader(rc, 4<<20))
+		rc.Close()
+		if err != nil {
+			return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "read %s", key)
+		}
+		images = append(images, buf.Bytes())
+	}
+	return images, nil
 }
 
 // Finalize marks a video READY once every chunk is indexed. Calling it again,

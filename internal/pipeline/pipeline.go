@@ -22,12 +22,21 @@ type Media interface {
 	Cut(ctx context.Context, spec ffmpeg.CutSpec) ([]ffmpeg.Piece, error)
 }
 
+// DefaultEmbedEdge is the shortest edge of the frames the embedding model
+// is sent: CLIP-family models' 224 px input, so their preprocessing only
+// crops and the model server decodes a fraction of a 1280 px frame.
+const DefaultEmbedEdge = 224
+
 // Config holds the tunables; zero values take the defaults.
 type Config struct {
-	ChunkSeconds   float64       // target chunk length (10)
-	WindowChunks   int           // chunks per window, one Chunk step each (6)
-	FramesPerChunk int           // sampled frames embedded per chunk (4)
-	FrameWidth     int           // largest frame and thumbnail width (1280: words on screen stay legible)
+	ChunkSeconds   float64 // target chunk length (10)
+	WindowChunks   int     // chunks per window, one Chunk step each (6)
+	FramesPerChunk int     // sampled frames embedded per chunk (4)
+	FrameWidth     int     // largest frame and thumbnail width (1280: words on screen stay legible)
+	// EmbedEdge is the shortest edge of the frames sent to the embedding
+	// model (224: CLIP-family models' input; its preprocessing then only
+	// crops). Negative: send the FrameWidth frames.
+	EmbedEdge      int
 	UploadTTL      time.Duration // presigned PUT lifetime (15m)
 	ReadTTL        time.Duration // presigned GET lifetime for ffmpeg (1h)
 	LinkTTL        time.Duration // presigned thumbnail/clip links in search hits (1h)
@@ -49,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FrameWidth <= 0 {
 		c.FrameWidth = 1280
+	}
+	if c.EmbedEdge == 0 {
+		c.EmbedEdge = DefaultEmbedEdge
 	}
 	if c.UploadTTL <= 0 {
 		c.UploadTTL = 15 * time.Minute

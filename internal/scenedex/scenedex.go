@@ -74,14 +74,18 @@ type Plan struct {
 // Chunk is one cut piece of a video and what is needed to embed it. It is the
 // body of a queue message.
 type Chunk struct {
-	VideoID    string            `json:"video_id"`
-	Index      int               `json:"index"`
-	Start      float64           `json:"start"`
-	End        float64           `json:"end"`
-	ClipKey    string            `json:"clip_key"`
-	ThumbKey   string            `json:"thumb_key"`
-	FrameKeys  []string          `json:"frame_keys"`
-	FrameTimes []float64         `json:"frame_times,omitempty"` // second of the video each frame shows
+	VideoID    string    `json:"video_id"`
+	Index      int       `json:"index"`
+	Start      float64   `json:"start"`
+	End        float64   `json:"end"`
+	ClipKey    string    `json:"clip_key"`
+	ThumbKey   string    `json:"thumb_key"`
+	FrameKeys  []string  `json:"frame_keys"`
+	FrameTimes []float64 `json:"frame_times,omitempty"` // second of the video each frame shows
+	// EmbedKeys are the same frames scaled for the embedding model (shortest
+	// edge 224), one per frame key; chunks cut before they existed have none
+	// and are embedded from FrameKeys.
+	EmbedKeys  []string          `json:"embed_keys,omitempty"`
 	Collection string            `json:"collection"`
 	Filename   string            `json:"filename"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
