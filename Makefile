@@ -45,10 +45,11 @@ test: deps models infra-deps lint-api test-web
 	$(GO) test -count=1 -timeout 20m ./...
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
 
-## bench: chunking vs raw ffmpeg, seconds to searchable, search latency at 10k/100k
+## bench: chunking vs raw ffmpeg, seconds to searchable, OCR, the model server vs ONNX direct, the model container's start, search latency at 10k/100k
 bench: deps models
 	@./scripts/ensure-tools.sh --test
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/ ./internal/ocr/ ./internal/clip/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./cmd/scenedex-model/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 30m ./internal/vecindex/
 
 vet:

@@ -600,6 +600,8 @@ func (s *builder) routes(prefix string) []route {
 		{"/v1/videos/{id}/complete", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/videos/{id}/parts", awsapigatewayv2.HttpMethod_POST, upload},
 		{"/v1/reindex", awsapigatewayv2.HttpMethod_POST, api},
+		{"/v1/reindex", awsapigatewayv2.HttpMethod_GET, api},
+		{"/v1/reindex", awsapigatewayv2.HttpMethod_DELETE, api},
 		{"/v1/videos/{id}/reprocess", awsapigatewayv2.HttpMethod_POST, api},
 		{"/v1/dead-letters", awsapigatewayv2.HttpMethod_GET, api},
 		{"/v1/dead-letters/redrive", awsapigatewayv2.HttpMethod_POST, api},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +26,27 @@ import (
 // the model the image build pulls; "" for an image built with MODEL=),
 // SCENEDEX_ASSETS points at it as the image's ENV does, and the binary is
 // started as SageMaker starts it (`serve`). It returns once /ping answers.
-func startContainer(t *testing.T, clipModel string) (string, *bytes.Buffer) {
+func startContainer(t testing.TB, clipModel string) (string, *bytes.Buffer) {
 	t.Helper()
-	root := filepath.Join("..", "..")
-	opt := t.TempDir()
-	env := layOut(t, root, opt, clipModel)
+	env := layOut(t, filepath.Join("..", ".."), t.TempDir(), clipModel)
+	url, logs, _ := runContainer(t, buildBinary(t), env)
+	return url, logs
+}
+
+// buildBinary builds scenedex-model.
+func buildBinary(t testing.TB) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "scenedex-model")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// runContainer starts bin as SageMaker does, with env, and returns once
+// /ping answers (within 3 minutes, the serverless endpoint's limit).
+func runContainer(t testing.TB, bin string, env []string) (string, *bytes.Buffer, *exec.Cmd) {
+	t.Helper()
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
@@ -46,21 +59,21 @@ func startContainer(t *testing.T, clipModel string) (string, *bytes.Buffer) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		resp, err := http.Get(url + "/ping")
 		if err == nil && resp.StatusCode == 200 {
 			resp.Body.Close()
-			return url, logs
+			return url, logs, cmd
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no /ping: %v\n%s", err, logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func invoke[T any](t *testing.T, url string, req modelserver.Request) T {
+func invoke[T any](t testing.TB, url string, req modelserver.Request) T {
 	t.Helper()
 	body, _ := json.Marshal(req)
 	resp, err := http.Post(url+"/invocations", "application/json", bytes.NewReader(body))
@@ -111,7 +124,7 @@ func TestContainerWithCLIP(t *testing.T) {
 // layOut copies what the Dockerfile's COPY third_party/... lines copy into
 // opt (standing for /opt/scenedex) and returns the image's ENV lines that
 // point at /opt/scenedex, rewritten to opt.
-func layOut(t *testing.T, root, opt string, clipModel string) []string {
+func layOut(t testing.TB, root, opt string, clipModel string) []string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(root, "model", "Dockerfile"))
 	if err != nil {
@@ -163,4 +176,77 @@ func layOut(t *testing.T, root, opt string, clipModel string) []string {
 		t.Fatalf("Dockerfile: %d copies of assets and the model, %d ENV lines; the test knows 3 and 1", copies, len(env))
 	}
 	return append(env, fmt.Sprintf("HOME=%s", t.TempDir()))
+}
+
+// BenchmarkContainerStart starts the model server as the SageMaker image
+// runs it, with a CLIP model of ViT-B/32's size — graphs of its parameter
+// counts (vision ~88 M, text ~63 M) with random float32 weights, four times
+// the bytes of the quantized export (testdata/make_full_size.py) — and
+// measures what the serverless endpoint limits: seconds from start to a
+// healthy /ping (limit 3 minutes), a call of 16 frames as the pipeline sends
+// them (the client's batch; limit 60 s, payload 4 MB), a text query, and
+// the process's peak memory (limit 6144 MB). The endpoint's own start
+// (image pull, a cold instance) needs an account.
+func BenchmarkContainerStart(b *testing.B) {
+	model := b.TempDir()
+	if out, err := exec.Command("/usr/bin/python3", filepath.Join("..", "..", "internal", "clip", "testdata", "make_full_size.py"), model).CombinedOutput(); err != nil {
+		b.Fatalf("make the full-size model (python3-onnx; make bench installs it): %v %s", err, out)
+	}
+	env := layOut(b, filepath.Join("..", ".."), b.TempDir(), model)
+	bin := buildBinary(b)
+	video := testvideo.Make(b, b.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{1, 3}, SceneSecs: 4, Size: "1280x720"})
+	var frames []modelserver.Input
+	payload := 0
+	for i := range 16 {
+		f := modelserver.EncodeImage(testvideo.Frame(b, video, 0.25+float64(i)*0.5, "-vf", "scale=398:224"))
+		frames, payload = append(frames, f), payload+len(f.Image)
+	}
+	var starts, calls, texts []time.Duration
+	var peak int64
+	for b.Loop() {
+		t0 := time.Now()
+		url, logs, cmd := runContainer(b, bin, env)
+		starts = append(starts, time.Since(t0))
+		t1 := time.Now()
+		if out := invoke[modelserver.Response](b, url, modelserver.Request{Inputs: frames}); len(out.Embeddings) != 16 || out.Dim != 512 {
+			b.Fatalf("images: %d of %d\n%s", len(out.Embeddings), out.Dim, logs)
+		}
+		calls = append(calls, time.Since(t1))
+		t2 := time.Now()
+		if out := invoke[modelserver.Response](b, url, modelserver.Request{Inputs: []modelserver.Input{{Text: "a crowd celebrating"}}}); out.Dim != 512 {
+			b.Fatalf("text: %+v", out)
+		}
+		texts = append(texts, time.Since(t2))
+		peak = max(peak, peakRSS(b, cmd.Process.Pid))
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	med := func(ds []time.Duration) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2].Seconds()
+	}
+	b.ReportMetric(med(starts), "s-to-ping")
+	b.ReportMetric(med(calls), "s/16-frames")
+	b.ReportMetric(med(texts), "s/text")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+	fmt.Fprintf(os.Stderr, "model container with a ViT-B/32-size CLIP (float32, 600 MB of graphs): /ping after %.2f s, 16 frames (%d KB of payload) in %.2f s, a text in %.3f s, peak RSS %d MB\n",
+		med(starts), payload/1000, med(calls), med(texts), peak>>20)
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in bytes.
+func peakRSS(t testing.TB, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
+			var kb int64
+			fmt.Sscan(f[1], &kb)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
 }

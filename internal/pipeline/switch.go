@@ -30,7 +30,8 @@ func (p *Pipeline) switcher() (scenedex.ModelSwitcher, error) {
 	sw, ok := p.Index.(scenedex.ModelSwitcher)
 	switch {
 	case !ok:
-		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "this index cannot hold a second model's vectors, so the model cannot be switched in place")
+		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "this index (OpenSearch) cannot yet hold a second model's vectors, so the model "+
+			"cannot be switched in place here: switching works with the local index; in the cloud, deploy the new model into a new stack")
 	case p.Models == nil:
 		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "switching models needs a model server that serves both the old and the new model "+
 			"(scenedex's own: serve without --model-url)")
@@ -59,12 +60,9 @@ func (p *Pipeline) liveEmbedder(ctx context.Context) scenedex.Embedder {
 // switch is; a switch whose last doc was deleted ends here.
 func (p *Pipeline) ModelStatus(ctx context.Context) (ModelStatus, error) {
 	var st ModelStatus
-	sw, ok := p.Index.(scenedex.ModelSwitcher)
-	if !ok {
-		if m, ok := p.Embedder.(interface{ Model() string }); ok {
-			st.Model = m.Model()
-		}
-		return st, nil
+	sw, err := p.switcher()
+	if err != nil {
+		return st, err
 	}
 	if err := p.maybePromote(ctx, sw); err != nil {
 		return st, err
