@@ -365,11 +365,7 @@ func reindex(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return printJSON(st)
-		}
-		fmt.Println(switchLine(st))
-		return nil
+		return printStatus(st, *asJSON)
 	}
 	req := pipeline.ReindexRequest{Collection: *collection, Model: *model}
 	if len(pos) == 1 {
@@ -404,7 +400,11 @@ func reindex(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if *asJSON {
+	return printStatus(st, *asJSON)
+}
+
+func printStatus(st pipeline.ModelStatus, asJSON bool) error {
+	if asJSON {
 		return printJSON(st)
 	}
 	fmt.Println(switchLine(st))

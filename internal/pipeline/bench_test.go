@@ -18,7 +18,8 @@ import (
 // BenchmarkChunkFiveMinutes720p times the Chunk step over every window of a
 // 5-minute 720p video (windows cut two at a time, as the workflow's Map does)
 // against raw ffmpeg doing the same cuts in the same run: one stream-copy
-// segmenting pass over the whole file plus one keyframe-only frame pass.
+// segmenting pass over the whole file plus one keyframe-only frame pass
+// writing both forms of each frame (1280 px, and 224 px for the model).
 // It reports the medians and ours/raw.
 func BenchmarkChunkFiveMinutes720p(b *testing.B) {
 	tool, err := ffmpeg.Find("")
@@ -69,7 +70,8 @@ func cutAll(b *testing.B, tool ffmpeg.Tool, video string, plan scenedex.Plan, di
 			defer func() { <-sem; wg.Done() }()
 			pieces, err := tool.Cut(context.Background(), ffmpeg.CutSpec{Input: video, Start: w.Start, Duration: w.End - w.Start,
 				ChunkSeconds: plan.ChunkSeconds, MaxChunks: plan.ChunksPerWin, CopyVideo: plan.CopyVideo, HasAudio: plan.HasAudio,
-				CopyAudio: plan.CopyAudio, FramesPerChunk: plan.FramesPerChunk, FrameWidth: 1280, Dir: filepath.Join(dir, fmt.Sprint(w.Index))})
+				CopyAudio: plan.CopyAudio, FramesPerChunk: plan.FramesPerChunk, FrameWidth: 1280, EmbedEdge: DefaultEmbedEdge,
+				Dir: filepath.Join(dir, fmt.Sprint(w.Index))})
 			if err != nil {
 				b.Error(err)
 				return
@@ -88,7 +90,8 @@ func rawCuts(b *testing.B, video, dir string, chunk float64) {
 		{"-v", "error", "-y", "-i", video, "-map", "0", "-c", "copy", "-f", "segment", "-segment_time", fmt.Sprint(chunk),
 			"-reset_timestamps", "1", filepath.Join(dir, "c%04d.mp4")},
 		{"-v", "error", "-y", "-skip_frame", "nokey", "-i", video, "-vf", "scale=w='min(1280,iw)':h=-2", "-vsync", "passthrough",
-			"-q:v", "3", filepath.Join(dir, "f%05d.jpg")},
+			"-q:v", "3", filepath.Join(dir, "f%05d.jpg"),
+			"-vf", "scale=w=-2:h=224:flags=bicubic", "-vsync", "passthrough", "-q:v", "2", filepath.Join(dir, "e%05d.jpg")},
 	} {
 		if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 			b.Fatalf("raw ffmpeg: %v: %s", err, out)

@@ -89,18 +89,7 @@ func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResu
 		}
 	}
 	run := newID()
-	var batch []scenedex.Chunk
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := p.Sender.SendChunks(ctx, batch); err != nil {
-			return fmt.Errorf("reindex: queue chunks: %w", err)
-		}
-		res.Chunks += len(batch)
-		batch = batch[:0]
-		return nil
-	}
+	out := &batchSender{s: p.Sender, what: "reindex"}
 	for _, v := range videos {
 		res.Videos++
 		for i := range v.ChunksTotal {
@@ -114,16 +103,43 @@ func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResu
 			}
 			c := d.Chunk
 			c.Run = run
-			if batch = append(batch, c); len(batch) == reindexBatch {
-				if err := flush(); err != nil {
-					return res, err
-				}
+			if err := out.add(ctx, c); err != nil {
+				return res, err
 			}
 		}
 	}
-	if err := flush(); err != nil {
+	err := out.flush(ctx)
+	res.Chunks = out.sent
+	if err != nil {
 		return res, err
 	}
 	p.Log.Info("reindex queued", "videos", res.Videos, "chunks", res.Chunks, "missing", res.Missing)
 	return res, nil
+}
+
+// batchSender queues chunks reindexBatch at a time.
+type batchSender struct {
+	s     scenedex.ChunkSender
+	what  string // for errors
+	batch []scenedex.Chunk
+	sent  int
+}
+
+func (b *batchSender) add(ctx context.Context, c scenedex.Chunk) error {
+	if b.batch = append(b.batch, c); len(b.batch) < reindexBatch {
+		return nil
+	}
+	return b.flush(ctx)
+}
+
+func (b *batchSender) flush(ctx context.Context) error {
+	if len(b.batch) == 0 {
+		return nil
+	}
+	if err := b.s.SendChunks(ctx, b.batch); err != nil {
+		return fmt.Errorf("%s: queue chunks: %w", b.what, err)
+	}
+	b.sent += len(b.batch)
+	b.batch = b.batch[:0]
+	return nil
 }

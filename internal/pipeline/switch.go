@@ -184,24 +184,12 @@ func (p *Pipeline) CancelSwitch(ctx context.Context) error {
 // model; it returns how many.
 func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
 	run := newID()
-	n := 0
-	var batch []scenedex.Chunk
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := p.Sender.SendChunks(ctx, batch); err != nil {
-			return fmt.Errorf("model switch: queue chunks: %w", err)
-		}
-		n += len(batch)
-		batch = batch[:0]
-		return nil
-	}
+	out := &batchSender{s: p.Sender, what: "model switch"}
 	q := scenedex.ListQuery{Limit: scenedex.MaxListLimit}
 	for {
 		page, err := p.Catalog.List(ctx, q)
 		if err != nil {
-			return n, err
+			return out.sent, err
 		}
 		for _, v := range page.Videos {
 			for i := range v.ChunksTotal {
@@ -210,14 +198,12 @@ func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
 					continue // not embedded yet: it gets both vectors when it is
 				}
 				if err != nil {
-					return n, fmt.Errorf("model switch: %s: %w", v.ID, err)
+					return out.sent, fmt.Errorf("model switch: %s: %w", v.ID, err)
 				}
 				c := d.Chunk
 				c.Run, c.NextModel = run, model
-				if batch = append(batch, c); len(batch) == reindexBatch {
-					if err := flush(); err != nil {
-						return n, err
-					}
+				if err := out.add(ctx, c); err != nil {
+					return out.sent, err
 				}
 			}
 		}
@@ -225,7 +211,8 @@ func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
 			break
 		}
 	}
-	return n, flush()
+	err := out.flush(ctx)
+	return out.sent, err
 }
 
 // embedNext makes chunk c's vector of the switch's next model, from images
