@@ -40,7 +40,10 @@ func (s *builder) domain() {
 		if write {
 			actions = append(actions, "es:ESHttpPut", "es:ESHttpDelete")
 		}
-		g.GrantPrincipal().AddToPrincipalPolicy(s.statement(actions, s.str(index), s.str(index+"/*"), s.str(*d.DomainArn()+"/_bulk")))
+		// The index and the later generations a model switch makes
+		// (<index>-g<N>, osindex.Switching).
+		g.GrantPrincipal().AddToPrincipalPolicy(s.statement(actions, s.str(index), s.str(index+"/*"), s.str(index+"-g*"), s.str(index+"-g*/*"),
+			s.str(*d.DomainArn()+"/_bulk")))
 	}
 	// The api keeps the search pipeline of hybrid queries (normalization
 	// processor) and may put nothing else at the domain level.
@@ -97,8 +100,11 @@ func (s *builder) serverlessCollection() {
 		awsopensearchserverless.NewCfnAccessPolicy(s.stack, s.str("SearchAccess"), &awsopensearchserverless.CfnAccessPolicyProps{
 			Name: s.str(name + "-data"), Type: s.str("data"),
 			Policy: awscdk.Stack_Of(s.stack).ToJsonString([]any{map[string]any{
-				"Rules": []any{map[string]any{"ResourceType": "index", "Resource": []string{"index/" + name + "/" + indexName},
-					"Permission": []string{"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:ReadDocument", "aoss:WriteDocument"}}},
+				// The index and a model switch's generations of it; a switch
+				// deletes the generation it replaced or cancelled.
+				"Rules": []any{map[string]any{"ResourceType": "index",
+					"Resource":   []string{"index/" + name + "/" + indexName, "index/" + name + "/" + indexName + "-g*"},
+					"Permission": []string{"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex", "aoss:DeleteIndex", "aoss:ReadDocument", "aoss:WriteDocument"}}},
 				"Principal": principals,
 			}}, nil),
 		})

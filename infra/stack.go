@@ -487,6 +487,12 @@ func (s *builder) grants() {
 		}
 		f[name].AddToRolePolicy(s.statement(actions, resources...))
 	}
+	// A delete can end a model switch (its last doc without a new vector
+	// gone): forget may write the index's state record, and no other item.
+	f["forget"].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("dynamodb:PutItem"), Resources: &[]*string{s.table.TableArn()},
+		Conditions: &map[string]any{"ForAllValues:StringEquals": map[string]any{"dynamodb:LeadingKeys": []string{"record#index-state"}}},
+	}))
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
 	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload", "s3:GetObject"}, s.objects("uploads/")))

@@ -139,6 +139,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		embed   scenedex.Embedder
 		reader  scenedex.TextReader
 		media   pipeline.Media
+		models  scenedex.Models
 	)
 	if e.Table != "" {
 		c := dynamo.New(dynamodb.NewFromConfig(cfg), e.Table)
@@ -152,7 +153,14 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		if err != nil {
 			return nil, err
 		}
-		index = &osindex.Index{Client: client, Name: e.OpenSearchIndex, Serverless: e.OpenSearchService == "aoss", Replicas: e.OpenSearchReplicas}
+		base := &osindex.Index{Client: client, Name: e.OpenSearchIndex, Serverless: e.OpenSearchService == "aoss", Replicas: e.OpenSearchReplicas}
+		if store, ok := catalog.(osindex.StateStore); ok {
+			// Which index is live, and the model switch under way, are a
+			// record of the catalog's table.
+			index = &osindex.Switching{Base: base, Store: store}
+		} else {
+			index = base
+		}
 	}
 	if e.QueueURL != "" {
 		sender = sqsq.New(sqs.NewFromConfig(cfg), e.QueueURL)
@@ -171,7 +179,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		embed = b
 	} else if e.ModelEndpoint != "" {
 		sm := sagemaker.New(sagemakerruntime.NewFromConfig(cfg), e.ModelEndpoint)
-		embed = sm
+		embed, models = sm, sagemaker.Models{E: sm} // the endpoint serves its models by name
 		if e.OCR {
 			reader = sm // the same endpoint's OCR form
 		}
@@ -189,7 +197,7 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
 	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
 		blobs, catalog, index, embed, sender, media, log)
-	p.Reader = reader
+	p.Reader, p.Models = reader, models
 	if e.StateMachineArn != "" {
 		p.Rerunner = fns // the api reprocesses FAILED videos through new runs
 	}

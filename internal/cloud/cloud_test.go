@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/scenedex/scenedex/internal/bedrock"
+	"github.com/scenedex/scenedex/internal/dynamo"
+	"github.com/scenedex/scenedex/internal/osindex"
 )
 
 func TestReadEnv(t *testing.T) {
@@ -156,5 +158,31 @@ func TestBuildBedrock(t *testing.T) {
 	e.EmbeddingDim = 512
 	if _, err := BuildWith(cfg, e); err == nil {
 		t.Error("a length Titan does not answer was accepted")
+	}
+}
+
+// With the catalog's table, the index is the switching one (its state a
+// record of the table) and the endpoint serves models by name: a model
+// switch works in the cloud. Bedrock serves one model: no switch.
+func TestBuildModelSwitch(t *testing.T) {
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+	fns, err := BuildWith(cfg, Env{ModelEndpoint: "ep", Table: "t", OpenSearchEndpoint: "https://search.example", OpenSearchService: "es",
+		OpenSearchIndex: "scenedex-chunks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, ok := fns.P.Index.(*osindex.Switching)
+	if !ok || sw.Base.Name != "scenedex-chunks" || fns.P.Models == nil {
+		t.Fatalf("index %T, models %v", fns.P.Index, fns.P.Models)
+	}
+	if _, ok := sw.Store.(*dynamo.Catalog); !ok {
+		t.Errorf("state store %T", sw.Store)
+	}
+	fns, err = BuildWith(cfg, Env{BedrockModel: "amazon.titan-embed-image-v1", EmbeddingDim: 384, Table: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fns.P.Models != nil {
+		t.Errorf("bedrock: models %v", fns.P.Models)
 	}
 }

@@ -329,3 +329,57 @@ func TestByKeyQueriesTheKeyIndex(t *testing.T) {
 		t.Error("scanned the table")
 	}
 }
+
+// Records (the index's state) through the real SDK client: read strongly
+// consistent, written only over the version read (the fake plays the
+// table's condition checks), so of two writers of one version one wins.
+func TestRecords(t *testing.T) {
+	fake := awsfake.New(t)
+	var stored map[string]any
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		if b["ConsistentRead"] != true || awsfake.String(b, "Key", "pk", "S") != "record#index-state" || awsfake.String(b, "Key", "sk", "S") != "record" {
+			t.Errorf("GetItem body %v", b)
+		}
+		if stored == nil {
+			return awsfake.Reply{Body: map[string]any{}}
+		}
+		return awsfake.Reply{Body: map[string]any{"Item": stored}}
+	})
+	fake.On("PutItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		cond := awsfake.String(b, "ConditionExpression")
+		switch {
+		case cond == "attribute_not_exists(pk)" && stored != nil:
+			return ccf
+		case cond == "version = :v" && (stored == nil || awsfake.String(stored, "version", "N") != awsfake.String(b, "ExpressionAttributeValues", ":v", "N")):
+			return ccf
+		case cond != "attribute_not_exists(pk)" && cond != "version = :v":
+			t.Errorf("PutItem condition %q", cond)
+		}
+		stored = b["Item"].(map[string]any)
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	c := newCatalog(fake)
+	ctx := context.Background()
+	if data, v, err := c.GetRecord(ctx, "index-state"); err != nil || v != 0 || data != nil {
+		t.Fatalf("absent record: %q %d %v", data, v, err)
+	}
+	if err := c.PutRecord(ctx, "index-state", []byte(`{"gen":1}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutRecord(ctx, "index-state", []byte(`{"gen":9}`), 0); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Fatalf("a second first write: %v", err)
+	}
+	data, v, err := c.GetRecord(ctx, "index-state")
+	if err != nil || v != 1 || string(data) != `{"gen":1}` {
+		t.Fatalf("record %q %d %v", data, v, err)
+	}
+	if err := c.PutRecord(ctx, "index-state", []byte(`{"gen":2}`), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutRecord(ctx, "index-state", []byte(`{"gen":3}`), 1); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Fatalf("a write over a stale version: %v", err)
+	}
+	if data, v, _ := c.GetRecord(ctx, "index-state"); v != 2 || string(data) != `{"gen":2}` {
+		t.Errorf("record %q %d", data, v)
+	}
+}

@@ -30,8 +30,7 @@ func (p *Pipeline) switcher() (scenedex.ModelSwitcher, error) {
 	sw, ok := p.Index.(scenedex.ModelSwitcher)
 	switch {
 	case !ok:
-		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "this index (OpenSearch) cannot yet hold a second model's vectors, so the model "+
-			"cannot be switched in place here: switching works with the local index; in the cloud, deploy the new model into a new stack")
+		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "this index cannot hold a second model's vectors, so the model cannot be switched in place")
 	case p.Models == nil:
 		return nil, scenedex.Errorf(scenedex.CodeUnsupported, "switching models needs a model server that serves both the old and the new model "+
 			"(scenedex's own: serve without --model-url)")

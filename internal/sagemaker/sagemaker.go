@@ -4,11 +4,14 @@
 package sagemaker
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -266,3 +269,23 @@ func LocalClient(baseURL string) *sagemakerruntime.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local-secret", ""),
 	})
 }
+
+// Models is scenedex.Models over one endpoint that serves several models
+// by name (scenedex's model server: its default, the built-in descriptor).
+type Models struct{ E *Embedder }
+
+var _ scenedex.Models = Models{}
+
+// Load checks that the endpoint serves name, by embedding a small image
+// with it; the endpoint's refusal says which models it serves.
+func (m Models) Load(ctx context.Context, name string) (string, string, error) {
+	var probe bytes.Buffer
+	jpeg.Encode(&probe, image.NewGray(image.Rect(0, 0, 16, 16)), nil)
+	if _, err := m.E.ForModel(name).EmbedImages(ctx, [][]byte{probe.Bytes()}); err != nil {
+		return "", "", fmt.Errorf("endpoint %q cannot embed with %q: %w", m.E.Endpoint, name, err)
+	}
+	return name, "", nil
+}
+
+// Embedder embeds with the named model on the endpoint.
+func (m Models) Embedder(name string) scenedex.Embedder { return m.E.ForModel(name) }

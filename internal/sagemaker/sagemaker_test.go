@@ -178,6 +178,13 @@ func TestForModel(t *testing.T) {
 		!strings.Contains(err.Error(), `model "clip" is not served here`) {
 		t.Errorf("a model the server lacks: %v", err)
 	}
+	// Models (a model switch in the cloud) checks the endpoint serves it.
+	if name, _, err := (Models{E: e}).Load(ctx, descriptor.Name); err != nil || name != descriptor.Name {
+		t.Errorf("load the descriptor: %q %v", name, err)
+	}
+	if _, _, err := (Models{E: e}).Load(ctx, "clip"); scenedex.ErrorCode(err) != scenedex.CodeInvalid || !strings.Contains(err.Error(), "this server serves "+descriptor.Name) {
+		t.Errorf("load a model the endpoint lacks: %v", err)
+	}
 	// A single-model endpoint: answers with its own model whatever is asked.
 	one := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"model":"other","dim":2,"embeddings":[[1,0]]}`))
