@@ -245,21 +245,15 @@ func (s *Switching) SwitchQueued(ctx context.Context) error {
 	})
 }
 
-// UpsertNext writes doc id, as the live index has it, with vec into the
-// next index (nothing when the doc is gone or no switch is under way).
-func (s *Switching) UpsertNext(ctx context.Context, id string, vec []float32) error {
-	ix, st, err := s.live(ctx)
+// UpsertNext writes d (a live doc with the next model's vector) into the
+// next index; nothing when no switch is under way. The caller has the doc
+// (a Serverless collection may not show one just written to a search yet).
+func (s *Switching) UpsertNext(ctx context.Context, d scenedex.Doc) error {
+	st, _, err := s.load(ctx)
 	if err != nil || st.Switch == nil {
 		return err
 	}
-	d, err := ix.Get(ctx, id)
-	if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	d.Vector, d.Model = vec, st.Switch.To
+	d.Model = st.Switch.To
 	return s.gen(st.Next).Upsert(ctx, []scenedex.Doc{d})
 }
 

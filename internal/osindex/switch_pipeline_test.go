@@ -138,6 +138,21 @@ func TestPipelineModelSwitchOnOpenSearch(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].Chunk != 0 {
 		t.Fatalf("search during the switch: %+v %v", hits, err)
 	}
+	// A video indexed during the switch gets both vectors at once.
+	if err := cat.Create(ctx, scenedex.Video{ID: "v2", Collection: "default", Key: "uploads/default/w.mp4", Status: scenedex.StatusProcessing,
+		ChunksTotal: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := blobs.Put(ctx, "chunks/v2/00000/frame-00.jpg", bytes.NewReader(solid(t, color.RGBA{20, 200, 20, 255})), "image/jpeg"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.EmbedChunk(ctx, scenedex.Chunk{VideoID: "v2", Collection: "default", End: 10, FrameKeys: []string{"chunks/v2/00000/frame-00.jpg"},
+		ThumbKey: "chunks/v2/00000/frame-00.jpg", ClipKey: "chunks/v2/00000/frame-00.jpg"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.ModelStatus(ctx); err != nil || st.Switch == nil || st.Switch.Done != 1 || st.Switch.Total != 3 {
+		t.Fatalf("after a new video: %+v %v", st.Switch, err)
+	}
 	for _, c := range queue.sent {
 		if c.NextModel != "mean-colour" {
 			t.Fatalf("message %+v", c)
@@ -150,8 +165,8 @@ func TestPipelineModelSwitchOnOpenSearch(t *testing.T) {
 	if err != nil || st.Model != "mean-colour" || st.Switch != nil {
 		t.Fatalf("after the last chunk: %+v %v", st, err)
 	}
-	hits, err = p.Search(ctx, scenedex.Query{Image: red, K: 2})
-	if err != nil || len(hits) != 2 || hits[0].Chunk != 0 || hits[0].Score < 0.99 {
+	hits, err = p.Search(ctx, scenedex.Query{Image: red, K: 3})
+	if err != nil || len(hits) != 3 || hits[0].VideoID != "v1" || hits[0].Chunk != 0 || hits[0].Score < 0.99 {
 		t.Fatalf("search with the new model: %+v %v", hits, err)
 	}
 	d, err := s.Get(ctx, "v1:1")

@@ -194,13 +194,10 @@ func TestSwitchingIndex(t *testing.T) {
 	if err := s.BeginSwitch(ctx, scenedex.ModelSwitch{From: "old", To: "other"}); scenedex.ErrorCode(err) != scenedex.CodeConflict {
 		t.Fatalf("a second switch: %v", err)
 	}
-	for i, id := range []string{"v1:0", "v1:1"} {
-		if err := s.UpsertNext(ctx, id, []float32{float32(i), 1}); err != nil {
+	for i := range 2 {
+		if err := s.UpsertNext(ctx, doc3("v1", i, "ads", float32(i), 1)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := s.UpsertNext(ctx, "v9:0", []float32{1, 1}); err != nil { // gone: skipped
-		t.Fatal(err)
 	}
 	if done, total, err := s.SwitchProgress(ctx); err != nil || done != 2 || total != 3 {
 		t.Fatalf("progress %d/%d %v", done, total, err)
@@ -212,7 +209,7 @@ func TestSwitchingIndex(t *testing.T) {
 	if hits, err := s.Search(ctx, []float32{0, 0, 1}, 1, scenedex.Filter{}); err != nil || len(hits) != 1 || hits[0].VideoID != "v2" {
 		t.Fatalf("search during the switch: %+v %v", hits, err)
 	}
-	if err := s.UpsertNext(ctx, "v2:0", []float32{1, 0}); err != nil {
+	if err := s.UpsertNext(ctx, doc3("v2", 0, "ads", 1, 0)); err != nil {
 		t.Fatal(err)
 	}
 	next := d.index("chunks-g1")
@@ -249,7 +246,7 @@ func TestSwitchingIndex(t *testing.T) {
 	if err := s.BeginSwitch(ctx, scenedex.ModelSwitch{From: "new", To: "third"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpsertNext(ctx, "v3:0", []float32{1, 2, 3, 4}); err != nil {
+	if err := s.UpsertNext(ctx, doc3("v3", 0, "ads", 1, 2, 3, 4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteVideo(ctx, "v1"); err != nil {

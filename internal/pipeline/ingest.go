@@ -367,7 +367,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		return v, err
 	}
 	if c.NextModel != "" { // a model switch's message: only the next vector
-		return v, p.embedNext(ctx, c, images, true)
+		return v, p.embedNext(ctx, c, images, nil)
 	}
 	embedder := p.liveEmbedder(ctx)
 	vecs, err := embedder.EmbedImages(ctx, images)
@@ -402,7 +402,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	// The switch is read after the live doc is written: a switch that
 	// began before that read gets this chunk's next vector here, one that
 	// began after finds the doc when it queues every doc.
-	if err := p.embedNext(ctx, c, images, false); err != nil {
+	if err := p.embedNext(ctx, c, images, &doc); err != nil {
 		return v, err
 	}
 	v, err = p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)

@@ -215,9 +215,12 @@ func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
 }
 
 // embedNext makes chunk c's vector of the switch's next model, from images
-// (c's frames), and promotes the next vectors when it was the last. A
-// message of a switch no longer under way is dropped.
-func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]byte, only bool) error {
+// (c's frames), stores it with live — the doc just indexed, or nil for a
+// switch's own message, which reads the live doc — and promotes the next
+// vectors when it was the last. A message of a switch no longer under way,
+// or of a doc gone meanwhile, is dropped.
+func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]byte, live *scenedex.Doc) error {
+	only := live == nil
 	sw, ok := p.Index.(scenedex.ModelSwitcher)
 	if !ok || p.Models == nil {
 		return nil
@@ -232,11 +235,23 @@ func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]b
 		}
 		return nil
 	}
+	if only {
+		d, err := p.Index.Get(ctx, c.ID())
+		if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		live = &d
+	}
 	vecs, err := p.Models.Embedder(s.To).EmbedImages(ctx, images)
 	if err != nil {
 		return fmt.Errorf("embed %s with %s: %w", c.ID(), s.To, err)
 	}
-	if err := sw.UpsertNext(ctx, c.ID(), vector.Pool(vecs)); err != nil {
+	next := *live
+	next.Vector, next.Model = vector.Pool(vecs), s.To
+	if err := sw.UpsertNext(ctx, next); err != nil {
 		return fmt.Errorf("index %s's %s vector: %w", c.ID(), s.To, err)
 	}
 	return p.maybePromote(ctx, sw)

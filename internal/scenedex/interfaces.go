@@ -150,9 +150,9 @@ type ModelSwitcher interface {
 	BeginSwitch(ctx context.Context, s ModelSwitch) error
 	// SwitchQueued records that every doc has been queued.
 	SwitchQueued(ctx context.Context) error
-	// UpsertNext stores the next model's vector of doc id; a doc that is
-	// gone is skipped (nil error).
-	UpsertNext(ctx context.Context, id string, vec []float32) error
+	// UpsertNext stores d — a live doc as it is, with the next model's
+	// vector — beside the live one; a doc that is gone is skipped (nil).
+	UpsertNext(ctx context.Context, d Doc) error
 	// SwitchProgress counts the docs that have a next vector, of all docs.
 	SwitchProgress(ctx context.Context) (done, total int, err error)
 	// Promote makes the next vectors live in one step and ends the switch,

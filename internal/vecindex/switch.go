@@ -81,10 +81,12 @@ func (ix *Index) SwitchQueued(ctx context.Context) error {
 	})
 }
 
-// UpsertNext stores the next model's vector of doc id (skipped when the doc
-// is gone). Every next vector must have the same dimension.
-func (ix *Index) UpsertNext(ctx context.Context, id string, vec []float32) error {
-	v := append([]float32(nil), vec...)
+// UpsertNext stores the next model's vector of d (skipped when the doc is
+// gone); the rest of the doc is the live one's. Every next vector must have
+// the same dimension.
+func (ix *Index) UpsertNext(ctx context.Context, d scenedex.Doc) error {
+	id := d.ID()
+	v := append([]float32(nil), d.Vector...)
 	vector.Normalize(v)
 	ix.mu.Lock() // against DeleteVideo and Promote
 	defer ix.mu.Unlock()
