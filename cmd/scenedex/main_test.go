@@ -148,6 +148,77 @@ func TestKillAndRestartMidIngest(t *testing.T) {
 	}
 }
 
+// Kill -9 in the middle of a model switch (descriptor -> the tiny CLIP
+// fixture), start again as before: the switch goes on by itself and ends
+// with every document the new model's, once, and no dead letters.
+func TestKillAndRestartMidSwitch(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	addr := freeAddr(t)
+	url := "http://" + addr
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{1, 3, 5, 0, 2}, SceneSecs: 4})
+	server := startServe(t, addr, data, "--model-delay", "150ms", "--embed-workers", "1", "--ocr=false")
+	if out, err := cli(t, url, "upload", video, "--wait").CombinedOutput(); err != nil {
+		t.Fatalf("upload: %v\n%s", err, out)
+	}
+	tiny := filepath.Join("..", "..", "internal", "clip", "testdata", "tiny-clip")
+	if out, err := cli(t, url, "reindex", "--model", tiny, "--no-wait").CombinedOutput(); err != nil || !strings.Contains(string(out), "switching to scenedex/tiny-clip: 0/10") {
+		t.Fatalf("reindex --model --no-wait: %v\n%s", err, out)
+	}
+	c := client.New(url)
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := c.ModelStatus(ctx)
+		if err != nil || st.Switch == nil {
+			t.Fatalf("too late to kill mid-switch: %+v %v", st, err)
+		}
+		if st.Switch.Done >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress: %+v", st.Switch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	server.Process.Signal(syscall.SIGKILL)
+	server.Wait()
+
+	server = startServe(t, addr, data, "--ocr=false")
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if st, err := c.WaitSwitch(wctx, "scenedex/tiny-clip", 50*time.Millisecond, nil); err != nil || st.Model != "scenedex/tiny-clip" {
+		t.Fatalf("after restart: %+v %v", st, err)
+	}
+	// Scene 3 (red noise) is 4-8 s: chunks 2 and 3.
+	if out, err := cli(t, url, "search", "red", "-k", "1").CombinedOutput(); err != nil ||
+		!(strings.Contains(string(out), "4.0-6.0s  (picture)") || strings.Contains(string(out), "6.0-8.0s  (picture)")) {
+		t.Errorf("text search after the switch: %v\n%s", err, out)
+	}
+	server.Process.Signal(syscall.SIGTERM)
+	server.Wait()
+
+	ix, err := vecindex.Open(ctx, filepath.Join(data, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if ix.Len() != 10 || ix.Model() != "scenedex/tiny-clip" {
+		t.Errorf("index holds %d documents of %s, want 10 of the new model", ix.Len(), ix.Model())
+	}
+	if done, _, err := ix.SwitchProgress(ctx); err != nil || done != 0 {
+		t.Errorf("next vectors left: %d %v", done, err)
+	}
+	qdb, err := sqlite.OpenQueues(ctx, filepath.Join(data, "queue.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qdb.Close()
+	if dead, _ := qdb.Queue("chunks", time.Minute, 3).Dead(ctx); len(dead) != 0 {
+		t.Errorf("dead letters: %+v", dead)
+	}
+}
+
 // The CLI's commands against a running server, as a user types them.
 func TestCLI(t *testing.T) {
 	dir := t.TempDir()
