@@ -29,9 +29,12 @@ func (f *Functions) Embed(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 
 func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	var c scenedex.Chunk
-	if err := json.Unmarshal([]byte(rec.Body), &c); err != nil || c.VideoID == "" {
+	if err := json.Unmarshal([]byte(rec.Body), &c); err != nil || (c.VideoID == "" && !pipeline.SwitchMessage(c)) {
 		// A poison message: let it reach the dead-letter queue for inspection.
 		return scenedex.Errorf(scenedex.CodeInvalid, "message %s is not a chunk: %v", rec.MessageId, err)
+	}
+	if pipeline.SwitchMessage(c) {
+		return f.P.EmbedNext(ctx, c) // no workflow waits on a model switch
 	}
 	v, err := f.P.EmbedChunk(ctx, c)
 	switch {

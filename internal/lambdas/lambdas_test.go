@@ -583,3 +583,21 @@ func TestStartEventFromDeadLetters(t *testing.T) {
 		t.Fatal("garbage started something")
 	}
 }
+
+// A model switch's messages have no workflow behind them: the embed
+// function hands them to the pipeline's EmbedNext (here with no switch
+// under way: dropped) and does not take a page message, which names no
+// video, for poison; a message that is neither is still poison.
+func TestEmbedTakesSwitchMessages(t *testing.T) {
+	e := newEnv(t)
+	resp, err := e.fns.Embed(context.Background(), sqsEvent(nil,
+		`{"next_model":"clip","switch_page":"start","run":"r1"}`,
+		`{"video_id":"v9","index":3,"next_model":"clip","run":"r1"}`,
+		`{"index":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "extra-2" {
+		t.Errorf("failures %+v, want only the message that is no chunk", resp.BatchItemFailures)
+	}
+}

@@ -354,6 +354,11 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 	for _, d := range dead {
 		var c scenedex.Chunk
 		json.Unmarshal(d.Body, &c)
+		if pipeline.SwitchMessage(c) {
+			r.Log.Error("a model switch's message failed every attempt; the switch cannot finish until it is redriven (scenedex dead-letters --redrive)",
+				"chunk", c.ID(), "model", c.NextModel, "err", d.LastError)
+			continue
+		}
 		if v, err := r.P.Catalog.Get(ctx, c.VideoID); err == nil && v.Run != c.Run {
 			continue // a leftover of an earlier run: the video's current run decides
 		}
@@ -364,6 +369,18 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		if err := json.Unmarshal(d.Body, &c); err != nil {
 			r.Log.Error("dropping malformed chunk message", "id", d.ID, "err", err)
 			r.Chunks.Ack(ctx, d)
+			continue
+		}
+		if pipeline.SwitchMessage(c) {
+			switch err := r.P.EmbedNext(ctx, c); {
+			case err == nil:
+				r.Chunks.Ack(ctx, d)
+			case ctx.Err() != nil:
+				return false
+			default:
+				r.Log.Warn("model switch message failed; will retry", "chunk", c.ID(), "model", c.NextModel, "attempt", d.Attempt, "err", err)
+				r.Chunks.Nack(ctx, d, errors.New(scenedex.Message(err)), r.backoff(d.Attempt))
+			}
 			continue
 		}
 		v, err := r.P.EmbedChunk(ctx, c)

@@ -99,7 +99,7 @@ func TestPipelineModelSwitchOnOpenSearch(t *testing.T) {
 	s, _, _ := newSwitching(t)
 	s.Base.Dim = descriptor.Dim
 	queue := &capture{}
-	p := pipeline.New(pipeline.Config{}, blobs, cat, s, sm, queue, nil, nil)
+	p := pipeline.New(pipeline.Config{SwitchPage: 1}, blobs, cat, s, sm, queue, nil, nil) // a video a page
 	p.Models = sagemaker.Models{E: sm}
 
 	// Two chunks indexed with the descriptor: a red one and a blue one.
@@ -130,8 +130,8 @@ func TestPipelineModelSwitchOnOpenSearch(t *testing.T) {
 		t.Errorf("a model the endpoint does not serve: %v", err)
 	}
 	st, err := p.SwitchModel(ctx, "mean-colour")
-	if err != nil || st.Switch == nil || st.Switch.Total != 2 || st.Switch.Done != 0 || len(queue.sent) != 2 {
-		t.Fatalf("switch: %+v %v, %d queued", st, err, len(queue.sent))
+	if err != nil || st.Switch == nil || st.Switch.Total != 2 || st.Switch.Done != 0 || len(queue.sent) != 1 || queue.sent[0].SwitchPage != "start" {
+		t.Fatalf("switch: %+v %v, %+v queued", st, err, queue.sent)
 	}
 	red := solid(t, colours[0])
 	hits, err := p.Search(ctx, scenedex.Query{Image: red, K: 1})
@@ -153,13 +153,25 @@ func TestPipelineModelSwitchOnOpenSearch(t *testing.T) {
 	if st, err := p.ModelStatus(ctx); err != nil || st.Switch == nil || st.Switch.Done != 1 || st.Switch.Total != 3 {
 		t.Fatalf("after a new video: %+v %v", st.Switch, err)
 	}
-	for _, c := range queue.sent {
-		if c.NextModel != "mean-colour" {
+	// The queue's messages, as the embed function takes them: each page
+	// queues a message per chunk of its video, then the next page's message.
+	for i := 0; i < len(queue.sent); i++ {
+		c := queue.sent[i]
+		if !pipeline.SwitchMessage(c) || c.NextModel != "mean-colour" {
 			t.Fatalf("message %+v", c)
 		}
-		if _, err := p.EmbedChunk(ctx, c); err != nil {
+		if err := p.EmbedNext(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	pages := 0
+	for _, c := range queue.sent {
+		if c.SwitchPage != "" {
+			pages++
+		}
+	}
+	if len(queue.sent) != 5 || pages != 2 {
+		t.Errorf("%d messages, %d pages: %+v", len(queue.sent), pages, queue.sent)
 	}
 	st, err = p.ModelStatus(ctx)
 	if err != nil || st.Model != "mean-colour" || st.Switch != nil {

@@ -358,16 +358,9 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	}
 	// The model is sent the frames scaled for it where the chunk has them;
 	// OCR reads the large ones.
-	embedKeys := c.FrameKeys
-	if len(c.EmbedKeys) == len(c.FrameKeys) {
-		embedKeys = c.EmbedKeys
-	}
-	images, err := p.readFrames(ctx, embedKeys)
+	images, err := p.readFrames(ctx, embedKeys(c))
 	if err != nil {
 		return v, err
-	}
-	if c.NextModel != "" { // a model switch's message: only the next vector
-		return v, p.embedNext(ctx, c, images, nil)
 	}
 	embedder := p.liveEmbedder(ctx)
 	vecs, err := embedder.EmbedImages(ctx, images)
@@ -402,7 +395,7 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 	// The switch is read after the live doc is written: a switch that
 	// began before that read gets this chunk's next vector here, one that
 	// began after finds the doc when it queues every doc.
-	if err := p.embedNext(ctx, c, images, &doc); err != nil {
+	if err := p.alsoNext(ctx, doc, images); err != nil {
 		return v, err
 	}
 	v, err = p.Catalog.ChunkDone(ctx, c.VideoID, c.Index)
@@ -410,6 +403,15 @@ func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.V
 		return scenedex.Video{}, ErrGone // deleted meanwhile: the document just written went with it
 	}
 	return v, err
+}
+
+// embedKeys are the frames of c the embedding model is sent: their form
+// scaled for it, where c has one.
+func embedKeys(c scenedex.Chunk) []string {
+	if len(c.EmbedKeys) == len(c.FrameKeys) {
+		return c.EmbedKeys
+	}
+	return c.FrameKeys
 }
 
 // readFrames reads the frames stored under keys (each at most 4 MiB).

@@ -44,6 +44,7 @@ type Config struct {
 	MultipartAbove int64         // uploads larger than this use multipart (100 MiB)
 	PartSize       int64         // multipart part size (64 MiB; grows to stay within 10,000 parts)
 	WorkDir        string        // scratch space for cutting ("" = system temp)
+	SwitchPage     int           // videos one page message of a model switch queues (100)
 }
 
 func (c Config) withDefaults() Config {
@@ -76,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MultipartAbove <= 0 {
 		c.MultipartAbove = 100 << 20
+	}
+	if c.SwitchPage <= 0 {
+		c.SwitchPage = 100
 	}
 	if c.PartSize < 5<<20 { // S3's minimum part size
 		c.PartSize = 64 << 20

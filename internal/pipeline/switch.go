@@ -123,14 +123,12 @@ func (p *Pipeline) SwitchModel(ctx context.Context, target string) (ModelStatus,
 		return ModelStatus{}, err
 	}
 	if !s.Queued {
-		n, err := p.queueSwitch(ctx, name)
-		if err != nil {
+		// Again after a restart or a repeated request: a page queued
+		// twice only embeds its chunks twice.
+		if err := p.queueFirstPage(ctx, name); err != nil {
 			return ModelStatus{}, err
 		}
-		if err := sw.SwitchQueued(ctx); err != nil {
-			return ModelStatus{}, err
-		}
-		p.Log.Info("model switch queued", "from", orNone(s.From), "to", name, "chunks", n)
+		p.Log.Info("model switch started", "from", orNone(s.From), "to", name)
 	}
 	return p.ModelStatus(ctx)
 }
@@ -179,48 +177,33 @@ func (p *Pipeline) CancelSwitch(ctx context.Context) error {
 	return nil
 }
 
-// queueSwitch sends every indexed chunk, of every video, for its vector of
-// model; it returns how many.
-func (p *Pipeline) queueSwitch(ctx context.Context, model string) (int, error) {
-	run := newID()
-	out := &batchSender{s: p.Sender, what: "model switch"}
-	q := scenedex.ListQuery{Limit: scenedex.MaxListLimit}
-	for {
-		page, err := p.Catalog.List(ctx, q)
-		if err != nil {
-			return out.sent, err
-		}
-		for _, v := range page.Videos {
-			for i := range v.ChunksTotal {
-				d, err := p.Index.Get(ctx, scenedex.ChunkID(v.ID, i))
-				if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
-					continue // not embedded yet: it gets both vectors when it is
-				}
-				if err != nil {
-					return out.sent, fmt.Errorf("model switch: %s: %w", v.ID, err)
-				}
-				c := d.Chunk
-				c.Run, c.NextModel = run, model
-				if err := out.add(ctx, c); err != nil {
-					return out.sent, err
-				}
-			}
-		}
-		if q.Cursor = page.Next; q.Cursor == "" {
-			break
-		}
+// firstPage is the cursor of a switch's first page message.
+const firstPage = "start"
+
+// SwitchMessage reports whether c is a model switch's message, which
+// EmbedNext handles (not EmbedChunk): a page of the catalog to queue, or one
+// chunk's next vector.
+func SwitchMessage(c scenedex.Chunk) bool { return c.NextModel != "" }
+
+// queueFirstPage sends the message that makes a switch queue the catalog,
+// a page at a time, through the chunk queue: no request or function has to
+// list a whole library in one go, and a page is queued again only if its
+// message was not done.
+func (p *Pipeline) queueFirstPage(ctx context.Context, model string) error {
+	if err := p.Sender.SendChunks(ctx, []scenedex.Chunk{{NextModel: model, SwitchPage: firstPage, Run: newID()}}); err != nil {
+		return fmt.Errorf("model switch: queue the catalog: %w", err)
 	}
-	err := out.flush(ctx)
-	return out.sent, err
+	return nil
 }
 
-// embedNext makes chunk c's vector of the switch's next model, from images
-// (c's frames), stores it with live — the doc just indexed, or nil for a
-// switch's own message, which reads the live doc — and promotes the next
-// vectors when it was the last. A message of a switch no longer under way,
-// or of a doc gone meanwhile, is dropped.
-func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]byte, live *scenedex.Doc) error {
-	only := live == nil
+// EmbedNext handles a model switch's message. A page message queues one
+// message per chunk of a page of videos, then the next page's message — or,
+// after the last page, records the switch as queued. A chunk message embeds
+// the live doc's frames with the next model and stores that vector beside
+// the live one (promoting the next vectors when it was the last). Messages of
+// a switch no longer under way, and chunks not indexed (they get both vectors
+// when they are) or gone, are dropped.
+func (p *Pipeline) EmbedNext(ctx context.Context, c scenedex.Chunk) error {
 	sw, ok := p.Index.(scenedex.ModelSwitcher)
 	if !ok || p.Models == nil {
 		return nil
@@ -229,30 +212,86 @@ func (p *Pipeline) embedNext(ctx context.Context, c scenedex.Chunk, images [][]b
 	if err != nil {
 		return err
 	}
-	if s == nil || (only && s.To != c.NextModel) {
-		if only {
-			p.Log.Debug("dropping a message of a switch no longer under way", "chunk", c.ID(), "model", c.NextModel)
+	if s == nil || s.To != c.NextModel {
+		p.Log.Debug("dropping a message of a switch no longer under way", "chunk", c.ID(), "model", c.NextModel)
+		return nil
+	}
+	if c.SwitchPage != "" {
+		return p.queueSwitchPage(ctx, sw, c)
+	}
+	d, err := p.Index.Get(ctx, c.ID())
+	if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	images, err := p.readFrames(ctx, embedKeys(d.Chunk))
+	if err != nil {
+		return err
+	}
+	return p.storeNext(ctx, sw, s, d, images)
+}
+
+// queueSwitchPage queues the chunks of the page of videos page names.
+func (p *Pipeline) queueSwitchPage(ctx context.Context, sw scenedex.ModelSwitcher, page scenedex.Chunk) error {
+	q := scenedex.ListQuery{Limit: p.cfg.SwitchPage}
+	if page.SwitchPage != firstPage {
+		q.Cursor = page.SwitchPage
+	}
+	videos, err := p.Catalog.List(ctx, q)
+	if err != nil {
+		return err
+	}
+	out := &batchSender{s: p.Sender, what: "model switch"}
+	for _, v := range videos.Videos {
+		for i := range v.ChunksTotal {
+			if err := out.add(ctx, scenedex.Chunk{VideoID: v.ID, Index: i, NextModel: page.NextModel, Run: page.Run}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := out.flush(ctx); err != nil {
+		return err
+	}
+	if videos.Next != "" {
+		next := scenedex.Chunk{NextModel: page.NextModel, SwitchPage: videos.Next, Run: newID()}
+		if err := p.Sender.SendChunks(ctx, []scenedex.Chunk{next}); err != nil {
+			return fmt.Errorf("model switch: queue the next page: %w", err)
 		}
 		return nil
 	}
-	if only {
-		d, err := p.Index.Get(ctx, c.ID())
-		if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		live = &d
+	if err := sw.SwitchQueued(ctx); err != nil {
+		return err
 	}
+	p.Log.Info("model switch: every chunk queued", "to", page.NextModel)
+	return p.maybePromote(ctx, sw)
+}
+
+// alsoNext gives doc, just indexed from images, its next vector too when a
+// switch is under way.
+func (p *Pipeline) alsoNext(ctx context.Context, doc scenedex.Doc, images [][]byte) error {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok || p.Models == nil {
+		return nil
+	}
+	s, err := sw.Switch(ctx)
+	if err != nil || s == nil {
+		return err
+	}
+	return p.storeNext(ctx, sw, s, doc, images)
+}
+
+// storeNext embeds images (live's frames) with the switch's next model and
+// stores that vector with live, then promotes if it was the last.
+func (p *Pipeline) storeNext(ctx context.Context, sw scenedex.ModelSwitcher, s *scenedex.ModelSwitch, live scenedex.Doc, images [][]byte) error {
 	vecs, err := p.Models.Embedder(s.To).EmbedImages(ctx, images)
 	if err != nil {
-		return fmt.Errorf("embed %s with %s: %w", c.ID(), s.To, err)
+		return fmt.Errorf("embed %s with %s: %w", live.ID(), s.To, err)
 	}
-	next := *live
-	next.Vector, next.Model = vector.Pool(vecs), s.To
-	if err := sw.UpsertNext(ctx, next); err != nil {
-		return fmt.Errorf("index %s's %s vector: %w", c.ID(), s.To, err)
+	live.Vector, live.Model = vector.Pool(vecs), s.To
+	if err := sw.UpsertNext(ctx, live); err != nil {
+		return fmt.Errorf("index %s's %s vector: %w", live.ID(), s.To, err)
 	}
 	return p.maybePromote(ctx, sw)
 }

@@ -97,6 +97,9 @@ type Chunk struct {
 	// vector of that model (the switch's next one): the live doc, its words
 	// and the video's progress stay as they are.
 	NextModel string `json:"next_model,omitempty"`
+	// SwitchPage, on a model switch's page message (no chunk), is the
+	// catalog page whose chunks it queues ("start": the first).
+	SwitchPage string `json:"switch_page,omitempty"`
 }
 
 // ID is the deterministic document id: retries overwrite, never duplicate.
