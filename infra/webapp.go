@@ -23,11 +23,13 @@ import (
 var webAppFiles = map[string]string{"index.html": "index.html", "app.js": "_app/app.js", "logic.js": "_app/logic.js", "style.css": "_app/style.css"}
 
 // appRoutes are the API routes the web app calls with its users' tokens
-// (operators' routes — reindex, dead letters — stay IAM-only).
+// (operators' routes — starting or cancelling a reindex, dead letters — stay
+// IAM-only).
 var appRoutes = map[string]bool{
 	"POST /v1/videos": true, "POST /v1/videos/{id}/complete": true, "POST /v1/videos/{id}/parts": true,
 	"GET /v1/videos": true, "GET /v1/videos/{id}": true, "DELETE /v1/videos/{id}": true,
 	"POST /v1/videos/{id}/reprocess": true, "POST /v1/search": true, "POST /v1/concepts": true, "GET /healthz": true,
+	"GET /v1/reindex": true, // the live model and a switch's progress, shown in the library (starting one stays IAM-only)
 }
 
 // webApp hosts the app: a private bucket behind CloudFront (origin access

@@ -170,6 +170,11 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%s stored as %v, want %v", v.Filename, st, want)
 		}
 	}
+	// The library says which model the vectors come from (GET /v1/reindex).
+	if line := poll[string](t, ctx, "model line", 10*time.Second,
+		`(() => { const p = document.querySelector("#model-status"); return p.hidden ? "" : p.textContent })()`); line != "Model: scenedex-hsv-hog-v1" {
+		t.Errorf("model line %q", line)
+	}
 	states := poll[string](t, ctx, "upload states", 8*time.Second,
 		`(() => { const s = [...document.querySelectorAll("#uploads li:not(.error) .state")].map(e => e.textContent); return s.length === 2 && s.every(x => x.startsWith("ready")) ? s.join("|") : "" })()`)
 	t.Logf("uploads: %s", states)

@@ -143,7 +143,24 @@ async function refreshLibrary() {
   } catch (e) {
     say(e.message);
   }
+  busy = (await refreshModel()) || busy;
   libraryTimer = setTimeout(refreshLibrary, busy ? 1000 : 5000);
+}
+
+// refreshModel shows the live model and a model switch's progress; it says
+// whether a switch is under way. Where the API does not give it to the app
+// (the cloud keeps it for operators), the line stays hidden.
+async function refreshModel() {
+  const line = $("#model-status");
+  try {
+    const st = await api("GET", "/v1/reindex");
+    line.textContent = L.modelLine(st);
+    line.hidden = false;
+    return Boolean(st.switch);
+  } catch {
+    line.hidden = true;
+    return false;
+  }
 }
 
 function renderVideos(videos) {

@@ -106,6 +106,15 @@ export function progressOf(v) {
   return { value: 0, max: 0, label: v.stage || "processing" };
 }
 
+/** The library's model line from GET /v1/reindex: the live model, and a switch under way with its progress. */
+export function modelLine(st) {
+  const live = st.model || "none recorded yet";
+  const sw = st.switch;
+  if (!sw) return `Model: ${live}`;
+  const pct = sw.total > 0 ? Math.floor((100 * sw.done) / sw.total) : 0;
+  return `Model: ${live} · switching to ${sw.to}: ${sw.done}/${sw.total} scenes re-embedded (${pct}%); search answers with ${live} until all are`;
+}
+
 /** Whether no step will change the status again. */
 export const isFinal = (status) => status === "READY" || status === "FAILED";
 

@@ -132,3 +132,12 @@ test("authorize, token and logout requests", () => {
     "grant_type=authorization_code&client_id=abc&code=C0DE&redirect_uri=https%3A%2F%2Fx.cloudfront.net%2F&code_verifier=VER");
   assert.equal(L.logoutURL(auth), "https://d.auth.eu-west-1.amazoncognito.com/logout?client_id=abc&logout_uri=https%3A%2F%2Fx.cloudfront.net%2F");
 });
+
+test("modelLine", () => {
+  assert.equal(L.modelLine({ model: "scenedex-hsv-hog-v1" }), "Model: scenedex-hsv-hog-v1");
+  assert.equal(L.modelLine({ model: "" }), "Model: none recorded yet");
+  assert.equal(L.modelLine({ model: "a", switch: { from: "a", to: "b", done: 3, total: 12 } }),
+    "Model: a · switching to b: 3/12 scenes re-embedded (25%); search answers with a until all are");
+  assert.equal(L.modelLine({ model: "a", switch: { from: "a", to: "b", done: 0, total: 0 } }),
+    "Model: a · switching to b: 0/0 scenes re-embedded (0%); search answers with a until all are");
+});
