@@ -171,6 +171,10 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		serving = cfg.ModelOptions.EmbedderName
 	}
 	if indexed := app.Index.Model(); indexed != "" && cfg.ModelURL == "" && indexed != serving {
+		if sw, err := app.Index.Switch(ctx); err == nil && sw != nil {
+			return nil, fmt.Errorf("the index in %s is switching from model %s to %s: serve with the live model (%s) and the switch goes on; "+
+				"search answers with %s until it is done (`scenedex reindex --status`)", cfg.Data, indexed, sw.To, indexModelHint(indexed), indexed)
+		}
 		return nil, fmt.Errorf("the index in %s holds vectors of model %s, and this server would embed with %s: vectors of two models "+
 			"cannot be compared. Serve with the index's model (%s) and switch it with `scenedex reindex --model %s`, "+
 			"or start the new model on a fresh data folder (--data)",

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +218,23 @@ func TestModelSwitchResumesAndCancels(t *testing.T) {
 	everyDocOf(t, app, 5, tinyName)
 	if done, _, err := app.Index.SwitchProgress(ctx); err != nil || done != 0 {
 		t.Errorf("next vectors left after cancel: %d %v", done, err)
+	}
+}
+
+// Started with the new model while the switch to it is under way: refused,
+// saying to serve with the live model.
+func TestServeNewModelMidSwitchRefused(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	app, c := startApp(t, data, modelserver.Options{Delay: 300 * time.Millisecond})
+	indexed(t, c, dir)
+	if _, err := c.Reindex(context.Background(), pipeline.ReindexRequest{Model: tinyDir(t)}); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+	_, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: data, Model: tinyDir(t)})
+	if err == nil || !strings.Contains(err.Error(), "is switching from model "+descriptor.Name+" to "+tinyName) ||
+		!strings.Contains(err.Error(), "serve without --model") {
+		t.Fatalf("%v", err)
 	}
 }
