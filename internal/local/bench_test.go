@@ -18,14 +18,23 @@ import (
 // presigned URL to a fresh local server (default settings: 10 s chunks) and
 // measures until it is READY and a search returns it, with OCR off and on
 // (PP-OCRv4 on every sampled frame). The reference in the same run is the
-// plain upload (PUT) alone.
+// plain upload (PUT) alone; and, for the frames the model is sent (their
+// 224 px form), the same with the model sent the 1280 px frames.
 func BenchmarkSecondsToSearchable(b *testing.B) {
-	for _, withOCR := range []bool{false, true} {
-		b.Run(map[bool]string{false: "ocr=off", true: "ocr=on"}[withOCR], func(b *testing.B) { secondsToSearchable(b, withOCR) })
+	for _, tc := range []struct {
+		name      string
+		ocr       bool
+		embedEdge int
+	}{
+		{"ocr=off", false, 0}, {"ocr=on", true, 0},
+		// The reference for the embedding form: the model sent the 1280 px frames.
+		{"ocr=off,model-frames=1280", false, -1},
+	} {
+		b.Run(tc.name, func(b *testing.B) { secondsToSearchable(b, tc.ocr, tc.embedEdge) })
 	}
 }
 
-func secondsToSearchable(b *testing.B, withOCR bool) {
+func secondsToSearchable(b *testing.B, withOCR bool, embedEdge int) {
 	video, err := testvideo.FiveMinute720p()
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +45,7 @@ func secondsToSearchable(b *testing.B, withOCR bool) {
 	var total, put []time.Duration
 	for b.Loop() {
 		app, err := Start(ctx, Config{Addr: "127.0.0.1:0", Data: filepath.Join(b.TempDir(), "data"), ModelOptions: modelserver.Options{},
-			OCR: withOCR, Assets: assets.Dir()})
+			OCR: withOCR, Assets: assets.Dir(), Pipeline: pipeline.Config{EmbedEdge: embedEdge}})
 		if err != nil {
 			b.Fatal(err)
 		}
