@@ -105,18 +105,33 @@ func (ix *Index) UpsertNext(ctx context.Context, d scenedex.Doc) error {
 		id, encode(v)); err != nil {
 		return fmt.Errorf("next vector of %s: %w", id, err)
 	}
+	ix.next[id] = struct{}{}
 	return nil
+}
+
+// loadNext reads which docs have a next vector; the caller holds the write
+// lock (or owns ix).
+func (ix *Index) loadNext(ctx context.Context) error {
+	rows, err := ix.db.QueryContext(ctx, `SELECT id FROM next_vectors`)
+	if err != nil {
+		return fmt.Errorf("load next vectors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ix.next[id] = struct{}{}
+	}
+	return rows.Err()
 }
 
 // SwitchProgress counts docs with a next vector, of all docs.
 func (ix *Index) SwitchProgress(ctx context.Context) (int, int, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	var done int
-	if err := ix.db.QueryRowContext(ctx, `SELECT count(*) FROM next_vectors`).Scan(&done); err != nil {
-		return 0, 0, fmt.Errorf("switch progress: %w", err)
-	}
-	return done, len(ix.ids), nil
+	return len(ix.next), len(ix.ids), nil
 }
 
 // Promote makes the next vectors live in one transaction when every doc has
@@ -169,11 +184,15 @@ func (ix *Index) Promote(ctx context.Context) (bool, error) {
 func (ix *Index) CancelSwitch(ctx context.Context) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return sqlite.InTx(ctx, ix.db, func(tx *sql.Tx) error {
+	err := sqlite.InTx(ctx, ix.db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM next_vectors`); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM state WHERE key = 'switch'`)
 		return err
 	})
+	if err == nil {
+		ix.next = map[string]struct{}{}
+	}
+	return err
 }

@@ -53,6 +53,7 @@ type Index struct {
 	meta  []scenedex.Chunk
 	vecs  []float32 // len(ids)*dim
 	byID  map[string]int
+	next  map[string]struct{} // ids with a next vector (a model switch, switch.go)
 }
 
 var _ scenedex.Index = (*Index)(nil)
@@ -78,7 +79,10 @@ func Open(ctx context.Context, path string) (*Index, error) {
 // load reads the docs into memory afresh; the caller holds the write lock
 // (or owns ix).
 func (ix *Index) load(ctx context.Context) error {
-	ix.dim, ix.model, ix.ids, ix.meta, ix.vecs, ix.byID = 0, "", nil, nil, nil, map[string]int{}
+	ix.dim, ix.model, ix.ids, ix.meta, ix.vecs, ix.byID, ix.next = 0, "", nil, nil, nil, map[string]int{}, map[string]struct{}{}
+	if err := ix.loadNext(ctx); err != nil {
+		return err
+	}
 	err := ix.db.QueryRowContext(ctx, `SELECT value FROM state WHERE key = 'live_model'`).Scan(&ix.model)
 	if err == sql.ErrNoRows {
 		err = ix.db.QueryRowContext(ctx, `SELECT model FROM docs WHERE model != '' LIMIT 1`).Scan(&ix.model)
@@ -275,6 +279,7 @@ func (ix *Index) DeleteVideo(ctx context.Context, videoID string) error {
 	for r := range ix.ids {
 		if ix.meta[r].VideoID == videoID {
 			delete(ix.byID, ix.ids[r])
+			delete(ix.next, ix.ids[r])
 			continue
 		}
 		if w != r {
