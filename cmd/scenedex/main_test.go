@@ -69,6 +69,23 @@ func startServe(t *testing.T, addr, data string, extra ...string) *exec.Cmd {
 	return nil
 }
 
+// stop ends a server as a user's Ctrl-C would, and waits for it.
+func stop(server *exec.Cmd) {
+	server.Process.Signal(syscall.SIGTERM)
+	server.Wait()
+}
+
+// openIndex opens the index a stopped server left in data.
+func openIndex(t *testing.T, data string) *vecindex.Index {
+	t.Helper()
+	ix, err := vecindex.Open(context.Background(), filepath.Join(data, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
 // Kill -9 mid-ingest, start again: the video ends READY with exactly one
 // indexed document per chunk.
 func TestKillAndRestartMidIngest(t *testing.T) {
@@ -119,15 +136,10 @@ func TestKillAndRestartMidIngest(t *testing.T) {
 	if final.ChunksTotal != 15 || final.ChunksDone != 15 {
 		t.Errorf("chunks %d/%d, want 15/15", final.ChunksDone, final.ChunksTotal)
 	}
-	server.Process.Signal(syscall.SIGTERM)
-	server.Wait()
+	stop(server)
 
 	// Look inside: one document per chunk, ids 0..14, no dead letters.
-	ix, err := vecindex.Open(ctx, filepath.Join(data, "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	ix := openIndex(t, data)
 	if ix.Len() != final.ChunksTotal {
 		t.Errorf("index holds %d documents for %d chunks", ix.Len(), final.ChunksTotal)
 	}
@@ -195,14 +207,8 @@ func TestKillAndRestartMidSwitch(t *testing.T) {
 		!(strings.Contains(string(out), "4.0-6.0s  (picture)") || strings.Contains(string(out), "6.0-8.0s  (picture)")) {
 		t.Errorf("text search after the switch: %v\n%s", err, out)
 	}
-	server.Process.Signal(syscall.SIGTERM)
-	server.Wait()
-
-	ix, err := vecindex.Open(ctx, filepath.Join(data, "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ix.Close()
+	stop(server)
+	ix := openIndex(t, data)
 	if ix.Len() != 10 || ix.Model() != "scenedex/tiny-clip" {
 		t.Errorf("index holds %d documents of %s, want 10 of the new model", ix.Len(), ix.Model())
 	}

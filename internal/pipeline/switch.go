@@ -40,6 +40,18 @@ func (p *Pipeline) switcher() (scenedex.ModelSwitcher, error) {
 	return sw, nil
 }
 
+// underWay is the index's switching side and the switch under way; no
+// switch (nil) where the index cannot switch, the model server serves one
+// model, or none is under way.
+func (p *Pipeline) underWay(ctx context.Context) (scenedex.ModelSwitcher, *scenedex.ModelSwitch, error) {
+	sw, ok := p.Index.(scenedex.ModelSwitcher)
+	if !ok || p.Models == nil {
+		return nil, nil, nil
+	}
+	s, err := sw.Switch(ctx)
+	return sw, s, err
+}
+
 // liveEmbedder embeds with the model of the live vectors: queries, and the
 // live vector of each new chunk. Where the model server serves one model, or
 // the index has recorded none, that is the endpoint's default.
@@ -137,11 +149,7 @@ func (p *Pipeline) SwitchModel(ctx context.Context, target string) (ModelStatus,
 // finishes queueing if the process stopped halfway; nothing under way:
 // nothing to do.
 func (p *Pipeline) ResumeSwitch(ctx context.Context) error {
-	sw, ok := p.Index.(scenedex.ModelSwitcher)
-	if !ok || p.Models == nil {
-		return nil
-	}
-	s, err := sw.Switch(ctx)
+	_, s, err := p.underWay(ctx)
 	if err != nil || s == nil {
 		return err
 	}
@@ -204,11 +212,7 @@ func (p *Pipeline) queueFirstPage(ctx context.Context, model string) error {
 // a switch no longer under way, and chunks not indexed (they get both vectors
 // when they are) or gone, are dropped.
 func (p *Pipeline) EmbedNext(ctx context.Context, c scenedex.Chunk) error {
-	sw, ok := p.Index.(scenedex.ModelSwitcher)
-	if !ok || p.Models == nil {
-		return nil
-	}
-	s, err := sw.Switch(ctx)
+	sw, s, err := p.underWay(ctx)
 	if err != nil {
 		return err
 	}
@@ -271,11 +275,7 @@ func (p *Pipeline) queueSwitchPage(ctx context.Context, sw scenedex.ModelSwitche
 // alsoNext gives doc, just indexed from images, its next vector too when a
 // switch is under way.
 func (p *Pipeline) alsoNext(ctx context.Context, doc scenedex.Doc, images [][]byte) error {
-	sw, ok := p.Index.(scenedex.ModelSwitcher)
-	if !ok || p.Models == nil {
-		return nil
-	}
-	s, err := sw.Switch(ctx)
+	sw, s, err := p.underWay(ctx)
 	if err != nil || s == nil {
 		return err
 	}
