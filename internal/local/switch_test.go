@@ -150,8 +150,14 @@ func TestModelSwitch(t *testing.T) {
 	if top := hits[0]; !(top.VideoID == lateID && top.Chunk == 0) && top.Chunk != 1 {
 		t.Errorf("\"red\" should find a red-noise scene first: %+v", hits)
 	}
-	if _, err := c.Reindex(ctx, pipeline.ReindexRequest{Model: tinyDir(t)}); apiCode(err) != scenedex.CodeConflict {
-		t.Errorf("switching to the live model again: %v", err)
+	// --model with the live model (and a collection) re-embeds in place.
+	if res, err := c.Reindex(ctx, pipeline.ReindexRequest{Model: tinyDir(t), Collection: "default"}); err != nil || res.Switch != nil || res.Chunks != 6 || res.Videos != 3 {
+		t.Errorf("reindex with the live model: %+v %v", res, err)
+	}
+	waitQueueEmpty(t, app)
+	everyDocOf(t, app, 6, tinyName)
+	if _, err := app.Pipeline.SwitchModel(ctx, tinyDir(t)); scenedex.ErrorCode(err) != scenedex.CodeConflict {
+		t.Errorf("a switch to the live model: %v", err)
 	}
 	app.Close()
 

@@ -28,6 +28,21 @@ type ReindexResult struct {
 	Switch *SwitchStatus `json:"switch,omitempty"`
 }
 
+// isLive reports whether model (a name or, locally, a folder) is the one the
+// live vectors come from and no switch is under way.
+func (p *Pipeline) isLive(ctx context.Context, model string) bool {
+	sw, s, err := p.underWay(ctx)
+	if err != nil || sw == nil || s != nil {
+		return false
+	}
+	live, _, err := sw.LiveModel(ctx)
+	if err != nil || live == "" {
+		return false
+	}
+	name, _, err := p.Models.Load(ctx, model)
+	return err == nil && name == live
+}
+
 // reindexBatch is how many chunks go to the queue per send.
 const reindexBatch = 100
 
@@ -36,10 +51,15 @@ const reindexBatch = 100
 // the embed queue, and the worker replaces its doc in place. Until a chunk's
 // new doc is written, search answers from the old one; the queue is durable
 // (SQS, or the local queue), so a crash loses nothing and a second call
-// only repeats work. This is how videos indexed before OCR get their words,
-// and how a changed model gets its vectors.
+// only repeats work. This is how videos indexed before OCR get their words.
+// With Model another than the live one it is a model switch (SwitchModel),
+// always of every video; with the live model it re-embeds the selection in
+// place.
 func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult, error) {
 	var res ReindexResult
+	if req.Model != "" && p.isLive(ctx, req.Model) {
+		req.Model = ""
+	}
 	if req.Model != "" {
 		if req.Collection != "" || req.VideoID != "" {
 			return res, scenedex.Errorf(scenedex.CodeInvalid, "a model switch re-embeds every video of every collection: vectors of two models "+
