@@ -244,3 +244,25 @@ func TestServeNewModelMidSwitchRefused(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A video deleted during a switch leaves it with nothing to wait for: its
+// documents go from both sides and the switch completes with the rest.
+func TestDeleteDuringSwitch(t *testing.T) {
+	dir := t.TempDir()
+	app, c := startApp(t, filepath.Join(dir, "data"), modelserver.Options{Delay: 200 * time.Millisecond})
+	ctx := context.Background()
+	indexed(t, c, dir)
+	videos, err := c.Videos(ctx, "")
+	if err != nil || len(videos) != 2 {
+		t.Fatalf("%+v %v", videos, err)
+	}
+	if _, err := c.Reindex(ctx, pipeline.ReindexRequest{Model: tinyDir(t)}); err != nil {
+		t.Fatal(err)
+	}
+	gone := videos[0]
+	if err := c.Delete(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitSwitch(t, c, tinyName)
+	everyDocOf(t, app, 5-gone.ChunksTotal, tinyName)
+}
