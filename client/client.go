@@ -26,8 +26,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/pipeline"
@@ -283,14 +284,10 @@ func (c *Client) PutFile(ctx context.Context, up Upload, path string, wrap func(
 		return err
 	}
 	parts := make([]Part, len(up.Parts))
-	errs := make(chan error, len(up.Parts))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(4)
 	for i, p := range up.Parts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			etag, err := put(ctx, http.MethodPut, p.URL, wrap(io.NewSectionReader(f, p.Offset, p.Size)), p.Size, nil)
 			var refused *refusedError
 			if errors.As(err, &refused) && refused.status == http.StatusForbidden && up.PartsURL != "" {
@@ -302,15 +299,13 @@ func (c *Client) PutFile(ctx context.Context, up Upload, path string, wrap func(
 				}
 			}
 			if err != nil {
-				errs <- fmt.Errorf("part %d: %w", p.Number, err)
-				return
+				return fmt.Errorf("part %d: %w", p.Number, err)
 			}
 			parts[i] = Part{Number: p.Number, ETag: etag}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return c.do(ctx, http.MethodPost, up.CompleteURL, CompleteRequest{Parts: parts}, nil)

@@ -11,12 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/vector"
@@ -124,22 +124,16 @@ func classify(err error, model string) error {
 // EmbedImages embeds JPEG or PNG images, one vector each.
 func (e *Embedder) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, error) {
 	out := make([][]float32, len(images))
-	errs := make([]error, len(images))
-	sem := make(chan struct{}, max(1, e.Parallel))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, e.Parallel))
 	for i, img := range images {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out[i], errs[i] = e.invoke(ctx, request{InputImage: base64.StdEncoding.EncodeToString(img)})
-		}()
+		g.Go(func() (err error) {
+			out[i], err = e.invoke(ctx, request{InputImage: base64.StdEncoding.EncodeToString(img)})
+			return err
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err // the first, with its code
-		}
+	if err := g.Wait(); err != nil {
+		return nil, err // the first, with its code
 	}
 	return out, nil
 }

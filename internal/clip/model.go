@@ -3,14 +3,13 @@ package clip
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scenedex/scenedex/internal/onnx"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -151,24 +150,19 @@ func (m *Model) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, 
 		// Decode and preprocess the batch's images side by side, each into
 		// its own slice of the input.
 		in := make([]float32, len(batch)*plane)
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
 		for i, img := range batch {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			g.Go(func() error {
 				t, err := m.pre.Tensor(img)
 				if err != nil {
-					errs[i] = scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", s+i)
-					return
+					return scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", s+i)
 				}
 				copy(in[i*plane:], t)
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		if err := g.Wait(); err != nil {
 			return nil, err
 		}
 		res, err := m.vision.Run(map[string]any{m.pixels: onnx.Tensor{Data: in,

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
@@ -310,27 +312,21 @@ func (r *Runner) ingest(ctx context.Context, v scenedex.Video) error {
 		return err
 	}
 	// Map over windows with bounded concurrency.
-	sem := make(chan struct{}, r.opts.MapConcurrency)
+	var g errgroup.Group
+	g.SetLimit(r.opts.MapConcurrency)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	total, firstErr := 0, error(nil)
+	total := 0
 	for _, w := range plan.Windows {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			chunks, err := r.P.ChunkWindow(ctx, v, plan, w)
 			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
 			total += len(chunks)
-		}()
+			mu.Unlock()
+			return err
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	v, err = r.P.ChunksPlanned(ctx, v.ID, total)
 	if err != nil {
