@@ -206,23 +206,34 @@ func (c *Client) CancelSwitch(ctx context.Context) error {
 // (the live vectors are model's), calling progress (if set) with each
 // status; a switch that ends otherwise (cancelled) is an error.
 func (c *Client) WaitSwitch(ctx context.Context, model string, interval time.Duration, progress func(ModelStatus)) (ModelStatus, error) {
-	for {
-		st, err := c.ModelStatus(ctx)
-		if err != nil {
-			return st, err
-		}
-		if progress != nil {
-			progress(st)
-		}
+	return poll(ctx, interval, c.ModelStatus, progress, func(st ModelStatus) (bool, error) {
 		switch {
 		case st.Switch == nil && st.Model == model:
-			return st, nil
+			return true, nil
 		case st.Switch == nil || st.Switch.To != model:
-			return st, fmt.Errorf("the switch to %s is no longer under way (cancelled?); the live model is %s", model, st.Model)
+			return true, fmt.Errorf("the switch to %s is no longer under way (cancelled?); the live model is %s", model, st.Model)
+		}
+		return false, nil
+	})
+}
+
+// poll calls get every interval, passing each answer to progress (if set),
+// until done says so (with its error) or get or ctx fails.
+func poll[T any](ctx context.Context, interval time.Duration, get func(context.Context) (T, error), progress func(T), done func(T) (bool, error)) (T, error) {
+	for {
+		v, err := get(ctx)
+		if err != nil {
+			return v, err
+		}
+		if progress != nil {
+			progress(v)
+		}
+		if stop, err := done(v); stop {
+			return v, err
 		}
 		select {
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return v, ctx.Err()
 		case <-time.After(interval):
 		}
 	}
@@ -344,21 +355,6 @@ func (e *refusedError) Error() string {
 
 // Wait polls a video until READY or FAILED, calling progress on each change.
 func (c *Client) Wait(ctx context.Context, id string, every time.Duration, progress func(Video)) (Video, error) {
-	for {
-		v, err := c.Video(ctx, id)
-		if err != nil {
-			return v, err
-		}
-		if progress != nil {
-			progress(v)
-		}
-		if v.Status.Final() {
-			return v, nil
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(every):
-		}
-	}
+	get := func(ctx context.Context) (Video, error) { return c.Video(ctx, id) }
+	return poll(ctx, every, get, progress, func(v Video) (bool, error) { return v.Status.Final(), nil })
 }

@@ -101,21 +101,14 @@ func upload(ctx context.Context, args []string) error {
 // bar on a terminal, else a line per change of stage; and then a line with
 // the final state, true whatever the bar last drew.
 func follow(ctx context.Context, c *client.Client, id string, quiet bool) (scenedex.Video, error) {
-	var bar *progressbar.ProgressBar
-	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
-		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("processing"),
-			progressbar.OptionClearOnFinish())
-	}
+	bar := stepsBar(quiet, "processing")
 	last := ""
 	v, err := c.Wait(ctx, id, 300*time.Millisecond, func(v scenedex.Video) {
 		switch {
 		case quiet:
 		case bar != nil:
-			if v.ChunksTotal > 0 && bar.GetMax() != v.ChunksTotal {
-				bar.ChangeMax(v.ChunksTotal)
-			}
 			bar.Describe(strings.ToLower(string(v.Status)) + " " + v.Stage)
-			bar.Set(v.ChunksDone)
+			setSteps(bar, v.ChunksDone, v.ChunksTotal)
 		case !v.Status.Final():
 			if line := progressLine(v); line != last {
 				fmt.Fprintln(os.Stderr, line)
@@ -130,6 +123,24 @@ func follow(ctx context.Context, c *client.Client, id string, quiet bool) (scene
 		fmt.Fprintln(os.Stderr, progressLine(v))
 	}
 	return v, err
+}
+
+// stepsBar is a bar of steps on a terminal (its length set once known), or
+// nil when quiet or stderr is not a terminal.
+func stepsBar(quiet bool, desc string) *progressbar.ProgressBar {
+	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription(desc),
+		progressbar.OptionClearOnFinish())
+}
+
+// setSteps shows done of total on bar (total 0: not known yet).
+func setSteps(bar *progressbar.ProgressBar, done, total int) {
+	if total > 0 && bar.GetMax() != total {
+		bar.ChangeMax(total)
+	}
+	bar.Set(done)
 }
 
 // progressLine is a video's state in one line: "PROCESSING embedding 3/12
@@ -414,21 +425,14 @@ func printStatus(st pipeline.ModelStatus, asJSON bool) error {
 // followSwitch shows a model switch's progress until it is complete: a bar
 // on a terminal, else a line per tenth done.
 func followSwitch(ctx context.Context, c *client.Client, model string, quiet bool) (pipeline.ModelStatus, error) {
-	var bar *progressbar.ProgressBar
-	if !quiet && term.IsTerminal(int(os.Stderr.Fd())) {
-		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("re-embedding with "+model),
-			progressbar.OptionClearOnFinish())
-	}
+	bar := stepsBar(quiet, "re-embedding with "+model)
 	lastTenth := -1
 	st, err := c.WaitSwitch(ctx, model, 500*time.Millisecond, func(st pipeline.ModelStatus) {
 		sw := st.Switch
 		switch {
 		case quiet || sw == nil:
 		case bar != nil:
-			if bar.GetMax() != sw.Total {
-				bar.ChangeMax(sw.Total)
-			}
-			bar.Set(sw.Done)
+			setSteps(bar, sw.Done, sw.Total)
 		case sw.Total > 0 && sw.Done*10/sw.Total != lastTenth:
 			lastTenth = sw.Done * 10 / sw.Total
 			fmt.Fprintln(os.Stderr, switchLine(st))
