@@ -28,19 +28,26 @@ type ReindexResult struct {
 	Switch *SwitchStatus `json:"switch,omitempty"`
 }
 
-// isLive reports whether model (a name or, locally, a folder) is the one the
-// live vectors come from and no switch is under way.
-func (p *Pipeline) isLive(ctx context.Context, model string) bool {
-	sw, s, err := p.underWay(ctx)
-	if err != nil || sw == nil || s != nil {
-		return false
+// reindexSwitch is a reindex to another model than the live one (or to
+// one planErr says cannot be had): a model switch, always of every video.
+func (p *Pipeline) reindexSwitch(ctx context.Context, req ReindexRequest, plan switchPlan, planErr error) (ReindexResult, error) {
+	var res ReindexResult
+	if req.Collection != "" || req.VideoID != "" {
+		return res, scenedex.Errorf(scenedex.CodeInvalid, "a model switch re-embeds every video of every collection: vectors of two models "+
+			"cannot be compared in one index; leave out the collection and the video id")
 	}
-	live, _, err := sw.LiveModel(ctx)
-	if err != nil || live == "" {
-		return false
+	if planErr != nil {
+		return res, planErr
 	}
-	name, _, err := p.Models.Load(ctx, model)
-	return err == nil && name == live
+	st, err := p.startSwitch(ctx, plan)
+	if err != nil {
+		return res, err
+	}
+	res.Model, res.Switch = st.Model, st.Switch
+	if st.Switch != nil {
+		res.Chunks = st.Switch.Total
+	}
+	return res, nil
 }
 
 // reindexBatch is how many chunks go to the queue per send.
@@ -57,23 +64,10 @@ const reindexBatch = 100
 // place.
 func (p *Pipeline) Reindex(ctx context.Context, req ReindexRequest) (ReindexResult, error) {
 	var res ReindexResult
-	if req.Model != "" && p.isLive(ctx, req.Model) {
-		req.Model = ""
-	}
 	if req.Model != "" {
-		if req.Collection != "" || req.VideoID != "" {
-			return res, scenedex.Errorf(scenedex.CodeInvalid, "a model switch re-embeds every video of every collection: vectors of two models "+
-				"cannot be compared in one index; leave out the collection and the video id")
+		if plan, err := p.planSwitch(ctx, req.Model); err != nil || !plan.inPlace() {
+			return p.reindexSwitch(ctx, req, plan, err)
 		}
-		st, err := p.SwitchModel(ctx, req.Model)
-		if err != nil {
-			return res, err
-		}
-		res.Model, res.Switch = st.Model, st.Switch
-		if st.Switch != nil {
-			res.Chunks = st.Switch.Total
-		}
-		return res, nil
 	}
 	if p.Sender == nil {
 		return res, scenedex.Errorf(scenedex.CodeUnsupported, "reindex needs the chunk queue, which this deployment does not give the API")

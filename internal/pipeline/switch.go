@@ -104,43 +104,65 @@ func (p *Pipeline) ModelStatus(ctx context.Context) (ModelStatus, error) {
 // switch is recorded in the index, so after a crash the same call (or a
 // restart) goes on where it was; repeating it only repeats work.
 func (p *Pipeline) SwitchModel(ctx context.Context, target string) (ModelStatus, error) {
-	sw, err := p.switcher()
+	plan, err := p.planSwitch(ctx, target)
 	if err != nil {
 		return ModelStatus{}, err
 	}
-	cur, err := sw.Switch(ctx)
-	if err != nil {
-		return ModelStatus{}, err
+	return p.startSwitch(ctx, plan)
+}
+
+// switchPlan is a switch's target resolved against the index's state.
+type switchPlan struct {
+	sw                 scenedex.ModelSwitcher
+	cur                *scenedex.ModelSwitch // the switch under way, or nil
+	name, source, live string                // the target's name and source; the live model
+}
+
+// inPlace reports whether the target is the live model, with no switch
+// under way: nothing to switch.
+func (sp switchPlan) inPlace() bool { return sp.cur == nil && sp.name == sp.live }
+
+// planSwitch makes the model server serve target and reads the index's
+// switch and live model.
+func (p *Pipeline) planSwitch(ctx context.Context, target string) (switchPlan, error) {
+	var sp switchPlan
+	var err error
+	if sp.sw, err = p.switcher(); err != nil {
+		return sp, err
 	}
-	name, source, err := p.Models.Load(ctx, target)
-	if err != nil {
-		return ModelStatus{}, err
+	if sp.cur, err = sp.sw.Switch(ctx); err != nil {
+		return sp, err
 	}
-	if cur != nil && cur.To != name {
+	if sp.name, sp.source, err = p.Models.Load(ctx, target); err != nil {
+		return sp, err
+	}
+	sp.live, _, err = sp.sw.LiveModel(ctx)
+	return sp, err
+}
+
+// startSwitch begins (or resumes) the planned switch.
+func (p *Pipeline) startSwitch(ctx context.Context, sp switchPlan) (ModelStatus, error) {
+	if sp.cur != nil && sp.cur.To != sp.name {
 		return ModelStatus{}, scenedex.Errorf(scenedex.CodeConflict, "a switch from %s to %s is under way: let it finish "+
-			"(`scenedex reindex --status`), or cancel it (`scenedex reindex --cancel`) before switching to %s", cur.From, cur.To, name)
+			"(`scenedex reindex --status`), or cancel it (`scenedex reindex --cancel`) before switching to %s", sp.cur.From, sp.cur.To, sp.name)
 	}
-	live, _, err := sw.LiveModel(ctx)
-	if err != nil {
-		return ModelStatus{}, err
+	if sp.inPlace() {
+		return ModelStatus{}, scenedex.Errorf(scenedex.CodeConflict, "the index is already on model %s; `scenedex reindex` without --model re-embeds in place", sp.name)
 	}
-	if cur == nil && live == name {
-		return ModelStatus{}, scenedex.Errorf(scenedex.CodeConflict, "the index is already on model %s; `scenedex reindex` without --model re-embeds in place", name)
+	s := scenedex.ModelSwitch{From: sp.live, To: sp.name, Source: sp.source, Started: time.Now().UTC()}
+	if sp.cur != nil {
+		s = *sp.cur
 	}
-	s := scenedex.ModelSwitch{From: live, To: name, Source: source, Started: time.Now().UTC()}
-	if cur != nil {
-		s = *cur
-	}
-	if err := sw.BeginSwitch(ctx, s); err != nil {
+	if err := sp.sw.BeginSwitch(ctx, s); err != nil {
 		return ModelStatus{}, err
 	}
 	if !s.Queued {
 		// Again after a restart or a repeated request: a page queued
 		// twice only embeds its chunks twice.
-		if err := p.queueFirstPage(ctx, name); err != nil {
+		if err := p.queueFirstPage(ctx, sp.name); err != nil {
 			return ModelStatus{}, err
 		}
-		p.Log.Info("model switch started", "from", orNone(s.From), "to", name)
+		p.Log.Info("model switch started", "from", orNone(s.From), "to", sp.name)
 	}
 	return p.ModelStatus(ctx)
 }
