@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -50,9 +51,7 @@ func (e *env) run(t *testing.T, key, video string) (ProbeOutput, []scenedex.Chun
 	}
 	before := len(e.queue.sent)
 	for _, w := range out.Windows {
-		if _, err := e.fns.Chunk(ctx, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w}); err != nil {
-			t.Fatal(err)
-		}
+		e.cutWindow(t, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w})
 	}
 	return out, e.queue.sent[before:]
 }
@@ -115,6 +114,32 @@ func TestForget(t *testing.T) {
 		t.Errorf("finalize of a deleted video: %+v %v", v, err)
 	}
 	e.nothingLeft(t, out.VideoID, sent)
+	// Deleted while its window waited in the window queue: the cut fails
+	// (its object is gone), and the failure path ends the run quietly.
+	size, etag := putVideo(t, e, "uploads/ads/third.mp4", video)
+	out, err = e.fns.Probe(ctx, s3Event(t, "uploads/ads/third.mp4", size, etag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fns.P.Delete(ctx, out.VideoID); err != nil {
+		t.Fatal(err)
+	}
+	win := ChunkInput{Video: out.Video, Plan: out.Plan, Window: out.Windows[0], TaskToken: "tok-third"}
+	if resp, err := e.fns.Chunk(ctx, windowEvent(t, win, 1)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("chunk of a deleted video: %+v %v", resp, err)
+	}
+	failed := e.tokens.failed[len(e.tokens.failed)-1]
+	if !strings.HasPrefix(failed, "tok-third Permanent: ") {
+		t.Fatalf("window token answered %q", failed)
+	}
+	catch := roundTrip[FailInput](t, map[string]any{"video_id": out.VideoID,
+		"error": map[string]string{"Error": "Permanent", "Cause": strings.TrimPrefix(failed, "tok-third Permanent: ")}})
+	if v, err := e.fns.Fail(ctx, catch); err != nil || v.ID != "" {
+		t.Errorf("fail of a deleted video: %+v %v", v, err)
+	}
+	if _, err := e.fns.P.Catalog.Get(ctx, out.VideoID); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("a ghost record after the run: %v", err)
+	}
 	// A late Object Created for it (its run retried) makes no record.
 	if out, err := e.fns.Probe(ctx, s3Event(t, "uploads/ads/second.mp4", 100, "abc")); err == nil || out.VideoID != "" {
 		t.Errorf("probe of a deleted object: %+v %v", out, err)
@@ -125,6 +150,21 @@ func TestForget(t *testing.T) {
 	if vs, _ := e.fns.P.Catalog.ByKey(ctx, "uploads/ads/second.mp4"); len(vs) != 0 {
 		t.Errorf("ghost records %+v", vs)
 	}
+}
+
+// putVideo stores a video file under key and returns its size and ETag.
+func putVideo(t *testing.T, e *env, key, video string) (int64, string) {
+	t.Helper()
+	f, _ := os.Open(video)
+	defer f.Close()
+	if err := e.store.Put(context.Background(), key, f, "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.store.Head(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size, info.ETag
 }
 
 func (e *env) nothingLeft(t *testing.T, id string, sent []scenedex.Chunk) {
