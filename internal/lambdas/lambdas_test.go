@@ -176,12 +176,18 @@ func newEnv(t *testing.T) *env {
 // URL-encoded.
 func s3Event(t *testing.T, key string, size int64, etag string) events.EventBridgeEvent {
 	t.Helper()
+	return s3EventOf(t, key, size, etag, "00617F08299329D189")
+}
+
+// s3EventOf is s3Event of the arrival whose S3 sequencer is seq.
+func s3EventOf(t *testing.T, key string, size int64, etag, seq string) events.EventBridgeEvent {
+	t.Helper()
 	raw := fmt.Sprintf(`{"version":"0","id":"17793124-05d4-b198-2fde-7ededc63b103","detail-type":"Object Created",
 		"source":"aws.s3","account":"123456789012","time":"2021-11-12T00:00:00Z","region":"us-east-1",
 		"resources":["arn:aws:s3:::media"],"detail":{"version":"0","bucket":{"name":"media"},
-		"object":{"key":%q,"size":%d,"etag":%q,"sequencer":"00617F08299329D189"},
+		"object":{"key":%q,"size":%d,"etag":%q,"sequencer":%q},
 		"request-id":"N4N7GDK58NMKJ12R","requester":"123456789012","source-ip-address":"1.2.3.4","reason":"PutObject"}}`,
-		url.QueryEscape(key), size, etag)
+		url.QueryEscape(key), size, etag, seq)
 	var ev events.EventBridgeEvent
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
 		t.Fatal(err)
@@ -454,14 +460,24 @@ func TestExecutionName(t *testing.T) {
 		t.Errorf("names collide: %v", names)
 	}
 	if ExecutionName(a) != ExecutionName(mk(a.Object.Key, "e1", "s1")) {
-		t.Error("the same object version got two names")
+		t.Error("a redelivered event got a second name")
 	}
-	// A versioned bucket's live event carries the version id; a backfill
-	// (ListObjectsV2) does not: the same content gets the same name and id.
+	// The same bytes put back after a delete: a new arrival, a new run.
+	if ExecutionName(a) == ExecutionName(mk(a.Object.Key, "e1", "s9")) {
+		t.Error("a new arrival of the same bytes got the old run's name")
+	}
+	// Runs started without an event (sweep, backfill) are named after the
+	// content, the same each time.
+	if ExecutionName(mk(a.Object.Key, "e1", "")) != ExecutionName(mk(a.Object.Key, "e1", "")) ||
+		ExecutionName(mk(a.Object.Key, "e1", "")) == ExecutionName(a) {
+		t.Error("content names")
+	}
+	// A versioned bucket's live event carries the version id; it does not
+	// change the run's name, nor the video's id.
 	live := a
 	live.Object.VersionID = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
 	if ExecutionName(live) != ExecutionName(a) {
-		t.Error("live event and backfill of one object got two run names")
+		t.Error("the version id changed the run's name")
 	}
 	ev := scenedex.ObjectCreated{Bucket: "media", Key: "uploads/ads/x.mp4", ETag: "e1"}
 	withVersion := ev
