@@ -38,14 +38,7 @@ const (
 // A token the run no longer waits on (timed out, or the run is gone) is
 // logged and the message acknowledged: nothing is retried for ever.
 func (f *Functions) Chunk(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if err := f.chunkOne(ctx, rec); err != nil {
-			f.Log.Warn("window not cut; SQS will redeliver it", "message", rec.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-		}
-	}
-	return resp, nil
+	return f.eachMessage(ctx, ev, "window not cut; SQS will redeliver it", f.chunkOne), nil
 }
 
 func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
