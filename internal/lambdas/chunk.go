@@ -52,7 +52,7 @@ func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
 		return scenedex.Errorf(scenedex.CodeInvalid, "message %s is a window without a task token", rec.MessageId)
 	}
 	if f.WindowDLQArn != "" && rec.EventSourceARN == f.WindowDLQArn {
-		cause := fmt.Sprintf("window %d failed every attempt: the chunk function crashed or timed out cutting it (see its logs)", in.Window.Index)
+		cause := fmt.Sprintf("window %d failed every attempt: on each receive the chunk function crashed, timed out or was throttled (see its logs)", in.Window.Index)
 		return f.answerWindow(ctx, in, rec, f.Tokens.Fail(ctx, in.TaskToken, ErrorChunkFailed, cause))
 	}
 	chunks, err := f.P.ChunkWindow(ctx, in.Video, in.Plan, in.Window)

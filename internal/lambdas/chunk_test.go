@@ -58,7 +58,7 @@ func TestChunkAnswersTheWindowToken(t *testing.T) {
 		{name: "transient on the last receive", video: out.Video, receive: 3, sqsDown: true,
 			answer: "ChunkFailed: window 0 failed every attempt: send chunks of " + out.VideoID + " window 0: SendMessageBatch: ServiceUnavailable"},
 		{name: "a dead letter", video: out.Video, receive: 1, fromDLQ: true,
-			answer: "ChunkFailed: window 0 failed every attempt: the chunk function crashed or timed out"},
+			answer: "ChunkFailed: window 0 failed every attempt: on each receive the chunk function crashed, timed out or was throttled"},
 		{name: "the run is gone", video: out.Video, receive: 1, refuse: scenedex.Errorf(scenedex.CodeInvalid, "task token: InvalidToken")},
 		{name: "step functions throttles the answer", video: out.Video, receive: 1, retry: true,
 			refuse: scenedex.Errorf(scenedex.CodeUnavailable, "step functions: ThrottlingException")},
