@@ -52,7 +52,7 @@ func (t Tool) Probe(ctx context.Context, input string) (Probe, error) {
 	}
 	defer done()
 	args := append(inputArgs(input), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", input)
-	out, err := run(ctx, t.FFprobe, args...)
+	out, err := t.run(ctx, t.FFprobe, args...)
 	if err != nil {
 		return Probe{}, err
 	}
@@ -140,7 +140,7 @@ func (t Tool) KeyframeAtOrBefore(ctx context.Context, input string, at float64) 
 func (t Tool) keyframe(ctx context.Context, input string, at float64) (float64, error) {
 	args := append(inputArgs(input), "-v", "error", "-read_intervals", fmt.Sprintf("%.3f%%+#1", at),
 		"-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", input)
-	out, err := run(ctx, t.FFprobe, args...)
+	out, err := t.run(ctx, t.FFprobe, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -184,6 +184,30 @@ func tooLong(plan scenedex.Plan) error {
 		plan.Duration/3600, float64(MaxWindows)*win/3600, MaxWindows, win)
 }
 
+// MaxFrameSide and MaxFramePixels bound the frame size of a video: 8K (DCI
+// 8K is 8192×4320). A frame is decoded whole before any scaling — PNG,
+// ProRes and most codecs cannot be decoded at a reduced size — so a bigger
+// frame cannot be made cheap by scaling it down in the decode; refusing it
+// from the probe is what bounds the memory (a 16000×16000 PNG frame is
+// 1 GiB decoded, and ffmpeg holds several in flight). Below the limit,
+// frames are scaled to FrameWidth and EmbedEdge as they are decoded, and
+// re-encoded clips to ffmpeg.MaxClipSide.
+const (
+	MaxFrameSide   = 8192
+	MaxFramePixels = 8192 * 4320
+)
+
+// frameTooLarge refuses, from the probe and before any frame is decoded, a
+// video whose frames exceed MaxFrameSide or MaxFramePixels.
+func frameTooLarge(pr ffmpeg.Probe) error {
+	w, h := pr.Video.Width, pr.Video.Height
+	if w <= MaxFrameSide && h <= MaxFrameSide && int64(w)*int64(h) <= MaxFramePixels {
+		return nil
+	}
+	return scenedex.Errorf(scenedex.CodeTooLarge, "frame size %d×%d exceeds the limit of %d pixels a side and %.1f megapixels (8K); scale the video down and upload it again",
+		w, h, MaxFrameSide, float64(MaxFramePixels)/1e6)
+}
+
 // copyableVideo are codecs MP4 holds as they are, so chunks are stream copies.
 var copyableVideo = map[string]bool{"h264": true, "hevc": true, "mpeg4": true, "av1": true, "vp9": true}
 
@@ -201,6 +225,9 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 		return scenedex.Plan{}, fmt.Errorf("probe %s: %w", v.ID, err)
 	}
 	if err := p.decodable(ctx, pr); err != nil {
+		return scenedex.Plan{}, err
+	}
+	if err := frameTooLarge(pr); err != nil {
 		return scenedex.Plan{}, err
 	}
 	plan := p.plan(v.ID, pr)

@@ -161,3 +161,30 @@ func TestUploadTTLGrowsWithMultipartSize(t *testing.T) {
 		}
 	}
 }
+
+// Frames beyond 8K are refused from the probe, whichever side is large; 8K
+// itself, portrait or landscape, and an unknown size pass.
+func TestFrameTooLarge(t *testing.T) {
+	tests := []struct {
+		w, h int
+		ok   bool
+	}{
+		{1920, 1080, true},
+		{8192, 4320, true},
+		{4320, 8192, true},
+		{0, 0, true},
+		{8193, 64, false},
+		{64, 9000, false},
+		{6000, 6000, false},
+		{16000, 16000, false},
+	}
+	for _, tc := range tests {
+		err := frameTooLarge(ffmpeg.Probe{Video: ffmpeg.Stream{Width: tc.w, Height: tc.h}})
+		if (err == nil) != tc.ok {
+			t.Errorf("%d×%d: err = %v, want ok=%v", tc.w, tc.h, err, tc.ok)
+		}
+		if err != nil && scenedex.ErrorCode(err) != scenedex.CodeTooLarge {
+			t.Errorf("%d×%d: code %s, want too_large", tc.w, tc.h, scenedex.ErrorCode(err))
+		}
+	}
+}

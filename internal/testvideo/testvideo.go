@@ -208,3 +208,18 @@ func Text(text, font string, size int, color, x, y string, from, to float64) str
 	return fmt.Sprintf("drawtext=expansion=none:fontfile=/usr/share/fonts/truetype/%s:text='%s':fontsize=%d:fontcolor=%s:x=%s:y=%s:enable='gte(t\\,%g)*lt(t\\,%g)'",
 		font, esc, size, color, x, y, from, to)
 }
+
+// FrameBomb writes a one-second video of one huge gray PNG frame (w×h): a
+// few hundred KB on disk, w×h×4 bytes once decoded to RGBA — the shape of a
+// decompression bomb. Making it holds one gray frame (w×h bytes) in memory.
+func FrameBomb(tb testing.TB, dir, name string, w, h int) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi",
+		"-i", fmt.Sprintf("color=c=black:s=%dx%d:r=1:d=1,format=gray", w, h),
+		"-frames:v", "1", "-c:v", "png", "-compression_level", "1", path).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("make %s: %v: %s", name, err, out)
+	}
+	return path
+}

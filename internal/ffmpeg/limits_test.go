@@ -1,0 +1,40 @@
+package ffmpeg
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scenedex/scenedex/internal/scenedex"
+	"github.com/scenedex/scenedex/internal/testvideo"
+)
+
+// A child past its memory or CPU-time limit is stopped by the kernel and the
+// video fails with the limit as a plain, permanent reason. The limits here
+// are made small so an ordinary 720p re-encode reaches them; the defaults
+// (DefaultLimits) leave such a job far inside: every other test here cuts
+// under them.
+func TestLimitsStopTheTool(t *testing.T) {
+	tl := tool(t)
+	dir := t.TempDir()
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 3, Size: "1920x1080"})
+	tests := []struct {
+		name   string
+		limits Limits
+		want   string
+	}{
+		{"memory", Limits{Memory: 40 << 20}, "ffmpeg needed more than its 40 MiB of memory"},
+		{"cpu time", Limits{CPU: time.Second}, "ffmpeg used more than its 1s of CPU time"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := tl
+			tl.Limits = tc.limits
+			_, err := tl.Cut(context.Background(), CutSpec{Input: video, Duration: 6, ChunkSeconds: 3, MaxChunks: 2, FramesPerChunk: 2, Dir: t.TempDir()})
+			if scenedex.ErrorCode(err) != scenedex.CodeTooLarge || !scenedex.Permanent(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v (code %s), want too_large with %q", err, scenedex.ErrorCode(err), tc.want)
+			}
+		})
+	}
+}
