@@ -124,6 +124,7 @@ func (t Tool) Cut(ctx context.Context, s CutSpec) ([]Piece, error) {
 	if err != nil {
 		return nil, err
 	}
+	pieces = fromWindow(pieces, s.Start)
 	if err := t.sampleFrames(ctx, pieces, s); err != nil {
 		return nil, err
 	}
@@ -248,6 +249,22 @@ func readSegments(list, dir string, origin float64) ([]Piece, error) {
 		pieces = append(pieces, Piece{Index: len(pieces), Start: round3(origin + start), End: round3(origin + end), Clip: clip})
 	}
 	return pieces, nil
+}
+
+// fromWindow drops the pieces that end at or before the window's start. A
+// window past the end of the pictures (headers that claim more than the file
+// holds) gets nothing of its own: its seek lands on the last keyframe before
+// it and a stream copy cuts that last GOP again; re-encoded, it cuts an empty
+// chunk (which readSegments already drops). None is a chunk of this window.
+func fromWindow(pieces []Piece, start float64) []Piece {
+	var kept []Piece
+	for _, p := range pieces {
+		if p.End > start+0.001 {
+			p.Index = len(kept)
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
 
 func readFrames(prefix string, start float64) ([]Frame, error) {

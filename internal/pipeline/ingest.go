@@ -230,6 +230,10 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 	if err := frameTooLarge(pr); err != nil {
 		return scenedex.Plan{}, err
 	}
+	if pr.HeaderDuration > 0 {
+		p.Log.Warn("the video's headers claim more than its pictures hold: planned from the pictures", "video", v.ID,
+			"headers", pr.HeaderDuration, "pictures", pr.Duration)
+	}
 	plan := p.plan(v.ID, pr)
 	if err := tooLong(plan); err != nil {
 		return scenedex.Plan{}, err
@@ -316,7 +320,47 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 	if err := p.Sender.SendChunks(ctx, chunks); err != nil {
 		return nil, fmt.Errorf("send chunks of %s window %d: %w", v.ID, w.Index, err)
 	}
+	p.Log.Debug("window cut", "video", v.ID, "window", w.Index, "chunks", len(chunks))
+	if end, ok := picturesEnd(w, chunks); ok {
+		if err := p.endsAt(ctx, v.ID, end); err != nil {
+			return nil, err
+		}
+	}
 	return chunks, nil
+}
+
+// picturesEnd tells where the video's pictures end when window w shows
+// it: w cut nothing of its own (they end before w: its start is the end, to
+// within endSlack, since the window before cut up to it), or its last chunk
+// ends more than endSlack before w does.
+func picturesEnd(w scenedex.Window, chunks []scenedex.Chunk) (float64, bool) {
+	if len(chunks) == 0 {
+		return w.Start, true
+	}
+	last := chunks[len(chunks)-1].End
+	return last, last < w.End-endSlack
+}
+
+// endSlack is how much sooner than planned a window may end without that
+// being the end of the pictures (the last frame's duration, rounding).
+const endSlack = 1.0
+
+// endsAt records that the pictures of a video end at end, when that is
+// sooner than its recorded duration: the windows run in parallel (a Step
+// Functions Map in the cloud), so each one that finds the end lowers the
+// duration and the lowest stays.
+func (p *Pipeline) endsAt(ctx context.Context, videoID string, end float64) error {
+	_, err := p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		if end < v.Duration {
+			p.Log.Warn("the video's pictures end before its planned duration", "video", v.ID, "planned", v.Duration, "ends", end)
+			v.Duration = end
+		}
+		return nil
+	})
+	if p.Gone(ctx, videoID, err) {
+		return ErrGone
+	}
+	return err
 }
 
 // putEmbedFrames stores the embedding form of frames under prefix, or

@@ -188,3 +188,29 @@ func TestFrameTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// A window shows where the pictures end when it cuts nothing of its own or
+// ends well before it was planned to; an ordinary window does not.
+func TestPicturesEnd(t *testing.T) {
+	chunk := func(start, end float64) scenedex.Chunk { return scenedex.Chunk{Start: start, End: end} }
+	tests := []struct {
+		name   string
+		w      scenedex.Window
+		chunks []scenedex.Chunk
+		end    float64
+		ok     bool
+	}{
+		{"full window", win(1, 60, 120), []scenedex.Chunk{chunk(60, 90), chunk(90, 119.96)}, 0, false},
+		{"last window to the planned end", win(2, 120, 125.5), []scenedex.Chunk{chunk(120, 125.46)}, 0, false},
+		{"pictures end inside", win(0, 0, 60), []scenedex.Chunk{chunk(0, 10), chunk(10, 12)}, 12, true},
+		{"nothing of its own", win(5, 300, 360), nil, 300, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			end, ok := picturesEnd(tc.w, tc.chunks)
+			if ok != tc.ok || ok && end != tc.end {
+				t.Fatalf("picturesEnd = %.2f, %v; want %.2f, %v", end, ok, tc.end, tc.ok)
+			}
+		})
+	}
+}

@@ -5,9 +5,11 @@ package testvideo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/jpeg"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,4 +224,26 @@ func FrameBomb(tb testing.TB, dir, name string, w, h int) string {
 		tb.Fatalf("make %s: %v: %s", name, err, out)
 	}
 	return path
+}
+
+// ClaimDuration copies a Matroska file (as Make writes it for a .mkv name)
+// to dst with the Duration element of its Segment Info set to secs: headers
+// that claim more (or less) than the file holds. The pictures are untouched.
+func ClaimDuration(tb testing.TB, src, dst string, secs float64) string {
+	tb.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Duration: element ID 0x4489, an 8-byte float of TimestampScale units
+	// (ffmpeg writes the default scale, 1 ms).
+	i := bytes.Index(data, []byte{0x44, 0x89, 0x88})
+	if i < 0 {
+		tb.Fatalf("%s: no 8-byte Duration element", src)
+	}
+	binary.BigEndian.PutUint64(data[i+3:], math.Float64bits(secs*1000))
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dst
 }
