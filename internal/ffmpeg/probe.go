@@ -19,8 +19,8 @@ type Probe struct {
 	// HeaderDuration is what the headers claimed, when the packets ended
 	// sooner (0 otherwise).
 	HeaderDuration float64 `json:"header_duration,omitempty"`
-	Video    Stream  `json:"video"`
-	Audio    *Stream `json:"audio,omitempty"`
+	Video          Stream  `json:"video"`
+	Audio          *Stream `json:"audio,omitempty"`
 }
 
 // Stream describes one stream.
