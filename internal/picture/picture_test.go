@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -109,27 +110,52 @@ func TestCheckDecodedSize(t *testing.T) {
 	}
 }
 
-// Decodes share one budget: while it is all taken, a decode waits, and one
-// whose request ends meanwhile gives up with ErrBusy instead of decoding;
-// once the budget is back it decodes.
+// Decodes share one budget: while others hold it, a decode waits its turn
+// (it is queued on the budget, and goes on once the budget is given back);
+// one whose request ends meanwhile gives up with ErrBusy instead of
+// decoding.
 func TestDecodesShareTheBudget(t *testing.T) {
 	big := jpegOf(1600, 1200, color.RGBA{30, 30, 200, 255})
-	if err := decodes.Acquire(context.Background(), DecodeBudget); err != nil {
+	bg := context.Background()
+	// All the budget but one byte is held, as by other decodes.
+	if err := decodes.Acquire(bg, DecodeBudget-1); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// The free byte can be taken unless a decode is queued for the budget.
+	queued := func() bool {
+		if decodes.TryAcquire(1) {
+			decodes.Release(1)
+			return false
+		}
+		return true
+	}
+	ctx, cancel := context.WithCancel(bg)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Shrink(ctx, big, 768, 1<<20)
+		errc <- err
+	}()
+	for !queued() {
+		runtime.Gosched()
+	}
 	cancel() // the request is gone while it waits
-	if _, err := Shrink(ctx, big, 768, 1<<20); !errors.Is(err, ErrBusy) {
-		t.Fatalf("with the budget taken: %v, want ErrBusy", err)
+	if err := <-errc; !errors.Is(err, ErrBusy) {
+		t.Fatalf("a decode whose request ended while it waited: %v, want ErrBusy", err)
 	}
-	if _, _, err := Decode(ctx, big); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Decode with the budget taken: %v, want ErrBusy", err)
+
+	outc := make(chan []byte, 1)
+	go func() {
+		out, err := Shrink(bg, big, 768, 1<<20)
+		if err != nil {
+			t.Error(err)
+		}
+		outc <- out
+	}()
+	for !queued() {
+		runtime.Gosched()
 	}
-	decodes.Release(DecodeBudget)
-	out, err := Shrink(context.Background(), big, 768, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
+	decodes.Release(DecodeBudget - 1)
+	out := <-outc
 	if cfg, _, _ := image.DecodeConfig(bytes.NewReader(out)); cfg.Width != 768 {
 		t.Fatalf("shrunk to %dx%d", cfg.Width, cfg.Height)
 	}
