@@ -38,3 +38,21 @@ func TestLimitsStopTheTool(t *testing.T) {
 		})
 	}
 }
+
+// In Lambda the tools are held below the function's memory, so they fail
+// with a reason before the function is stopped.
+func TestLambdaLimits(t *testing.T) {
+	for _, tc := range []struct {
+		memoryMB int
+		want     int64
+	}{
+		{3008, (3008 - 192) << 20},
+		{1024, (1024 - 192) << 20},
+		{256, 128 << 20},
+		{0, DefaultLimits.Memory}, // not in Lambda
+	} {
+		if got := LambdaLimits(tc.memoryMB); got.Memory != tc.want || got.CPU != DefaultLimits.CPU {
+			t.Errorf("LambdaLimits(%d) = %+v, want memory %d", tc.memoryMB, got, tc.want)
+		}
+	}
+}
