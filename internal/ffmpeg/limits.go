@@ -49,7 +49,7 @@ func LambdaLimits(memoryMB int) Limits {
 const cpuGrace = 5 * time.Second
 
 // memoryMarkers are how libav and its codecs report a failed allocation.
-var memoryMarkers = []string{"cannot allocate memory", "malloc of size", "out of memory", "failed to allocate", "memory allocation failed"}
+var memoryMarkers = []string{"cannot allocate memory", "malloc of size", "out of memory", "failed to allocate", "memory allocation failed", "get_buffer() failed"}
 
 // limitError explains a failure of a child that ran under l, when a limit
 // is what stopped it; nil otherwise. The CPU limit is read from the child's

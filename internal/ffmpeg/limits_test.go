@@ -56,3 +56,23 @@ func TestLambdaLimits(t *testing.T) {
 		}
 	}
 }
+
+// The ways libav says an allocation failed, as seen under RLIMIT_DATA, and
+// messages that are not that.
+func TestOutOfMemory(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{"x264 [error]: malloc of size 12116928 failed", true},
+		{"[png @ 0x5630c82778c0] get_buffer() failed", true},
+		{"Error while opening decoder for input stream #0:0 : Resource temporarily unavailable", true},
+		{"Error while decoding stream #0:0: Cannot allocate memory", true},
+		{"Connection to tcp://127.0.0.1:8080 failed: Resource temporarily unavailable", false},
+		{"moov atom not found", false},
+	} {
+		if got := outOfMemory(tc.msg); got != tc.want {
+			t.Errorf("outOfMemory(%q) = %v", tc.msg, got)
+		}
+	}
+}
