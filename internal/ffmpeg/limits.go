@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -28,7 +29,14 @@ type Limits struct {
 // 0.4 GiB resident on 2 cores, below 1 GiB of private memory) many times
 // over, and for an 8K keyframe decode; far below what a decompression bomb
 // asks for (a 16000×16000 PNG frame is 1 GiB decoded, per frame in flight).
-var DefaultLimits = Limits{Memory: 3 << 30, CPU: 10 * time.Minute}
+var DefaultLimits = Limits{Memory: defaultMemory(runtime.NumCPU()), CPU: 10 * time.Minute}
+
+// defaultMemory is 3 GiB, or 1 GiB and 128 MiB a core on machines with more
+// than 16 cores: ffmpeg runs a codec thread or more per core, each with its
+// stack and its frames.
+func defaultMemory(cores int) int64 {
+	return max(3<<30, 1<<30+int64(cores)*128<<20)
+}
 
 // LambdaLimits are the limits for a child inside a Lambda function of
 // memoryMB: the function's memory is the hard bound there (past it the

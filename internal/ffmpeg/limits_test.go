@@ -76,3 +76,11 @@ func TestOutOfMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultMemory(t *testing.T) {
+	for cores, want := range map[int]int64{2: 3 << 30, 16: 3 << 30, 32: 5 << 30, 64: 9 << 30} {
+		if got := defaultMemory(cores); got != want {
+			t.Errorf("defaultMemory(%d) = %d MiB, want %d MiB", cores, got>>20, want>>20)
+		}
+	}
+}
