@@ -103,10 +103,10 @@ func (t Tool) Probe(ctx context.Context, input string) (Probe, error) {
 	// really is. A header claiming 30 hours over 12 s of pictures would
 	// plan 1,800 windows of nothing.
 	end, err := t.contentEnd(ctx, input, p.Duration)
-	if err != nil {
+	if ctx.Err() != nil {
 		return p, err
 	}
-	if end > 0 && end < p.Duration-endSlack {
+	if err == nil && end > 0 && end < p.Duration-endSlack {
 		p.HeaderDuration, p.Duration = p.Duration, end
 	}
 	return p, nil
@@ -125,7 +125,9 @@ const tailPackets = 20000
 // the last seconds the headers claim — a demuxer that has nothing there lands
 // on the last keyframe it has — and reads the packets from there to the end of
 // the file. 0 when that cannot tell (no timestamps, or more packets than
-// tailPackets: the pictures go on past the seek point).
+// tailPackets: the pictures go on past the seek point). An error leaves the
+// headers' duration standing (the windows still stop where the pictures
+// do).
 func (t Tool) contentEnd(ctx context.Context, input string, claimed float64) (float64, error) {
 	from := max(claimed-2, 0)
 	args := append(inputArgs(input), "-v", "error", "-read_intervals", fmt.Sprintf("%.3f%%+#%d", from, tailPackets),
