@@ -80,3 +80,29 @@ func TestShortVideoNotHeldBackByLongOne(t *testing.T) {
 		t.Fatalf("windows were cut in this order (long %s, short %s): %v; want both short ones before the long one's last", longID, shortID, order)
 	}
 }
+
+// A workflow that outlasts its queue's visibility timeout (waiting its turn,
+// or cutting a long video) keeps its lease: no other worker takes it up
+// again and it is not counted as another attempt, so it ends READY instead
+// of dead-lettered and FAILED after three "attempts".
+func TestLongWorkflowKeepsItsLease(t *testing.T) {
+	dir := t.TempDir()
+	app, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
+		Pipeline: pipeline.Config{ChunkSeconds: 1, WindowChunks: 1, FramesPerChunk: 1},
+		Runner:   Options{Visibility: 600 * time.Millisecond, RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	c := client.New(app.URL)
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 3, GOP: 25, Size: "160x96"})
+	v := waitFinal(t, c, uploadFile(t, c, video, ""))
+	if v.Status != scenedex.StatusReady || v.ChunksTotal != 6 {
+		t.Fatalf("%s %q with %d chunks, want READY with 6", v.Status, v.Reason, v.ChunksTotal)
+	}
+	if dead, err := app.Runner.Workflow.Dead(context.Background()); err != nil || len(dead) != 0 {
+		t.Fatalf("dead-lettered workflows: %+v %v", dead, err)
+	}
+}

@@ -86,6 +86,9 @@ type Runner struct {
 	opts      Options
 	wake      chan struct{}
 	turns     *turns // the heavy steps' slots, shared between videos in turn
+	// wfLease and chLease are how often a message at work has its lease
+	// extended: a third of its queue's visibility timeout.
+	wfLease, chLease time.Duration
 }
 
 // New builds a runner over the queue database.
@@ -100,6 +103,7 @@ func New(p *pipeline.Pipeline, catalog *sqlite.Catalog, queues *sqlite.QueueDB, 
 	}
 	return &Runner{
 		P: p, Catalog: catalog, DropIns: dropIns, Log: log, opts: opts, wake: make(chan struct{}, 1), turns: newTurns(opts.Slots),
+		wfLease: wfVis / 3, chLease: chVis / 3,
 		Workflow:  queues.Queue("workflow", wfVis, opts.MaxAttempts),
 		Chunks:    queues.Queue("chunks", chVis, opts.MaxAttempts),
 		Deletions: queues.Queue("deletions", chVis, opts.MaxAttempts),
@@ -274,7 +278,9 @@ func (r *Runner) workflowOnce(ctx context.Context) bool {
 			r.Workflow.Ack(ctx, d)
 			continue
 		}
+		stop := r.keepLeases(ctx, r.Workflow, r.wfLease, d)
 		err := r.runWorkflow(ctx, ev)
+		stop()
 		switch {
 		case err == nil:
 			r.Workflow.Ack(ctx, d)
@@ -382,6 +388,40 @@ func (r *Runner) ingest(ctx context.Context, v scenedex.Video) error {
 	return err
 }
 
+// keepLeases extends the leases of ds on q every interval until stop is
+// called: a message at work (a workflow waiting its turn or cutting a long
+// video, a batch of chunks) is not delivered to another worker meanwhile,
+// nor counted as another attempt.
+func (r *Runner) keepLeases(ctx context.Context, q *sqlite.Queue, every time.Duration, ds ...sqlite.Delivery) (stop func()) {
+	if len(ds) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				for _, d := range ds {
+					if _, err := q.Extend(ctx, d); err != nil {
+						r.logErr(ctx, "extend a lease", err)
+					}
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // inTurn runs step when one of the heavy steps' slots is video's.
 func (r *Runner) inTurn(ctx context.Context, video string, step func() error) error {
 	release, err := r.turns.wait(ctx, video)
@@ -412,6 +452,8 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		}
 		r.P.MarkFailed(ctx, c.VideoID, fmt.Sprintf("chunk %d (%.1f-%.1fs) failed after %d attempts: %s", c.Index, c.Start, c.End, d.Attempt, d.LastError))
 	}
+	stop := r.keepLeases(ctx, r.Chunks, r.chLease, got...)
+	defer stop()
 	for _, d := range got {
 		var c scenedex.Chunk
 		if err := json.Unmarshal(d.Body, &c); err != nil {

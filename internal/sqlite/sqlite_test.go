@@ -204,3 +204,39 @@ func TestListPages(t *testing.T) {
 		}
 	}
 }
+
+// A consumer still at work keeps its message: extended, it is not delivered
+// again when the first timeout passes, and it is once the extension does;
+// a stale receipt extends nothing.
+func TestQueueExtend(t *testing.T) {
+	ctx := context.Background()
+	qdb, err := OpenQueues(ctx, filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qdb.Close()
+	clk := newClock()
+	q := qdb.Queue("workflow", 30*time.Second, 3)
+	q.now = clk.now
+	q.Send(ctx, Message{ID: "long", Body: []byte("x")})
+	got, _, _ := q.Receive(ctx, 1)
+	if len(got) != 1 {
+		t.Fatal("not received")
+	}
+	clk.advance(20 * time.Second)
+	if ok, err := q.Extend(ctx, got[0]); !ok || err != nil {
+		t.Fatalf("extend: %v %v", ok, err)
+	}
+	clk.advance(20 * time.Second) // 40 s after receipt, 20 s after the extension
+	if again, _, _ := q.Receive(ctx, 1); len(again) != 0 {
+		t.Fatalf("an extended message was delivered again: %+v", again)
+	}
+	clk.advance(11 * time.Second)
+	again, _, _ := q.Receive(ctx, 1)
+	if len(again) != 1 || again[0].Attempt != 2 {
+		t.Fatalf("after the extension: %+v", again)
+	}
+	if ok, _ := q.Extend(ctx, got[0]); ok {
+		t.Fatal("a stale receipt extended the lease")
+	}
+}
