@@ -63,10 +63,12 @@ func TestShortVideoNotHeldBackByLongOne(t *testing.T) {
 			t.Fatalf("%s: %s %q", id, v.Status, v.Reason)
 		}
 	}
-	var order []string
+	var order, names []string
 	for _, m := range windowCutRE.FindAllStringSubmatch(logs.String(), -1) {
 		order = append(order, m[1])
+		names = append(names, map[string]string{longID: "long", shortID: "short"}[m[1]]+"#"+m[2])
 	}
+	t.Logf("windows cut in this order: %v", names)
 	lastLong, lastShort, shortCuts := -1, -1, 0
 	for i, id := range order {
 		switch id {
