@@ -30,6 +30,24 @@ func TestHeadersClaimingMoreThanThePictures(t *testing.T) {
 	}
 }
 
+// startOneSecondWindows starts a server that cuts windows of one 1 s chunk
+// with one frame (many cheap windows), logging at debug level into logs.
+func startOneSecondWindows(t *testing.T, dir string, logs *lockedBuffer, opts Options) (*App, *client.Client) {
+	t.Helper()
+	opts.RetryBase, opts.Poll, opts.SweepEvery = 50*time.Millisecond, 50*time.Millisecond, 200*time.Millisecond
+	app, err := Start(context.Background(), Config{
+		Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
+		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Pipeline: pipeline.Config{ChunkSeconds: 1, WindowChunks: 1, FramesPerChunk: 1},
+		Runner:   opts,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app, client.New(app.URL)
+}
+
 var windowCutRE = regexp.MustCompile(`msg="window cut" video=(\S+) window=(\d+)`)
 
 // A short video uploaded while a long one is being cut is cut in turn with
@@ -39,17 +57,7 @@ var windowCutRE = regexp.MustCompile(`msg="window cut" video=(\S+) window=(\d+)`
 func TestShortVideoNotHeldBackByLongOne(t *testing.T) {
 	dir := t.TempDir()
 	logs := &lockedBuffer{}
-	app, err := Start(context.Background(), Config{
-		Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
-		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Pipeline: pipeline.Config{ChunkSeconds: 1, WindowChunks: 1, FramesPerChunk: 1},
-		Runner:   Options{RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond, SweepEvery: 200 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
-	c := client.New(app.URL)
+	_, c := startOneSecondWindows(t, dir, logs, Options{})
 	long := testvideo.Make(t, dir, "long.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 4, GOP: 25, Size: "160x96"})
 	short := testvideo.Make(t, dir, "short.mp4", testvideo.Spec{Scenes: []int{1}, SceneSecs: 2, GOP: 25, Size: "160x96"})
 
@@ -89,16 +97,7 @@ func TestShortVideoNotHeldBackByLongOne(t *testing.T) {
 // of dead-lettered and FAILED after three "attempts".
 func TestLongWorkflowKeepsItsLease(t *testing.T) {
 	dir := t.TempDir()
-	app, err := Start(context.Background(), Config{
-		Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"),
-		Pipeline: pipeline.Config{ChunkSeconds: 1, WindowChunks: 1, FramesPerChunk: 1},
-		Runner:   Options{Visibility: 600 * time.Millisecond, RetryBase: 50 * time.Millisecond, Poll: 50 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { app.Close() })
-	c := client.New(app.URL)
+	app, c := startOneSecondWindows(t, dir, &lockedBuffer{}, Options{Visibility: 600 * time.Millisecond})
 	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 3, GOP: 25, Size: "160x96"})
 	v := waitFinal(t, c, uploadFile(t, c, video, ""))
 	if v.Status != scenedex.StatusReady || v.ChunksTotal != 6 {
