@@ -94,7 +94,7 @@ func BenchmarkModelServer(b *testing.B) {
 	}
 	var tensor []float32
 	for _, f := range sent {
-		t, err := m.pre.Tensor(f)
+		t, err := m.pre.Tensor(context.Background(), f)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package clip
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scenedex/scenedex/internal/onnx"
+	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/vector"
 )
@@ -154,7 +156,10 @@ func (m *Model) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, 
 		g.SetLimit(runtime.GOMAXPROCS(0))
 		for i, img := range batch {
 			g.Go(func() error {
-				t, err := m.pre.Tensor(img)
+				t, err := m.pre.Tensor(ctx, img)
+				if errors.Is(err, picture.ErrBusy) {
+					return scenedex.Wrap(scenedex.CodeUnavailable, err, "image %d", s+i)
+				}
 				if err != nil {
 					return scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", s+i)
 				}

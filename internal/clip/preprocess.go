@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -99,15 +100,13 @@ func sizeOf(raw json.RawMessage, key string) (int, int, error) {
 }
 
 // Tensor turns a JPEG or PNG into the model's input: 3 x CropH x CropW,
-// channels R, G, B.
-func (p Preprocessor) Tensor(data []byte) ([]float32, error) {
-	if _, err := picture.Check(data); err != nil {
+// channels R, G, B. The image is decoded within picture's decode budget.
+func (p Preprocessor) Tensor(ctx context.Context, data []byte) ([]float32, error) {
+	img, release, err := picture.Decode(ctx, data)
+	if err != nil {
 		return nil, err
 	}
-	img, _, err := image.Decode(bytesReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decode image: %w", err)
-	}
+	defer release()
 	return p.FromImage(img), nil
 }
 

@@ -197,6 +197,10 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The function's memory is the bound in Lambda: the tools are held
+		// below it, so they fail first with a plain reason.
+		memoryMB, _ := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+		tool.Limits = ffmpeg.LambdaLimits(memoryMB)
 		media = tool
 	}
 	sfnClient := awssfn.NewFromConfig(cfg)

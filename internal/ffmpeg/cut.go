@@ -33,6 +33,15 @@ type CutSpec struct {
 	Dir       string
 }
 
+// MaxClipSide is the longest side of a re-encoded chunk (never upscaled): a
+// clip is what a hit plays, and the encoder's memory grows with the frame
+// size it encodes. Stream-copied chunks keep their size.
+const MaxClipSide = 1920
+
+// clipScale scales a re-encoded chunk to fit MaxClipSide on its long side,
+// the other side even (H.264 4:2:0 needs even sides).
+var clipScale = fmt.Sprintf("scale=w='if(gte(iw,ih),trunc(min(%d,iw)/2)*2,-2)':h='if(gte(iw,ih),-2,trunc(min(%d,ih)/2)*2)'", MaxClipSide, MaxClipSide)
+
 // Piece is one cut chunk on local disk.
 type Piece struct {
 	Index  int // 0-based within the window
@@ -95,7 +104,7 @@ func (t Tool) Cut(ctx context.Context, s CutSpec) ([]Piece, error) {
 	if s.CopyVideo {
 		args = append(args, "-c:v", "copy")
 	} else {
-		args = append(args, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+		args = append(args, "-vf", clipScale, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
 			"-force_key_frames", fmt.Sprintf("expr:gte(t,n_forced*%g)", s.ChunkSeconds))
 	}
 	if s.HasAudio {
@@ -108,13 +117,14 @@ func (t Tool) Cut(ctx context.Context, s CutSpec) ([]Piece, error) {
 	args = append(args, "-f", "segment", "-segment_times", segmentTimes(s.ChunkSeconds, s.MaxChunks),
 		"-reset_timestamps", "1", "-segment_format", "mp4", "-segment_format_options", "movflags=+faststart",
 		"-segment_list", list, "-segment_list_type", "csv", filepath.Join(s.Dir, "chunk%04d.mp4"))
-	if _, err := run(ctx, t.FFmpeg, args...); err != nil {
+	if _, err := t.run(ctx, t.FFmpeg, args...); err != nil {
 		return nil, fmt.Errorf("cut window at %.1fs: %w", s.Start, err)
 	}
 	pieces, err := readSegments(list, s.Dir, origin)
 	if err != nil {
 		return nil, err
 	}
+	pieces = fromWindow(pieces, s.Start)
 	if err := t.sampleFrames(ctx, pieces, s); err != nil {
 		return nil, err
 	}
@@ -143,7 +153,7 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 	for i, p := range pieces {
 		args = append(args, frameOutputs(fmt.Sprintf("%d:v:0", i), rate, strings.TrimSuffix(p.Clip, ".mp4"), "%d", s)...)
 	}
-	if _, err := run(ctx, t.FFmpeg, args...); err != nil {
+	if _, err := t.run(ctx, t.FFmpeg, args...); err != nil {
 		return fmt.Errorf("sample frames: %w", err)
 	}
 	for i := range pieces {
@@ -159,7 +169,7 @@ func (t Tool) sampleFrames(ctx context.Context, pieces []Piece, s CutSpec) error
 			// without a keyframe: its first decodable frame stands for it.
 			args := append([]string{"-v", "error", "-nostdin", "-y", "-i", p.Clip},
 				frameOutputs("0:v:0", "", strings.TrimSuffix(p.Clip, ".mp4"), "0", s, "-frames:v", "1")...)
-			if _, err := run(ctx, t.FFmpeg, args...); err != nil {
+			if _, err := t.run(ctx, t.FFmpeg, args...); err != nil {
 				return fmt.Errorf("sample frames: %w", err)
 			}
 			if frames, err = readFrames(prefix, p.Start); err != nil {
@@ -239,6 +249,22 @@ func readSegments(list, dir string, origin float64) ([]Piece, error) {
 		pieces = append(pieces, Piece{Index: len(pieces), Start: round3(origin + start), End: round3(origin + end), Clip: clip})
 	}
 	return pieces, nil
+}
+
+// fromWindow drops the pieces that end at or before the window's start. A
+// window past the end of the pictures (headers that claim more than the file
+// holds) gets nothing of its own: its seek lands on the last keyframe before
+// it and a stream copy cuts that last GOP again; re-encoded, it cuts an empty
+// chunk (which readSegments already drops). None is a chunk of this window.
+func fromWindow(pieces []Piece, start float64) []Piece {
+	var kept []Piece
+	for _, p := range pieces {
+		if p.End > start+0.001 {
+			p.Index = len(kept)
+			kept = append(kept, p)
+		}
+	}
+	return kept
 }
 
 func readFrames(prefix string, start float64) ([]Frame, error) {

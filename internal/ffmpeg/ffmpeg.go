@@ -29,6 +29,8 @@ type Tool struct {
 	FFprobe string
 	// HTTP reads remote inputs for the tools (nil: rangeproxy.DefaultClient).
 	HTTP *http.Client
+	// Limits bound each child (Find sets DefaultLimits; zero: none).
+	Limits Limits
 }
 
 // open gives the tools what to read for input: a remote input is served to
@@ -48,9 +50,9 @@ func (t Tool) open(input string) (local string, done func(), err error) {
 // Find returns the binaries in dir if given (the Lambda layer's /opt/bin), else
 // from PATH.
 func Find(dir string) (Tool, error) {
-	t := Tool{FFmpeg: "ffmpeg", FFprobe: "ffprobe"}
+	t := Tool{FFmpeg: "ffmpeg", FFprobe: "ffprobe", Limits: DefaultLimits}
 	if dir != "" {
-		t = Tool{FFmpeg: filepath.Join(dir, "ffmpeg"), FFprobe: filepath.Join(dir, "ffprobe")}
+		t.FFmpeg, t.FFprobe = filepath.Join(dir, "ffmpeg"), filepath.Join(dir, "ffprobe")
 	}
 	var err error
 	if t.FFmpeg, err = exec.LookPath(t.FFmpeg); err != nil {
@@ -62,26 +64,41 @@ func Find(dir string) (Tool, error) {
 	return t, nil
 }
 
-// run executes a binary and returns stdout; on failure the error carries the
-// last lines of stderr, classified (see classify).
-func run(ctx context.Context, bin string, args ...string) ([]byte, error) {
+// run executes a binary under t.Limits and returns stdout; on failure the
+// error carries the last lines of stderr, classified (see classify).
+func (t Tool) run(ctx context.Context, bin string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(bin), err)
+	}
+	if err := t.Limits.apply(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s: limit its resources: %w", filepath.Base(bin), err)
+	}
+	if err := cmd.Wait(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(bin), ctx.Err())
 		}
-		return nil, classify(filepath.Base(bin), tail(stderr.String(), 3), err)
+		return nil, t.Limits.classify(filepath.Base(bin), tail(stderr.String(), 3), err)
 	}
 	return stdout.Bytes(), nil
 }
 
-// classify separates "this input is not a usable video" (permanent) from "the
-// input could not be read right now" (worth a retry).
-func classify(bin, msg string, err error) error {
+// classify separates "this input is not a usable video" (permanent, and a
+// limit of l reached is one) from "the input could not be read right now"
+// (worth a retry).
+func (l Limits) classify(bin, msg string, err error) error {
 	if msg == "" {
 		msg = err.Error()
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		if lerr := l.limitError(bin, msg, err, exitErr.ProcessState); lerr != nil {
+			return lerr
+		}
 	}
 	lower := strings.ToLower(msg)
 	for _, transient := range []string{"server returned 5", "connection refused", "connection reset", "timed out", "timeout", "temporarily unavailable", "server returned 403", "i/o error", "broken pipe", "no route to host", "failed to resolve hostname"} {
@@ -89,7 +106,6 @@ func classify(bin, msg string, err error) error {
 			return scenedex.Wrap(scenedex.CodeUnavailable, err, "%s could not read the input: %s", bin, msg)
 		}
 	}
-	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			// A crash of the tool is scenedex's fault, never the file's: retried.
@@ -118,7 +134,7 @@ func (t Tool) Decodes(ctx context.Context, codec string) bool {
 	have, ok := decoders.Load(t.FFmpeg)
 	if !ok {
 		names := map[string]bool{}
-		if out, err := run(ctx, t.FFmpeg, "-hide_banner", "-decoders"); err == nil {
+		if out, err := t.run(ctx, t.FFmpeg, "-hide_banner", "-decoders"); err == nil {
 			for _, line := range strings.Split(string(out), "\n") {
 				if f := strings.Fields(line); len(f) >= 2 && len(f[0]) == 6 {
 					names[f[1]] = true

@@ -12,10 +12,15 @@ import (
 
 // Probe is what scenedex needs to know about a video file.
 type Probe struct {
-	Format   string  `json:"format"`
+	Format string `json:"format"`
+	// Duration is how long the video's pictures last: the headers' claim,
+	// unless the packets end sooner.
 	Duration float64 `json:"duration"`
-	Video    Stream  `json:"video"`
-	Audio    *Stream `json:"audio,omitempty"`
+	// HeaderDuration is what the headers claimed, when the packets ended
+	// sooner (0 otherwise).
+	HeaderDuration float64 `json:"header_duration,omitempty"`
+	Video          Stream  `json:"video"`
+	Audio          *Stream `json:"audio,omitempty"`
 }
 
 // Stream describes one stream.
@@ -52,7 +57,7 @@ func (t Tool) Probe(ctx context.Context, input string) (Probe, error) {
 	}
 	defer done()
 	args := append(inputArgs(input), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", input)
-	out, err := run(ctx, t.FFprobe, args...)
+	out, err := t.run(ctx, t.FFprobe, args...)
 	if err != nil {
 		return Probe{}, err
 	}
@@ -94,7 +99,58 @@ func (t Tool) Probe(ctx context.Context, input string) (Probe, error) {
 	if p.Duration <= 0 {
 		return p, scenedex.Errorf(scenedex.CodeNotVideo, "the video has no known duration (truncated or a live stream?)")
 	}
+	// The headers say how long the video is; the packets say how long it
+	// really is. A header claiming 30 hours over 12 s of pictures would
+	// plan 1,800 windows of nothing.
+	end, err := t.contentEnd(ctx, input, p.Duration)
+	if ctx.Err() != nil {
+		return p, err
+	}
+	if err == nil && end > 0 && end < p.Duration-endSlack {
+		p.HeaderDuration, p.Duration = p.Duration, end
+	}
 	return p, nil
+}
+
+// endSlack is how far the pictures may end before the headers' duration
+// without the duration being corrected (audio often outlasts the last
+// frame by a little).
+const endSlack = 1.0
+
+// tailPackets bounds the packets read to find where the pictures end: from
+// the keyframe before the last seconds, a GOP and the seconds after it.
+const tailPackets = 20000
+
+// contentEnd finds where the video stream's packets really end: it seeks to
+// the last seconds the headers claim — a demuxer that has nothing there lands
+// on the last keyframe it has — and reads the packets from there to the end of
+// the file. 0 when that cannot tell (no timestamps, or more packets than
+// tailPackets: the pictures go on past the seek point). An error leaves the
+// headers' duration standing (the windows still stop where the pictures
+// do).
+func (t Tool) contentEnd(ctx context.Context, input string, claimed float64) (float64, error) {
+	from := max(claimed-2, 0)
+	args := append(inputArgs(input), "-v", "error", "-read_intervals", fmt.Sprintf("%.3f%%+#%d", from, tailPackets),
+		"-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", input)
+	out, err := t.run(ctx, t.FFprobe, args...)
+	if err != nil {
+		return 0, fmt.Errorf("read the last packets: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) >= tailPackets {
+		return 0, nil
+	}
+	end := 0.0
+	for _, line := range lines {
+		pts, dur, _ := strings.Cut(strings.TrimSuffix(strings.TrimSpace(line), ","), ",")
+		at, err := strconv.ParseFloat(pts, 64)
+		if err != nil {
+			continue
+		}
+		d, _ := strconv.ParseFloat(dur, 64)
+		end = max(end, at+d)
+	}
+	return end, nil
 }
 
 func isImageFormat(f string) bool {
@@ -140,7 +196,7 @@ func (t Tool) KeyframeAtOrBefore(ctx context.Context, input string, at float64) 
 func (t Tool) keyframe(ctx context.Context, input string, at float64) (float64, error) {
 	args := append(inputArgs(input), "-v", "error", "-read_intervals", fmt.Sprintf("%.3f%%+#1", at),
 		"-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", input)
-	out, err := run(ctx, t.FFprobe, args...)
+	out, err := t.run(ctx, t.FFprobe, args...)
 	if err != nil {
 		return 0, err
 	}

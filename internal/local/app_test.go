@@ -179,6 +179,9 @@ func TestBadVideosFailWithReason(t *testing.T) {
 		{"not a video", notVideo, "Invalid data found when processing input"},
 		{"audio only", testvideo.Audio(t, dir, "song.mp4", 3), "audio only"},
 		{"truncated", testvideo.Truncate(t, good, filepath.Join(dir, "cut.mp4"), 3000), "moov atom not found"},
+		// 36 megapixels of PNG in 100 KB: refused from the probe, before
+		// any ffmpeg decodes it whole (#16: such a file took 12 GB).
+		{"frame bomb", testvideo.FrameBomb(t, dir, "bomb.mkv", 6000, 6000), "frame size 6000×6000 exceeds the limit of 8192 pixels a side and 35.4 megapixels"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

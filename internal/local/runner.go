@@ -25,6 +25,8 @@ import (
 // Options tunes the runner.
 type Options struct {
 	EmbedWorkers   int           // concurrent chunk consumers (2)
+	Workflows      int           // videos probed and cut at once (8); their heavy steps share Slots
+	Slots          int           // heavy steps (a probe, a window's cut) at once over all videos, taken in turn (2)
 	MapConcurrency int           // windows cut at once per video (2)
 	Visibility     time.Duration // queue visibility timeout (5m workflow, 2m embed)
 	MaxAttempts    int           // deliveries before dead-letter (3)
@@ -37,6 +39,12 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.EmbedWorkers <= 0 {
 		o.EmbedWorkers = 2
+	}
+	if o.Workflows <= 0 {
+		o.Workflows = 8
+	}
+	if o.Slots <= 0 {
+		o.Slots = 2
 	}
 	if o.MapConcurrency <= 0 {
 		o.MapConcurrency = 2
@@ -77,6 +85,10 @@ type Runner struct {
 	Log       *slog.Logger
 	opts      Options
 	wake      chan struct{}
+	turns     *turns // the heavy steps' slots, shared between videos in turn
+	// wfLease and chLease are how often a message at work has its lease
+	// extended: a third of its queue's visibility timeout.
+	wfLease, chLease time.Duration
 }
 
 // New builds a runner over the queue database.
@@ -90,7 +102,8 @@ func New(p *pipeline.Pipeline, catalog *sqlite.Catalog, queues *sqlite.QueueDB, 
 		log = slog.Default()
 	}
 	return &Runner{
-		P: p, Catalog: catalog, DropIns: dropIns, Log: log, opts: opts, wake: make(chan struct{}, 1),
+		P: p, Catalog: catalog, DropIns: dropIns, Log: log, opts: opts, wake: make(chan struct{}, 1), turns: newTurns(opts.Slots),
+		wfLease: wfVis / 3, chLease: chVis / 3,
 		Workflow:  queues.Queue("workflow", wfVis, opts.MaxAttempts),
 		Chunks:    queues.Queue("chunks", chVis, opts.MaxAttempts),
 		Deletions: queues.Queue("deletions", chVis, opts.MaxAttempts),
@@ -230,7 +243,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	loop(r.opts.Poll, r.workflowOnce)
+	for range r.opts.Workflows {
+		loop(r.opts.Poll, r.workflowOnce)
+	}
 	loop(r.opts.Poll, r.deletionOnce)
 	for range r.opts.EmbedWorkers {
 		loop(r.opts.Poll, r.embedOnce)
@@ -263,7 +278,9 @@ func (r *Runner) workflowOnce(ctx context.Context) bool {
 			r.Workflow.Ack(ctx, d)
 			continue
 		}
+		stop := r.keepLeases(ctx, r.Workflow, r.wfLease, d)
 		err := r.runWorkflow(ctx, ev)
+		stop()
 		switch {
 		case err == nil:
 			r.Workflow.Ack(ctx, d)
@@ -306,8 +323,16 @@ func (r *Runner) runWorkflow(ctx context.Context, ev scenedex.ObjectCreated) err
 	return err
 }
 
+// ingest probes v and cuts its windows, each step in its turn among the
+// videos being ingested. The windows follow the pictures, not the headers:
+// once a window cuts nothing of its own, the pictures have ended and the
+// windows after it are not cut.
 func (r *Runner) ingest(ctx context.Context, v scenedex.Video) error {
-	plan, err := r.P.Probe(ctx, v)
+	var plan scenedex.Plan
+	err := r.inTurn(ctx, v.ID, func() (err error) {
+		plan, err = r.P.Probe(ctx, v)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -315,18 +340,41 @@ func (r *Runner) ingest(ctx context.Context, v scenedex.Video) error {
 	var g errgroup.Group
 	g.SetLimit(r.opts.MapConcurrency)
 	var mu sync.Mutex
-	total := 0
+	total, ended, skipped := 0, len(plan.Windows), 0
+	past := func(w scenedex.Window) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if w.Index > ended {
+			skipped++
+			return true
+		}
+		return false
+	}
 	for _, w := range plan.Windows {
 		g.Go(func() error {
-			chunks, err := r.P.ChunkWindow(ctx, v, plan, w)
-			mu.Lock()
-			total += len(chunks)
-			mu.Unlock()
-			return err
+			if past(w) {
+				return nil
+			}
+			return r.inTurn(ctx, v.ID, func() error {
+				if past(w) {
+					return nil
+				}
+				chunks, err := r.P.ChunkWindow(ctx, v, plan, w)
+				mu.Lock()
+				defer mu.Unlock()
+				total += len(chunks)
+				if err == nil && len(chunks) == 0 {
+					ended = min(ended, w.Index)
+				}
+				return err
+			})
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if skipped > 0 {
+		r.Log.Warn("the video's pictures end before its headers said: windows past the end not cut", "video", v.ID, "windows", len(plan.Windows), "skipped", skipped)
 	}
 	v, err = r.P.ChunksPlanned(ctx, v.ID, total)
 	if err != nil {
@@ -338,6 +386,50 @@ func (r *Runner) ingest(ctx context.Context, v scenedex.Video) error {
 		_, err = r.P.Finalize(ctx, v.ID)
 	}
 	return err
+}
+
+// keepLeases extends the leases of ds on q every interval until stop is
+// called: a message at work (a workflow waiting its turn or cutting a long
+// video, a batch of chunks) is not delivered to another worker meanwhile,
+// nor counted as another attempt.
+func (r *Runner) keepLeases(ctx context.Context, q *sqlite.Queue, every time.Duration, ds ...sqlite.Delivery) (stop func()) {
+	if len(ds) == 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				for _, d := range ds {
+					if _, err := q.Extend(ctx, d); err != nil {
+						r.logErr(ctx, "extend a lease", err)
+					}
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// inTurn runs step when one of the heavy steps' slots is video's.
+func (r *Runner) inTurn(ctx context.Context, video string, step func() error) error {
+	release, err := r.turns.wait(ctx, video)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return step()
 }
 
 // embedOnce handles a batch of chunk messages.
@@ -360,6 +452,8 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		}
 		r.P.MarkFailed(ctx, c.VideoID, fmt.Sprintf("chunk %d (%.1f-%.1fs) failed after %d attempts: %s", c.Index, c.Start, c.End, d.Attempt, d.LastError))
 	}
+	stop := r.keepLeases(ctx, r.Chunks, r.chLease, got...)
+	defer stop()
 	for _, d := range got {
 		var c scenedex.Chunk
 		if err := json.Unmarshal(d.Body, &c); err != nil {

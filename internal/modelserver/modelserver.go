@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scenedex/scenedex/internal/descriptor"
+	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
@@ -265,14 +267,18 @@ func (s *Server) modelError(w http.ResponseWriter, runtime bool, name string, i 
 // descriptorModel is the built-in image descriptor behind the contract.
 type descriptorModel struct{}
 
-func (descriptorModel) EmbedImages(_ context.Context, images [][]byte) ([][]float32, error) {
+func (descriptorModel) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, error) {
 	out := make([][]float32, len(images))
-	for i, img := range images {
-		v, err := descriptor.EmbedJPEG(img)
+	for i, data := range images {
+		img, release, err := picture.Decode(ctx, data) // within the process's decode budget
+		if errors.Is(err, picture.ErrBusy) {
+			return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "image %d", i)
+		}
 		if err != nil {
 			return nil, scenedex.Wrap(scenedex.CodeInvalid, err, "image %d", i)
 		}
-		out[i] = v
+		out[i] = descriptor.Embed(img)
+		release()
 	}
 	return out, nil
 }

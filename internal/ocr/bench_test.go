@@ -51,8 +51,13 @@ func BenchmarkOCRPerChunk(b *testing.B) {
 				}
 				start = time.Now()
 				for _, f := range frames {
-					img, _ := decode(f)
-					if _, err := r.detect(toRaster(img)); err != nil {
+					img, release, err := decode(context.Background(), f)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ras := toRaster(img)
+					release()
+					if _, err := r.detect(ras); err != nil {
 						b.Fatal(err)
 					}
 				}

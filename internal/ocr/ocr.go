@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // frames are JPEG
@@ -20,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/scenedex/scenedex/internal/onnx"
+	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
@@ -143,28 +145,26 @@ func readKeys(path string) ([]string, error) {
 // ReadImage decodes a JPEG or PNG and reads it. Images above MaxPixels are
 // refused before they are decoded.
 func (r *Reader) ReadImage(data []byte) ([]Line, error) {
-	img, err := decode(data)
+	img, release, err := decode(context.Background(), data)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return r.Read(img)
 }
 
-// decode decodes a JPEG or PNG, refusing one above MaxPixels before it
-// allocates anything for the pixels.
-func decode(data []byte) (image.Image, error) {
+// decode decodes a JPEG or PNG within picture's decode budget, refusing
+// one above MaxPixels before it allocates anything for the pixels; release
+// gives the budget back once the image is no longer used.
+func decode(ctx context.Context, data []byte) (img image.Image, release func(), err error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("not a JPEG or PNG image: %w", err)
+		return nil, nil, fmt.Errorf("not a JPEG or PNG image: %w", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxPixels {
-		return nil, fmt.Errorf("image of %dx%d pixels is larger than the %d pixels OCR reads", cfg.Width, cfg.Height, MaxPixels)
+		return nil, nil, fmt.Errorf("image of %dx%d pixels is larger than the %d pixels OCR reads", cfg.Width, cfg.Height, MaxPixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decode image: %w", err)
-	}
-	return img, nil
+	return picture.Decode(ctx, data)
 }
 
 // Read returns the lines of text in img, top to bottom, left to right.
@@ -458,11 +458,15 @@ func (r *Reader) ReadText(ctx context.Context, images [][]byte) ([][]scenedex.Te
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		img, err := decode(data)
+		img, release, err := decode(ctx, data)
+		if errors.Is(err, picture.ErrBusy) {
+			return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "image %d", i)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
 		}
 		ras := toRaster(img)
+		release()
 		sig := ras.signature()
 		if i > 0 && sameScene(prev, sig) {
 			out[i] = out[i-1]

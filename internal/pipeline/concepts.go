@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/scenedex/scenedex/internal/picture"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/words"
 )
@@ -114,13 +113,11 @@ func (p *Pipeline) concept(ctx context.Context, c Concept, threshold float64, be
 	switch {
 	case (c.Text != "") == (len(c.Image) > 0):
 		return r, scenedex.Errorf(scenedex.CodeInvalid, `give exactly one of "text" or "image"`)
-	case len(c.Image) > 4<<20:
-		return r, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
 	case len(c.Image) > 0:
 		r.Kind = "image"
-		img, err := picture.Shrink(c.Image, QueryImageSide, 1<<20)
+		img, err := queryImage(ctx, c.Image)
 		if err != nil {
-			return r, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", err)
+			return r, err
 		}
 		vecs, err := p.liveEmbedder(ctx).EmbedImages(ctx, [][]byte{img})
 		if err != nil {

@@ -184,6 +184,30 @@ func tooLong(plan scenedex.Plan) error {
 		plan.Duration/3600, float64(MaxWindows)*win/3600, MaxWindows, win)
 }
 
+// MaxFrameSide and MaxFramePixels bound the frame size of a video: 8K (DCI
+// 8K is 8192×4320). A frame is decoded whole before any scaling — PNG,
+// ProRes and most codecs cannot be decoded at a reduced size — so a bigger
+// frame cannot be made cheap by scaling it down in the decode; refusing it
+// from the probe is what bounds the memory (a 16000×16000 PNG frame is
+// 1 GiB decoded, and ffmpeg holds several in flight). Below the limit,
+// frames are scaled to FrameWidth and EmbedEdge as they are decoded, and
+// re-encoded clips to ffmpeg.MaxClipSide.
+const (
+	MaxFrameSide   = 8192
+	MaxFramePixels = 8192 * 4320
+)
+
+// frameTooLarge refuses, from the probe and before any frame is decoded, a
+// video whose frames exceed MaxFrameSide or MaxFramePixels.
+func frameTooLarge(pr ffmpeg.Probe) error {
+	w, h := pr.Video.Width, pr.Video.Height
+	if w <= MaxFrameSide && h <= MaxFrameSide && int64(w)*int64(h) <= MaxFramePixels {
+		return nil
+	}
+	return scenedex.Errorf(scenedex.CodeTooLarge, "frame size %d×%d exceeds the limit of %d pixels a side and %.1f megapixels (8K); scale the video down and upload it again",
+		w, h, MaxFrameSide, float64(MaxFramePixels)/1e6)
+}
+
 // copyableVideo are codecs MP4 holds as they are, so chunks are stream copies.
 var copyableVideo = map[string]bool{"h264": true, "hevc": true, "mpeg4": true, "av1": true, "vp9": true}
 
@@ -202,6 +226,13 @@ func (p *Pipeline) Probe(ctx context.Context, v scenedex.Video) (scenedex.Plan, 
 	}
 	if err := p.decodable(ctx, pr); err != nil {
 		return scenedex.Plan{}, err
+	}
+	if err := frameTooLarge(pr); err != nil {
+		return scenedex.Plan{}, err
+	}
+	if pr.HeaderDuration > 0 {
+		p.Log.Warn("the video's headers claim more than its pictures hold: planned from the pictures", "video", v.ID,
+			"headers", pr.HeaderDuration, "pictures", pr.Duration)
 	}
 	plan := p.plan(v.ID, pr)
 	if err := tooLong(plan); err != nil {
@@ -289,7 +320,47 @@ func (p *Pipeline) ChunkWindow(ctx context.Context, v scenedex.Video, plan scene
 	if err := p.Sender.SendChunks(ctx, chunks); err != nil {
 		return nil, fmt.Errorf("send chunks of %s window %d: %w", v.ID, w.Index, err)
 	}
+	p.Log.Debug("window cut", "video", v.ID, "window", w.Index, "chunks", len(chunks))
+	if end, ok := picturesEnd(w, chunks); ok {
+		if err := p.endsAt(ctx, v.ID, end); err != nil {
+			return nil, err
+		}
+	}
 	return chunks, nil
+}
+
+// picturesEnd tells where the video's pictures end when window w shows
+// it: w cut nothing of its own (they end before w: its start is the end, to
+// within endSlack, since the window before cut up to it), or its last chunk
+// ends more than endSlack before w does.
+func picturesEnd(w scenedex.Window, chunks []scenedex.Chunk) (float64, bool) {
+	if len(chunks) == 0 {
+		return w.Start, true
+	}
+	last := chunks[len(chunks)-1].End
+	return last, last < w.End-endSlack
+}
+
+// endSlack is how much sooner than planned a window may end without that
+// being the end of the pictures (the last frame's duration, rounding).
+const endSlack = 1.0
+
+// endsAt records that the pictures of a video end at end, when that is
+// sooner than its recorded duration: the windows run in parallel (a Step
+// Functions Map in the cloud), so each one that finds the end lowers the
+// duration and the lowest stays.
+func (p *Pipeline) endsAt(ctx context.Context, videoID string, end float64) error {
+	_, err := p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
+		if end < v.Duration {
+			p.Log.Warn("the video's pictures end before its planned duration", "video", v.ID, "planned", v.Duration, "ends", end)
+			v.Duration = end
+		}
+		return nil
+	})
+	if p.Gone(ctx, videoID, err) {
+		return ErrGone
+	}
+	return err
 }
 
 // putEmbedFrames stores the embedding form of frames under prefix, or

@@ -161,3 +161,56 @@ func TestUploadTTLGrowsWithMultipartSize(t *testing.T) {
 		}
 	}
 }
+
+// Frames beyond 8K are refused from the probe, whichever side is large; 8K
+// itself, portrait or landscape, and an unknown size pass.
+func TestFrameTooLarge(t *testing.T) {
+	tests := []struct {
+		w, h int
+		ok   bool
+	}{
+		{1920, 1080, true},
+		{8192, 4320, true},
+		{4320, 8192, true},
+		{0, 0, true},
+		{8193, 64, false},
+		{64, 9000, false},
+		{6000, 6000, false},
+		{16000, 16000, false},
+	}
+	for _, tc := range tests {
+		err := frameTooLarge(ffmpeg.Probe{Video: ffmpeg.Stream{Width: tc.w, Height: tc.h}})
+		if (err == nil) != tc.ok {
+			t.Errorf("%d×%d: err = %v, want ok=%v", tc.w, tc.h, err, tc.ok)
+		}
+		if err != nil && scenedex.ErrorCode(err) != scenedex.CodeTooLarge {
+			t.Errorf("%d×%d: code %s, want too_large", tc.w, tc.h, scenedex.ErrorCode(err))
+		}
+	}
+}
+
+// A window shows where the pictures end when it cuts nothing of its own or
+// ends well before it was planned to; an ordinary window does not.
+func TestPicturesEnd(t *testing.T) {
+	chunk := func(start, end float64) scenedex.Chunk { return scenedex.Chunk{Start: start, End: end} }
+	tests := []struct {
+		name   string
+		w      scenedex.Window
+		chunks []scenedex.Chunk
+		end    float64
+		ok     bool
+	}{
+		{"full window", win(1, 60, 120), []scenedex.Chunk{chunk(60, 90), chunk(90, 119.96)}, 0, false},
+		{"last window to the planned end", win(2, 120, 125.5), []scenedex.Chunk{chunk(120, 125.46)}, 0, false},
+		{"pictures end inside", win(0, 0, 60), []scenedex.Chunk{chunk(0, 10), chunk(10, 12)}, 12, true},
+		{"nothing of its own", win(5, 300, 360), nil, 300, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			end, ok := picturesEnd(tc.w, tc.chunks)
+			if ok != tc.ok || ok && end != tc.end {
+				t.Fatalf("picturesEnd = %.2f, %v; want %.2f, %v", end, ok, tc.end, tc.ok)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 
@@ -16,6 +17,26 @@ const MaxK = 100
 // QueryImageSide is the long side query images are scaled down to (models
 // look at 224 to 384 pixels; frames are up to 1280).
 const QueryImageSide = 768
+
+// MaxQueryImageBytes bounds a query image as sent.
+const MaxQueryImageBytes = 4 << 20
+
+// queryImage checks a query image and shrinks it to what the model needs,
+// not what the camera made: bounded memory here (picture's decode budget)
+// and in the model server, and within a serverless request.
+func queryImage(ctx context.Context, data []byte) ([]byte, error) {
+	if len(data) > MaxQueryImageBytes {
+		return nil, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
+	}
+	img, err := picture.Shrink(ctx, data, QueryImageSide, 1<<20)
+	switch {
+	case errors.Is(err, picture.ErrBusy):
+		return nil, scenedex.Wrap(scenedex.CodeUnavailable, err, "image")
+	case err != nil:
+		return nil, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", err)
+	}
+	return img, nil
+}
 
 // Search answers a query: words (hybrid: words on screen + picture), an
 // image, or an indexed moment (k-NN), filtered, with presigned thumbnail and
@@ -46,14 +67,9 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 	case q.Text != "":
 		hits, err = p.searchText(ctx, q, f)
 	case len(q.Image) > 0:
-		if len(q.Image) > 4<<20 {
-			return nil, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
-		}
-		// What the model needs, not what the camera made: bounded memory
-		// here and in the model server, and within a serverless request.
-		img, serr := picture.Shrink(q.Image, QueryImageSide, 1<<20)
+		img, serr := queryImage(ctx, q.Image)
 		if serr != nil {
-			return nil, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", serr)
+			return nil, serr
 		}
 		var vecs [][]float32
 		if vecs, err = p.liveEmbedder(ctx).EmbedImages(ctx, [][]byte{img}); err == nil {

@@ -144,6 +144,22 @@ func (q *Queue) Nack(ctx context.Context, d Delivery, cause error, delay time.Du
 	return err
 }
 
+// Extend keeps a delivered message invisible for another visibility
+// timeout from now, as SQS's ChangeMessageVisibility does for a receipt
+// handle (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html):
+// a consumer still at work on it keeps its lease. A stale receipt (the
+// lease already expired and the message was delivered again) changes
+// nothing and reports false.
+func (q *Queue) Extend(ctx context.Context, d Delivery) (bool, error) {
+	res, err := q.db.ExecContext(ctx, `UPDATE messages SET visible_at = ? WHERE queue = ? AND id = ? AND state = 'ready' AND receipt = ?`,
+		ms(q.now().Add(q.visibility)), q.name, d.ID, d.Receipt)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // ReleaseLeases makes every leased message visible now. Call it once at start:
 // on one machine no other process can be holding a lease.
 func (q *Queue) ReleaseLeases(ctx context.Context) (int64, error) {

@@ -17,16 +17,24 @@ func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock                   { return &clock{t: time.Unix(1_700_000_000, 0)} }
 
-func TestQueueSQSSemantics(t *testing.T) {
-	ctx := context.Background()
-	qdb, err := OpenQueues(ctx, filepath.Join(t.TempDir(), "q.db"))
+// testQueue opens a queue of 3 attempts in a fresh database, on a clock the
+// test moves.
+func testQueue(t *testing.T, name string, visibility time.Duration) (*Queue, *clock) {
+	t.Helper()
+	qdb, err := OpenQueues(context.Background(), filepath.Join(t.TempDir(), "q.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer qdb.Close()
+	t.Cleanup(func() { qdb.Close() })
 	clk := newClock()
-	q := qdb.Queue("embed", 30*time.Second, 3)
+	q := qdb.Queue(name, visibility, 3)
 	q.now = clk.now
+	return q, clk
+}
+
+func TestQueueSQSSemantics(t *testing.T) {
+	ctx := context.Background()
+	q, clk := testQueue(t, "embed", 30*time.Second)
 
 	if err := q.Send(ctx, Message{ID: "v:0", Body: []byte("a")}, Message{ID: "v:1", Body: []byte("b")}); err != nil {
 		t.Fatal(err)
@@ -202,5 +210,34 @@ func TestListPages(t *testing.T) {
 		if _, err := c.List(ctx, bad); scenedex.ErrorCode(err) != scenedex.CodeInvalid {
 			t.Errorf("%+v: %v", bad, err)
 		}
+	}
+}
+
+// A consumer still at work keeps its message: extended, it is not delivered
+// again when the first timeout passes, and it is once the extension does;
+// a stale receipt extends nothing.
+func TestQueueExtend(t *testing.T) {
+	ctx := context.Background()
+	q, clk := testQueue(t, "workflow", 30*time.Second)
+	q.Send(ctx, Message{ID: "long", Body: []byte("x")})
+	got, _, _ := q.Receive(ctx, 1)
+	if len(got) != 1 {
+		t.Fatal("not received")
+	}
+	clk.advance(20 * time.Second)
+	if ok, err := q.Extend(ctx, got[0]); !ok || err != nil {
+		t.Fatalf("extend: %v %v", ok, err)
+	}
+	clk.advance(20 * time.Second) // 40 s after receipt, 20 s after the extension
+	if again, _, _ := q.Receive(ctx, 1); len(again) != 0 {
+		t.Fatalf("an extended message was delivered again: %+v", again)
+	}
+	clk.advance(11 * time.Second)
+	again, _, _ := q.Receive(ctx, 1)
+	if len(again) != 1 || again[0].Attempt != 2 {
+		t.Fatalf("after the extension: %+v", again)
+	}
+	if ok, _ := q.Extend(ctx, got[0]); ok {
+		t.Fatal("a stale receipt extended the lease")
 	}
 }

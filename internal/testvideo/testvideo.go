@@ -5,9 +5,11 @@ package testvideo
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/jpeg"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,4 +209,41 @@ func Text(text, font string, size int, color, x, y string, from, to float64) str
 	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `'`, `\'`, `,`, `\,`).Replace(text)
 	return fmt.Sprintf("drawtext=expansion=none:fontfile=/usr/share/fonts/truetype/%s:text='%s':fontsize=%d:fontcolor=%s:x=%s:y=%s:enable='gte(t\\,%g)*lt(t\\,%g)'",
 		font, esc, size, color, x, y, from, to)
+}
+
+// FrameBomb writes a one-second video of one huge gray PNG frame (w×h): a
+// few hundred KB on disk, w×h×4 bytes once decoded to RGBA — the shape of a
+// decompression bomb. Making it holds one gray frame (w×h bytes) in memory.
+func FrameBomb(tb testing.TB, dir, name string, w, h int) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi",
+		"-i", fmt.Sprintf("color=c=black:s=%dx%d:r=1:d=1,format=gray", w, h),
+		"-frames:v", "1", "-c:v", "png", "-compression_level", "1", path).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("make %s: %v: %s", name, err, out)
+	}
+	return path
+}
+
+// ClaimDuration copies a Matroska file (as Make writes it for a .mkv name)
+// to dst with the Duration element of its Segment Info set to secs: headers
+// that claim more (or less) than the file holds. The pictures are untouched.
+func ClaimDuration(tb testing.TB, src, dst string, secs float64) string {
+	tb.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Duration: element ID 0x4489, an 8-byte float of TimestampScale units
+	// (ffmpeg writes the default scale, 1 ms).
+	i := bytes.Index(data, []byte{0x44, 0x89, 0x88})
+	if i < 0 {
+		tb.Fatalf("%s: no 8-byte Duration element", src)
+	}
+	binary.BigEndian.PutUint64(data[i+3:], math.Float64bits(secs*1000))
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dst
 }
