@@ -39,9 +39,12 @@ func TestWindowsFollowThePictures(t *testing.T) {
 		t.Fatal(err)
 	}
 	past := scenedex.Window{Index: 3, Start: 12, End: 16}
-	res, err := e.fns.Chunk(ctx, roundTrip[ChunkInput](t, ChunkInput{Video: out.Video, Plan: out.Plan, Window: past}))
-	if err != nil || res.Chunks != 0 {
-		t.Fatalf("window past the end: %+v %v, want 0 chunks", res, err)
+	resp, err := e.fns.Chunk(ctx, windowEvent(t, ChunkInput{Video: out.Video, Plan: out.Plan, Window: past, TaskToken: "tok-past"}, 1))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("window past the end: %+v %v", resp, err)
+	}
+	if got := answerOf(e.tokens, "tok-past"); got != `success {"chunks":0}` {
+		t.Fatalf("window past the end answered %q, want 0 chunks", got)
 	}
 	v, err := e.fns.P.Catalog.Get(ctx, out.VideoID)
 	if err != nil || v.Duration != 12 {
