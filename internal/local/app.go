@@ -53,7 +53,10 @@ type Config struct {
 	FFmpegDir  string
 	Pipeline   pipeline.Config
 	Runner     Options
-	Log        *slog.Logger
+	// RequestDeadline bounds every API request on the server (0 =
+	// httpapi.DefaultDeadline): past it the client gets 503.
+	RequestDeadline time.Duration
+	Log             *slog.Logger
 }
 
 // App is a running server.
@@ -223,6 +226,10 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	if cfg.Token != "" {
 		apiHandler = httpapi.RequireToken(cfg.Token, api)
 	}
+	if cfg.RequestDeadline <= 0 {
+		cfg.RequestDeadline = httpapi.DefaultDeadline
+	}
+	apiHandler = httpapi.WithDeadline(cfg.RequestDeadline, cfg.Log, apiHandler)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
 	mux.Handle("/healthz", apiHandler)

@@ -52,6 +52,9 @@ type partFile struct {
 
 // uploads serialises the operations of each upload (a part landing, its
 // completion, its abort); different uploads never wait on each other.
+// Lock order: an upload's lock, then (a completion's Object Created event)
+// the runner's queue database; code holding a database connection never
+// calls into this server, so the reverse cannot happen.
 type uploads struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex

@@ -22,7 +22,12 @@ func Open(ctx context.Context, path, schema string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	// One connection: SQLite has one writer anyway, and this rules out
-	// SQLITE_BUSY between our own connections.
+	// SQLITE_BUSY between our own connections. It makes the connection a
+	// lock: whoever holds it (open rows, a transaction, InTx's fn) must not
+	// wait for a Go lock or query the same *sql.DB again; Go locks are
+	// taken before the connection (vecindex.Index documents its order). The
+	// catalog and the queue hold no Go locks, and Catalog.Update's fn only
+	// edits the record.
 	db.SetMaxOpenConns(1)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
