@@ -6,11 +6,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -278,13 +281,34 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	WriteError(w, err)
 }
 
+// MinTokenLen is the shortest bearer token the local server takes.
+const MinTokenLen = 16
+
+// CheckToken says why token cannot be a bearer token: shorter than
+// MinTokenLen, or with spaces or control characters (which no header can
+// carry intact).
+func CheckToken(token string) error {
+	for _, c := range token {
+		if unicode.IsSpace(c) || unicode.IsControl(c) {
+			return fmt.Errorf("the token must not contain spaces or control characters")
+		}
+	}
+	if n := utf8.RuneCountInString(token); n < MinTokenLen {
+		return fmt.Errorf("the token has %d characters; it needs at least %d (or use --token auto to have one made)", n, MinTokenLen)
+	}
+	return nil
+}
+
 // RequireToken lets a request through only with "Authorization: Bearer
 // <token>" (the local server's optional authentication; the cloud API uses
-// IAM). /healthz stays open.
+// IAM). The scheme is case-insensitive (RFC 9110 section 11.1). /healthz
+// stays open.
 func RequireToken(token string, h http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok := strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), want) == 1
+		if r.URL.Path != "/healthz" && !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scenedex"`)
 			WriteError(w, scenedex.Errorf(scenedex.CodeUnauthenticated, "missing or wrong bearer token (set SCENEDEX_TOKEN)"))
 			return
@@ -302,6 +326,8 @@ func Status(c scenedex.Code) int {
 		return http.StatusNotFound
 	case scenedex.CodeUnauthenticated:
 		return http.StatusUnauthorized
+	case scenedex.CodeForbidden:
+		return http.StatusForbidden
 	case scenedex.CodeConflict:
 		return http.StatusConflict
 	case scenedex.CodeTooLarge:
