@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,7 +36,7 @@ func TestStressSearchDuringIngest(t *testing.T) {
 		t.Skip("stress test")
 	}
 	dir := t.TempDir()
-	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"), Model: tinyDir(t),
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "data"), Model: tinyDir(t), Log: slog.New(slog.DiscardHandler),
 		Pipeline: pipeline.Config{ChunkSeconds: 2, WindowChunks: 2},
 		Runner:   Options{EmbedWorkers: 3, Poll: 20 * time.Millisecond, RetryBase: 50 * time.Millisecond}})
 	if err != nil {
