@@ -264,19 +264,25 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	page := webapp.Handler(webapp.Config{})
 	mux.Handle(webapp.Prefix, page)
 	// Everything else is the S3 endpoint (path-style /<bucket>/<key>), but
-	// for a browser's plain GET of "/": the web app.
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if webapp.IsPage(r) {
+	// for a browser's plain GET of "/": the web app. S3 requests skip the
+	// ServeMux, which would redirect a key with "." or ".." parts to
+	// another key (307); the endpoint refuses those keys itself (400).
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/v1/") || p == "/healthz" || strings.HasPrefix(p, webapp.Prefix):
+			mux.ServeHTTP(w, r)
+		case webapp.IsPage(r):
 			page.ServeHTTP(w, r)
-			return
+		default:
+			s3srv.ServeHTTP(w, r)
 		}
-		s3srv.ServeHTTP(w, r)
-	}))
+	})
 	guard, err := origin.New(ln.Addr().(*net.TCPAddr), cfg.Hosts)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: logRequests(cfg.Log, guard.Wrap(mux)), ReadHeaderTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: logRequests(cfg.Log, guard.Wrap(routes)), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
 	go srv.Serve(ln)
 	app.closers = append([]func() error{srv.Close}, app.closers...)

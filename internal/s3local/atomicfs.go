@@ -82,7 +82,11 @@ func (r *renameOnClose) Close() error {
 		}
 		return err
 	}
-	return r.fs.Rename(r.tmp, r.final)
+	if err := r.fs.Rename(r.tmp, r.final); err != nil {
+		r.fs.Remove(r.tmp) // no object, and no temporary file left either
+		return err
+	}
+	return nil
 }
 
 type incompleteError struct{}
