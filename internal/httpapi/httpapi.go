@@ -142,8 +142,10 @@ func (a *API) listVideos(w http.ResponseWriter, r *http.Request) {
 	q := scenedex.ListQuery{Collection: c, Cursor: r.URL.Query().Get("cursor")}
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil {
-			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "limit %q is not a number", l))
+		if err != nil || n < 1 || n > scenedex.MaxListLimit {
+			// 0 too: a limit given is a limit meant, never the default.
+			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "limit must be a number between 1 and %d (got %q); leave it out for %d",
+				scenedex.MaxListLimit, l, scenedex.DefaultListLimit))
 			return
 		}
 		q.Limit = n
@@ -169,10 +171,25 @@ type SearchResponse struct {
 	Hits []scenedex.Hit `json:"hits"`
 }
 
+// searchBody is a search as sent: k, when given, must be in range (a k of
+// 0 is refused, not taken as "the default").
+type searchBody struct {
+	scenedex.Query
+	K *int `json:"k,omitempty"`
+}
+
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
-	var q scenedex.Query
-	if !a.decode(w, r, &q) {
+	var body searchBody
+	if !a.decode(w, r, &body) {
 		return
+	}
+	q := body.Query
+	if body.K != nil {
+		if *body.K < 1 || *body.K > pipeline.MaxK {
+			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "k must be between 1 and %d (got %d); leave it out for 10", pipeline.MaxK, *body.K))
+			return
+		}
+		q.K = *body.K
 	}
 	hits, err := a.P.Search(r.Context(), q)
 	if err != nil {
