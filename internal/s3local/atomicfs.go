@@ -3,6 +3,7 @@ package s3local
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,6 +39,13 @@ func (a atomicFs) Create(name string) (afero.File, error) {
 	rand.Read(raw[:])
 	tmp := filepath.Join(filepath.Dir(name), partialPrefix+hex.EncodeToString(raw[:]))
 	f, err := a.Fs.Create(tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Its folder went empty and was removed (Remove) since the caller
+		// made it: make it again.
+		if err = a.Fs.MkdirAll(filepath.Dir(name), 0o755); err == nil {
+			f, err = a.Fs.Create(tmp)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +54,20 @@ func (a atomicFs) Create(name string) (afero.File, error) {
 		want = v.(int64)
 	}
 	return &renameOnClose{File: f, fs: a.Fs, tmp: tmp, final: name, want: want}, nil
+}
+
+// Remove removes an object's file, then the folders it leaves empty (a
+// folder exists only through the objects under it, as on S3).
+func (a atomicFs) Remove(name string) error {
+	if err := a.Fs.Remove(name); err != nil {
+		return err
+	}
+	for dir := filepath.Dir(filepath.Clean(name)); dir != "." && dir != string(filepath.Separator) && dir != ""; dir = filepath.Dir(dir) {
+		if a.Fs.Remove(dir) != nil {
+			break // not empty (or not ours to remove): the folders above are not either
+		}
+	}
+	return nil
 }
 
 type renameOnClose struct {
