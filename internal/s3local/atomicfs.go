@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/afero"
 )
@@ -26,6 +27,23 @@ const partialPrefix = ".s3partial-"
 type atomicFs struct {
 	afero.Fs
 	expected *sync.Map // object path (in this fs) -> int64 size its write must reach
+	noSpace  *sync.Map // object path -> struct{}: its last write failed for a full disk
+}
+
+// tookNoSpace reports (once) whether the last write of name failed because
+// the disk was full: the emulator answers that with a plain 500.
+func (a atomicFs) tookNoSpace(name string) bool {
+	if a.noSpace == nil {
+		return false
+	}
+	_, ok := a.noSpace.LoadAndDelete(filepath.Clean(name))
+	return ok
+}
+
+func (a atomicFs) noteNoSpace(name string, err error) {
+	if a.noSpace != nil && errors.Is(err, syscall.ENOSPC) {
+		a.noSpace.Store(filepath.Clean(name), struct{}{})
+	}
 }
 
 // expect records that the next write of name must reach size bytes to count.
@@ -47,13 +65,14 @@ func (a atomicFs) Create(name string) (afero.File, error) {
 		}
 	}
 	if err != nil {
+		a.noteNoSpace(name, err)
 		return nil, err
 	}
 	want := int64(-1)
 	if v, ok := a.expected.Load(filepath.Clean(name)); ok {
 		want = v.(int64)
 	}
-	return &renameOnClose{File: f, fs: a.Fs, tmp: tmp, final: name, want: want}, nil
+	return &renameOnClose{File: f, fs: a, tmp: tmp, final: name, want: want}, nil
 }
 
 // Remove removes an object's file, then the folders it leaves empty (a
@@ -72,7 +91,7 @@ func (a atomicFs) Remove(name string) error {
 
 type renameOnClose struct {
 	afero.File
-	fs         afero.Fs
+	fs         atomicFs
 	tmp, final string
 	want       int64
 	written    int64
@@ -85,6 +104,7 @@ func (r *renameOnClose) Write(p []byte) (int, error) {
 	r.written += int64(n)
 	if err != nil {
 		r.failed = true
+		r.fs.noteNoSpace(r.final, err)
 	}
 	return n, err
 }
@@ -98,14 +118,16 @@ func (r *renameOnClose) Close() error {
 	r.closed = true
 	err := r.File.Close()
 	if err != nil || r.failed || (r.want >= 0 && r.written != r.want) {
-		r.fs.Remove(r.tmp)
+		r.fs.noteNoSpace(r.final, err)
+		r.fs.Fs.Remove(r.tmp)
 		if err == nil {
 			err = &fs.PathError{Op: "write", Path: r.final, Err: errIncomplete}
 		}
 		return err
 	}
-	if err := r.fs.Rename(r.tmp, r.final); err != nil {
-		r.fs.Remove(r.tmp) // no object, and no temporary file left either
+	if err := r.fs.Fs.Rename(r.tmp, r.final); err != nil {
+		r.fs.noteNoSpace(r.final, err)
+		r.fs.Fs.Remove(r.tmp) // no object, and no temporary file left either
 		return err
 	}
 	return nil

@@ -112,7 +112,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 	}
 	tmp, err := open()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "InternalError", "cannot stage the upload: "+err.Error())
+		s.diskError(w, fmt.Errorf("cannot stage the upload: %w", err))
 		return nil, none
 	}
 	release := func() {
@@ -164,11 +164,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 	}
 	if disk.err != nil {
 		// Our disk, not the client's body: say so, with a status clients retry.
-		status, code := http.StatusInternalServerError, "InternalError"
-		if isNoSpace(disk.err) {
-			status, code = http.StatusInsufficientStorage, "InsufficientStorage"
-		}
-		writeError(w, status, code, "cannot stage the upload: "+disk.err.Error()+"; nothing was stored")
+		s.diskError(w, fmt.Errorf("cannot stage the upload: %w", disk.err))
 		return nil, release
 	}
 	if err != nil {

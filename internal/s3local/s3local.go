@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -82,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	osfs := afero.NewOsFs()
 	removePartials(objects) // what a killed server was writing is no object
-	objFs := atomicFs{Fs: afero.NewBasePathFs(osfs, objects), expected: &sync.Map{}}
+	objFs := atomicFs{Fs: afero.NewBasePathFs(osfs, objects), expected: &sync.Map{}, noSpace: &sync.Map{}}
 	backend, err := s3afero.SingleBucket(cfg.Bucket, objFs, metaFs{afero.NewBasePathFs(osfs, meta)})
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
@@ -163,17 +164,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, creates := s.createdKey(r)
-	if !creates {
+	if !creates && !s.objectPut(r) {
 		s.fake.ServeHTTP(w, r)
 		return
 	}
-	// Hold the response until the event is recorded: buffer it.
+	// Hold the response until the object is known stored (and its event
+	// recorded): buffer it.
 	buf := &bufferedWriter{header: http.Header{}}
 	s.fake.ServeHTTP(buf, r)
 	if buf.status == 0 {
 		buf.status = http.StatusOK
 	}
-	if buf.status == http.StatusOK {
+	if k, _ := s.objectKey(r); buf.status >= 500 && s.objFs.tookNoSpace(filepath.FromSlash(k)) {
+		s.diskError(w, fmt.Errorf("store %s: %w", k, syscall.ENOSPC))
+		return
+	}
+	if creates && buf.status == http.StatusOK {
 		if _, err := s.created(r.Context(), key); err != nil {
 			s.cfg.Log.Error("object created event not recorded", "key", key, "err", err)
 			writeError(w, http.StatusInternalServerError, "InternalError", "upload stored but its event was not recorded; retry the upload")
@@ -209,6 +215,14 @@ func (s *Server) createdKey(r *http.Request) (string, bool) {
 	}
 	q := r.URL.Query()
 	return key, r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId")
+}
+
+// objectPut reports whether r stores an object's bytes (a PUT of a key, not
+// a part or a copy).
+func (s *Server) objectPut(r *http.Request) bool {
+	_, ok := s.objectKey(r)
+	q := r.URL.Query()
+	return ok && r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId") && r.Header.Get("X-Amz-Copy-Source") == ""
 }
 
 // DropIns lists objects under uploads/ that were written straight into the
