@@ -45,6 +45,9 @@ type Config struct {
 	OnDeleted func(context.Context, scenedex.ObjectDeleted) error
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Idle bounds a request by its progress: after this long without a byte
+	// of its body or its answer moving, it is given up (0 = DefaultIdle).
+	Idle time.Duration
 }
 
 // Server is the endpoint.
@@ -144,8 +147,17 @@ func credentials(dir string) (string, string, error) {
 func (s *Server) ObjectsDir() string { return filepath.Join(s.cfg.Dir, s.cfg.Bucket) }
 
 // ServeHTTP verifies the signature, serves the request, and emits Object
-// Created for finished uploads.
+// Created for finished uploads; a request that stops moving is given up
+// (withProgress).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	idle := s.cfg.Idle
+	if idle <= 0 {
+		idle = DefaultIdle
+	}
+	withProgress(idle, http.HandlerFunc(s.serve)).ServeHTTP(w, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions { // CORS preflight carries no signature
 		s.fake.ServeHTTP(w, r)
 		return
