@@ -16,6 +16,7 @@ import (
 
 	"github.com/scenedex/scenedex/client"
 	"github.com/scenedex/scenedex/internal/pipeline"
+	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
 
@@ -66,6 +67,13 @@ func TestDiskFull(t *testing.T) {
 	_, err = c.CreateVideo(ctx, pipeline.UploadRequest{Filename: "b.mp4", Size: 10})
 	if code := apiCode(err); code != scenedex.CodeUnavailable || !strings.Contains(err.Error(), "no space left") {
 		t.Errorf("POST /v1/videos on a full disk: %v; want 503 unavailable naming the full disk", err)
+	}
+	// A pipeline step storing a file (a chunk's frames) keeps the cause, so
+	// the FAILED reason it ends in says the disk is full.
+	blobs := s3blob.New(s3blob.LocalClient(app.URL, app.S3.AccessKey, app.S3.Secret), Bucket)
+	err = blobs.Put(ctx, "chunks/v/0/frame.jpg", bytes.NewReader(body), "image/jpeg")
+	if scenedex.ErrorCode(err) != scenedex.CodeUnavailable || !strings.Contains(scenedex.Message(err), "no space left") {
+		t.Errorf("storing a chunk file on a full disk: %q (%v); want unavailable naming the full disk", scenedex.Message(err), err)
 	}
 	if l := logs.String(); !strings.Contains(l, "disk full") || !strings.Contains(l, "no space left") {
 		t.Errorf("the full disk is not logged:\n%s", l)
