@@ -96,7 +96,6 @@ func TestStressSearchDuringIngest(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no search ran")
 	}
-	t.Logf("stress: %d searches during ingest, reindex and deletes, worst %d ms", n, worst.Milliseconds())
 	fmt.Printf("stress: %d searches during ingest, reindex and deletes, worst %d ms\n", n, worst.Milliseconds())
 }
 
