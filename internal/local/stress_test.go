@@ -80,16 +80,20 @@ func TestStressSearchDuringIngest(t *testing.T) {
 		cancel()
 		searchers.Wait()
 		if err != nil {
+			// A request past its server-side deadline (503) is a hang the
+			// server answered for: show where everything waits.
+			dumpGoroutines("ingest failed")
 			t.Fatal(err)
 		}
 	case <-time.After(stressBudget):
-		buf := make([]byte, 8<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		fmt.Fprintf(os.Stderr, "stress: hung after %v: %d searches done, goroutines:\n%s\n", stressBudget, s.count(), buf)
+		dumpGoroutines(fmt.Sprintf("hung after %v: %d searches done", stressBudget, s.count()))
 		// The hung goroutines hold the server: closing it would hang too.
 		panic(fmt.Sprintf("stress: searches or ingest hung for %v (lock-order deadlock?); goroutine dump above", stressBudget))
 	}
 	n, worst, errs := s.result()
+	if len(errs) > 0 {
+		dumpGoroutines("searches failed")
+	}
 	for _, e := range errs {
 		t.Error(e)
 	}
@@ -97,6 +101,13 @@ func TestStressSearchDuringIngest(t *testing.T) {
 		t.Fatal("no search ran")
 	}
 	fmt.Printf("stress: %d searches during ingest, reindex and deletes, worst %d ms\n", n, worst.Milliseconds())
+}
+
+// dumpGoroutines prints every goroutine's stack to stderr: a deadlock shows
+// as goroutines waiting on a lock and on a database connection.
+func dumpGoroutines(why string) {
+	buf := make([]byte, 8<<20)
+	fmt.Fprintf(os.Stderr, "stress: %s; goroutines:\n%s\n", why, buf[:runtime.Stack(buf, true)])
 }
 
 type stressQuery func(ctx context.Context, c *client.Client) (time.Duration, error)
