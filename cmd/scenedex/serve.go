@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/scenedex/scenedex/internal/assets"
@@ -19,7 +21,9 @@ import (
 func serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address of the API and the local S3 endpoint")
-	token := fs.String("token", os.Getenv("SCENEDEX_TOKEN"), "bearer token required on /v1 (required to listen beyond loopback)")
+	token := fs.String("token", os.Getenv("SCENEDEX_TOKEN"), "bearer token required on /v1, at least 16 characters without spaces, or `auto` to have one made and printed (required to listen beyond loopback)")
+	var hosts hostList
+	fs.Var(&hosts, "host", "a further name the server answers to (a LAN name, a proxy's); repeat it or give a comma list. It always answers to its listen address, and to localhost on loopback")
 	data := fs.String("data", "./.scenedex", "data folder (blobs, catalog, queue, index)")
 	modelURL := fs.String("model-url", os.Getenv("SCENEDEX_MODEL_URL"), "SageMaker-runtime-compatible model endpoint base URL (default: the built-in model)")
 	modelName := fs.String("model-endpoint", "scenedex-local", "endpoint name sent to the model")
@@ -50,9 +54,13 @@ func serve(ctx context.Context, args []string) error {
 		}
 		*model = dir
 	}
+	if *token == "auto" {
+		*token = rand.Text() // 26 base32 characters: 130 random bits
+		fmt.Fprintf(os.Stderr, "token: %s (give it to clients as SCENEDEX_TOKEN)\n", *token)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	app, err := local.Start(ctx, local.Config{
-		Addr: *addr, Token: *token, Data: *data, ModelURL: *modelURL, ModelEndpoint: *modelName,
+		Addr: *addr, Token: *token, Hosts: hosts, Data: *data, ModelURL: *modelURL, ModelEndpoint: *modelName,
 		ModelOptions: modelserver.Options{FailRate: *failRate, Delay: *delay, Seed: uint64(time.Now().UnixNano())},
 		Pipeline:     pipeline.Config{ChunkSeconds: *chunk, FramesPerChunk: *frames},
 		Runner:       local.Options{EmbedWorkers: *workers},
@@ -92,4 +100,18 @@ func modelSummary(modelURL, endpoint, modelDir string, useOCR bool) string {
 	default:
 		return model + "; OCR off: text search works only if that endpoint embeds text"
 	}
+}
+
+// hostList is --host: repeatable, each a name or a comma list of names.
+type hostList []string
+
+func (h *hostList) String() string { return strings.Join(*h, ",") }
+
+func (h *hostList) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*h = append(*h, n)
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"golang.org/x/sync/errgroup"
@@ -23,7 +24,8 @@ import (
 // merges.txt) and preprocessor_config.json. Tensor names come from the graphs.
 type Model struct {
 	Name     string
-	Dim      int
+	Dim      int // known after the first embedding (set once: calls run side by side)
+	dimOnce  sync.Once
 	tok      *Tokenizer
 	pre      Preprocessor
 	text     *onnx.Session
@@ -181,7 +183,7 @@ func (m *Model) EmbedImages(ctx context.Context, images [][]byte) ([][]float32, 
 		}
 		out = append(out, vecs...)
 	}
-	m.Dim = len(out[0])
+	m.setDim(len(out[0]))
 	return out, nil
 }
 
@@ -200,9 +202,11 @@ func (m *Model) EmbedText(ctx context.Context, text string) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Dim = len(vecs[0])
+	m.setDim(len(vecs[0]))
 	return vecs[0], nil
 }
+
+func (m *Model) setDim(n int) { m.dimOnce.Do(func() { m.Dim = n }) }
 
 // rows splits a [n, dim] output into normalised vectors.
 func rows(t onnx.Tensor, n int) ([][]float32, error) {

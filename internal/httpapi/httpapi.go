@@ -6,11 +6,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/scenedex"
@@ -139,8 +142,10 @@ func (a *API) listVideos(w http.ResponseWriter, r *http.Request) {
 	q := scenedex.ListQuery{Collection: c, Cursor: r.URL.Query().Get("cursor")}
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil {
-			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "limit %q is not a number", l))
+		if err != nil || n < 1 || n > scenedex.MaxListLimit {
+			// 0 too: a limit given is a limit meant, never the default.
+			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "limit must be a number between 1 and %d (got %q); leave it out for %d",
+				scenedex.MaxListLimit, l, scenedex.DefaultListLimit))
 			return
 		}
 		q.Limit = n
@@ -166,10 +171,25 @@ type SearchResponse struct {
 	Hits []scenedex.Hit `json:"hits"`
 }
 
+// searchBody is a search as sent: k, when given, must be in range (a k of
+// 0 is refused, not taken as "the default").
+type searchBody struct {
+	scenedex.Query
+	K *int `json:"k,omitempty"`
+}
+
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
-	var q scenedex.Query
-	if !a.decode(w, r, &q) {
+	var body searchBody
+	if !a.decode(w, r, &body) {
 		return
+	}
+	q := body.Query
+	if body.K != nil {
+		if *body.K < 1 || *body.K > pipeline.MaxK {
+			a.fail(w, r, scenedex.Errorf(scenedex.CodeInvalid, "k must be between 1 and %d (got %d); leave it out for 10", pipeline.MaxK, *body.K))
+			return
+		}
+		q.K = *body.K
 	}
 	hits, err := a.P.Search(r.Context(), q)
 	if err != nil {
@@ -278,13 +298,34 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	WriteError(w, err)
 }
 
+// MinTokenLen is the shortest bearer token the local server takes.
+const MinTokenLen = 16
+
+// CheckToken says why token cannot be a bearer token: shorter than
+// MinTokenLen, or with spaces or control characters (which no header can
+// carry intact).
+func CheckToken(token string) error {
+	for _, c := range token {
+		if unicode.IsSpace(c) || unicode.IsControl(c) {
+			return fmt.Errorf("the token must not contain spaces or control characters")
+		}
+	}
+	if n := utf8.RuneCountInString(token); n < MinTokenLen {
+		return fmt.Errorf("the token has %d characters; it needs at least %d (or use --token auto to have one made)", n, MinTokenLen)
+	}
+	return nil
+}
+
 // RequireToken lets a request through only with "Authorization: Bearer
 // <token>" (the local server's optional authentication; the cloud API uses
-// IAM). /healthz stays open.
+// IAM). The scheme is case-insensitive (RFC 9110 section 11.1). /healthz
+// stays open.
 func RequireToken(token string, h http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok := strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), want) == 1
+		if r.URL.Path != "/healthz" && !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scenedex"`)
 			WriteError(w, scenedex.Errorf(scenedex.CodeUnauthenticated, "missing or wrong bearer token (set SCENEDEX_TOKEN)"))
 			return
@@ -302,6 +343,8 @@ func Status(c scenedex.Code) int {
 		return http.StatusNotFound
 	case scenedex.CodeUnauthenticated:
 		return http.StatusUnauthorized
+	case scenedex.CodeForbidden:
+		return http.StatusForbidden
 	case scenedex.CodeConflict:
 		return http.StatusConflict
 	case scenedex.CodeTooLarge:

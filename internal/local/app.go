@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sagemakerruntime"
+
 	"github.com/scenedex/scenedex/internal/assets"
 	"github.com/scenedex/scenedex/internal/clip"
 	"github.com/scenedex/scenedex/internal/descriptor"
@@ -20,6 +22,7 @@ import (
 	"github.com/scenedex/scenedex/internal/modelserver"
 	"github.com/scenedex/scenedex/internal/ocr"
 	"github.com/scenedex/scenedex/internal/onnx"
+	"github.com/scenedex/scenedex/internal/origin"
 	"github.com/scenedex/scenedex/internal/pipeline"
 	"github.com/scenedex/scenedex/internal/s3blob"
 	"github.com/scenedex/scenedex/internal/s3local"
@@ -35,8 +38,11 @@ const Bucket = "scenedex"
 
 // Config configures the all-in-one server.
 type Config struct {
-	Addr          string // API and S3 endpoint, e.g. 127.0.0.1:8080 (port 0 picks one)
-	Token         string // bearer token required on /v1 ("" = none: loopback addresses only)
+	Addr  string // API and S3 endpoint, e.g. 127.0.0.1:8080 (port 0 picks one)
+	Token string // bearer token required on /v1 ("" = none: loopback addresses only)
+	// Hosts are further names the server answers to (serve --host); it
+	// always answers to its listen address (and localhost on loopback).
+	Hosts         []string
 	Data          string // data folder
 	ModelURL      string // an endpoint speaking the SageMaker runtime API; "" = the built-in model
 	ModelEndpoint string // endpoint name (default scenedex-local)
@@ -53,7 +59,10 @@ type Config struct {
 	FFmpegDir  string
 	Pipeline   pipeline.Config
 	Runner     Options
-	Log        *slog.Logger
+	// RequestDeadline bounds every API request on the server (0 =
+	// httpapi.DefaultDeadline): past it the client gets 503.
+	RequestDeadline time.Duration
+	Log             *slog.Logger
 }
 
 // App is a running server.
@@ -66,10 +75,13 @@ type App struct {
 	S3       *s3local.Server
 	// Model is the folder of the model the server embeds with by default
 	// ("" = the built-in descriptor).
-	Model   string
-	closers []func() error
-	cancel  context.CancelFunc
-	done    chan struct{}
+	Model string
+	// ModelSocket is the unix socket of the built-in model server ("" with
+	// an outside endpoint).
+	ModelSocket string
+	closers     []func() error
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 // Start opens the data folder and serves until Close (or ctx ends).
@@ -97,6 +109,12 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.Token != "" {
+		if err := httpapi.CheckToken(cfg.Token); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("--token: %w", err)
+		}
 	}
 	if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() && cfg.Token == "" {
 		ln.Close()
@@ -133,6 +151,10 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}
 	app.Model = cfg.Model
 	modelURL := cfg.ModelURL
+	var modelClient *sagemakerruntime.Client
+	if modelURL != "" {
+		modelClient = sagemaker.LocalClient(modelURL)
+	}
 	var ms *modelserver.Server // the built-in model server, when it runs
 	if modelURL == "" && cfg.Model != "" {
 		m, err := openModel(cfg)
@@ -151,7 +173,16 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 			app.closers = append(app.closers, reader.Close)
 			cfg.ModelOptions.OCR, cfg.ModelOptions.OCRModel = reader, ocr.Name
 		}
-		mln, err := net.Listen("tcp", "127.0.0.1:0")
+		// The built-in model server listens on a unix socket in a folder
+		// only this user can open: no port that another user of the
+		// machine, or a web page, could call.
+		sockDir, err := os.MkdirTemp("", "scenedex-model-")
+		if err != nil {
+			return nil, fmt.Errorf("model server: %w", err)
+		}
+		app.closers = append(app.closers, func() error { return os.RemoveAll(sockDir) })
+		sock := filepath.Join(sockDir, "model.sock")
+		mln, err := net.Listen("unix", sock)
 		if err != nil {
 			return nil, fmt.Errorf("model server: %w", err)
 		}
@@ -159,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 		msrv := &http.Server{Handler: ms, ReadHeaderTimeout: 10 * time.Second}
 		go msrv.Serve(mln)
 		app.closers = append(app.closers, msrv.Close)
-		modelURL = "http://" + mln.Addr().String()
+		modelURL, modelClient, app.ModelSocket = "unix:"+sock, sagemaker.UnixClient(sock), sock
 	}
 
 	// Vectors of two models cannot be compared: a server embedding with
@@ -190,7 +221,7 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	}
 	app.S3 = s3srv
 	blobs := s3blob.New(s3blob.LocalClient(app.URL, s3srv.AccessKey, s3srv.Secret), Bucket)
-	embedder := sagemaker.New(sagemaker.LocalClient(modelURL), cfg.ModelEndpoint)
+	embedder := sagemaker.New(modelClient, cfg.ModelEndpoint)
 	if cfg.Pipeline.WorkDir == "" {
 		cfg.Pipeline.WorkDir = filepath.Join(cfg.Data, "tmp")
 	}
@@ -223,21 +254,35 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	if cfg.Token != "" {
 		apiHandler = httpapi.RequireToken(cfg.Token, api)
 	}
+	if cfg.RequestDeadline <= 0 {
+		cfg.RequestDeadline = httpapi.DefaultDeadline
+	}
+	apiHandler = httpapi.WithDeadline(cfg.RequestDeadline, cfg.Log, apiHandler)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
 	mux.Handle("/healthz", apiHandler)
 	page := webapp.Handler(webapp.Config{})
 	mux.Handle(webapp.Prefix, page)
 	// Everything else is the S3 endpoint (path-style /<bucket>/<key>), but
-	// for a browser's plain GET of "/": the web app.
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if webapp.IsPage(r) {
+	// for a browser's plain GET of "/": the web app. S3 requests skip the
+	// ServeMux, which would redirect a key with "." or ".." parts to
+	// another key (307); the endpoint refuses those keys itself (400).
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/v1/") || p == "/healthz" || strings.HasPrefix(p, webapp.Prefix):
+			mux.ServeHTTP(w, r)
+		case webapp.IsPage(r):
 			page.ServeHTTP(w, r)
-			return
+		default:
+			s3srv.ServeHTTP(w, r)
 		}
-		s3srv.ServeHTTP(w, r)
-	}))
-	srv := &http.Server{Handler: logRequests(cfg.Log, mux), ReadHeaderTimeout: 30 * time.Second,
+	})
+	guard, err := origin.New(ln.Addr().(*net.TCPAddr), cfg.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: logRequests(cfg.Log, guard.Wrap(routes)), ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
 	go srv.Serve(ln)
 	app.closers = append([]func() error{srv.Close}, app.closers...)

@@ -478,7 +478,7 @@ func TestTokenAndNonLoopback(t *testing.T) {
 		!strings.Contains(err.Error(), "without a token") {
 		t.Fatalf("non-loopback without a token: %v", err)
 	}
-	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "b"), Token: "s3cret"})
+	app, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Data: filepath.Join(dir, "b"), Token: "s3cret-s3cret-s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestTokenAndNonLoopback(t *testing.T) {
 	if _, err := c.Videos(context.Background(), ""); apiCode(err) != scenedex.CodeUnauthenticated {
 		t.Fatalf("wrong token: %v", err)
 	}
-	c.Token = "s3cret"
+	c.Token = "s3cret-s3cret-s3cret"
 	if _, err := c.Videos(context.Background(), ""); err != nil {
 		t.Fatalf("right token: %v", err)
 	}

@@ -25,7 +25,7 @@ type servedModels struct {
 	via   *sagemaker.Embedder
 	store models.Store
 
-	mu      sync.Mutex
+	mu      sync.Mutex        // held while a model loads; no database is touched under it
 	sources map[string]string // folder -> model name, of what was loaded
 	open    []*clip.Model
 }

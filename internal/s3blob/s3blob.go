@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -200,6 +201,11 @@ func classify(err error, what string) error {
 	var api smithy.APIError
 	if errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound") {
 		return scenedex.Wrap(scenedex.CodeNotFound, err, "%s: no such object", what)
+	}
+	if errors.As(err, &api) && api.ErrorCode() == "InsufficientStorage" {
+		// The local endpoint's full disk (507): keep the cause in the
+		// chain, so a FAILED reason and the logs say so.
+		return scenedex.Wrap(scenedex.CodeUnavailable, fmt.Errorf("%w (%w)", err, syscall.ENOSPC), "%s", what)
 	}
 	return scenedex.Wrap(scenedex.CodeUnavailable, err, "%s", what)
 }

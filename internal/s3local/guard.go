@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // Sub-resources the emulator would mistake for object bodies (replacing or
@@ -40,6 +41,12 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) (*http.Request, f
 		return nil, none
 	}
 	key, isObject := s.objectKey(r)
+	if msg := badKey(key); isObject && msg != "" {
+		// Before anything is staged: no file can hold this key.
+		s.cfg.Log.Warn("s3: refused a request for an invalid key", "method", r.Method, "key", fmt.Sprintf("%q", key), "reason", msg)
+		writeError(w, http.StatusBadRequest, "InvalidArgument", msg)
+		return nil, none
+	}
 	if r.Method == http.MethodPut && (r.URL.Path == "/"+s.cfg.Bucket || r.URL.Path == "/"+s.cfg.Bucket+"/") && len(q) == 0 {
 		// CreateBucket on the bucket that exists: us-east-1 answers 200 to its owner.
 		w.Header().Set("Location", "/"+s.cfg.Bucket)
@@ -105,7 +112,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 	}
 	tmp, err := open()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "InternalError", "cannot stage the upload: "+err.Error())
+		s.diskError(w, fmt.Errorf("cannot stage the upload: %w", err))
 		return nil, none
 	}
 	release := func() {
@@ -157,11 +164,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) (*staged, func(
 	}
 	if disk.err != nil {
 		// Our disk, not the client's body: say so, with a status clients retry.
-		status, code := http.StatusInternalServerError, "InternalError"
-		if isNoSpace(disk.err) {
-			status, code = http.StatusInsufficientStorage, "InsufficientStorage"
-		}
-		writeError(w, status, code, "cannot stage the upload: "+disk.err.Error()+"; nothing was stored")
+		s.diskError(w, fmt.Errorf("cannot stage the upload: %w", disk.err))
 		return nil, release
 	}
 	if err != nil {
@@ -237,11 +240,8 @@ func (s *Server) keyFits(key string) (int, string, string) {
 	}
 	parts := strings.Split(key, "/")
 	for i, p := range parts {
-		switch {
-		case len(p) > 255:
+		if len(p) > 255 {
 			return http.StatusBadRequest, "KeyTooLongError", fmt.Sprintf("the local S3 endpoint keeps objects as files: each /-separated part of a key must be at most 255 bytes (part %d has %d)", i+1, len(p))
-		case p == "" || p == "." || p == "..":
-			return http.StatusBadRequest, "InvalidArgument", fmt.Sprintf("the local S3 endpoint keeps objects as files: a key cannot have an empty, \".\" or \"..\" part (%q)", key)
 		}
 	}
 	path := s.ObjectsDir()
@@ -260,6 +260,27 @@ func (s *Server) keyFits(key string) (int, string, string) {
 		}
 	}
 	return 0, "", ""
+}
+
+// badKey says why no object can have key, for any request ("" if it can):
+// S3 keys are UTF-8 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html),
+// and objects kept as files cannot have a NUL in their name, nor an empty,
+// "." or ".." part (a path would name another file, or none).
+func badKey(key string) string {
+	switch {
+	case !utf8.ValidString(key):
+		return "an object key must be UTF-8"
+	case strings.ContainsRune(key, 0):
+		return "the local S3 endpoint keeps objects as files: a key cannot contain a NUL character"
+	}
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		last := i == len(parts)-1 && i > 0 // "a/": a folder marker (keyFits says what of it)
+		if p == "." || p == ".." || (p == "" && !last) {
+			return fmt.Sprintf("the local S3 endpoint keeps objects as files: a key cannot have an empty, \".\" or \"..\" part (%q)", key)
+		}
+	}
+	return ""
 }
 
 // errWriter remembers the error its writer returned, so a failing disk is

@@ -52,6 +52,9 @@ type partFile struct {
 
 // uploads serialises the operations of each upload (a part landing, its
 // completion, its abort); different uploads never wait on each other.
+// Lock order: an upload's lock, then (a completion's Object Created event)
+// the runner's queue database; code holding a database connection never
+// calls into this server, so the reverse cannot happen.
 type uploads struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -154,12 +157,15 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, key string
 	}{Xmlns: s3ns, Bucket: s.cfg.Bucket, Key: key, UploadID: id})
 }
 
-// diskError answers a failure of our own disk: 507 when it is full.
+// diskError answers, and logs, a failure of our own disk: 507 when it is
+// full. Nothing was stored.
 func (s *Server) diskError(w http.ResponseWriter, err error) {
 	if isNoSpace(err) {
-		writeError(w, http.StatusInsufficientStorage, "InsufficientStorage", "no space left on the local S3 endpoint's disk: "+err.Error())
+		s.cfg.Log.Error("s3: disk full, request refused", "err", err)
+		writeError(w, http.StatusInsufficientStorage, "InsufficientStorage", "no space left on the local S3 endpoint's disk; nothing was stored: "+err.Error())
 		return
 	}
+	s.cfg.Log.Error("s3: disk error, request refused", "err", err)
 	writeError(w, http.StatusInternalServerError, "InternalError", err.Error())
 }
 

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -44,6 +45,9 @@ type Config struct {
 	OnDeleted func(context.Context, scenedex.ObjectDeleted) error
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Idle bounds a request by its progress: after this long without a byte
+	// of its body or its answer moving, it is given up (0 = DefaultIdle).
+	Idle time.Duration
 }
 
 // Server is the endpoint.
@@ -82,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	osfs := afero.NewOsFs()
 	removePartials(objects) // what a killed server was writing is no object
-	objFs := atomicFs{Fs: afero.NewBasePathFs(osfs, objects), expected: &sync.Map{}}
+	objFs := atomicFs{Fs: afero.NewBasePathFs(osfs, objects), expected: &sync.Map{}, noSpace: &sync.Map{}}
 	backend, err := s3afero.SingleBucket(cfg.Bucket, objFs, metaFs{afero.NewBasePathFs(osfs, meta)})
 	if err != nil {
 		return nil, fmt.Errorf("s3local: %w", err)
@@ -143,8 +147,17 @@ func credentials(dir string) (string, string, error) {
 func (s *Server) ObjectsDir() string { return filepath.Join(s.cfg.Dir, s.cfg.Bucket) }
 
 // ServeHTTP verifies the signature, serves the request, and emits Object
-// Created for finished uploads.
+// Created for finished uploads; a request that stops moving is given up
+// (withProgress).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	idle := s.cfg.Idle
+	if idle <= 0 {
+		idle = DefaultIdle
+	}
+	withProgress(idle, http.HandlerFunc(s.serve)).ServeHTTP(w, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions { // CORS preflight carries no signature
 		s.fake.ServeHTTP(w, r)
 		return
@@ -163,17 +176,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, creates := s.createdKey(r)
-	if !creates {
+	if !creates && !s.objectPut(r) {
 		s.fake.ServeHTTP(w, r)
 		return
 	}
-	// Hold the response until the event is recorded: buffer it.
+	// Hold the response until the object is known stored (and its event
+	// recorded): buffer it.
 	buf := &bufferedWriter{header: http.Header{}}
 	s.fake.ServeHTTP(buf, r)
 	if buf.status == 0 {
 		buf.status = http.StatusOK
 	}
-	if buf.status == http.StatusOK {
+	if k, _ := s.objectKey(r); buf.status >= 500 && s.objFs.tookNoSpace(filepath.FromSlash(k)) {
+		s.diskError(w, fmt.Errorf("store %s: %w", k, syscall.ENOSPC))
+		return
+	}
+	if creates && buf.status == http.StatusOK {
 		if _, err := s.created(r.Context(), key); err != nil {
 			s.cfg.Log.Error("object created event not recorded", "key", key, "err", err)
 			writeError(w, http.StatusInternalServerError, "InternalError", "upload stored but its event was not recorded; retry the upload")
@@ -209,6 +227,14 @@ func (s *Server) createdKey(r *http.Request) (string, bool) {
 	}
 	q := r.URL.Query()
 	return key, r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId")
+}
+
+// objectPut reports whether r stores an object's bytes (a PUT of a key, not
+// a part or a copy).
+func (s *Server) objectPut(r *http.Request) bool {
+	_, ok := s.objectKey(r)
+	q := r.URL.Query()
+	return ok && r.Method == http.MethodPut && !q.Has("partNumber") && !q.Has("uploadId") && r.Header.Get("X-Amz-Copy-Source") == ""
 }
 
 // DropIns lists objects under uploads/ that were written straight into the

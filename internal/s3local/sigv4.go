@@ -97,7 +97,34 @@ func (v *verifier) verifyHeader(r *http.Request, auth string) *authError {
 	if payload == "" {
 		return deny("AccessDenied", "missing x-amz-content-sha256 header")
 	}
+	if unsigned := unsignedHeaders(r, fields["SignedHeaders"]); len(unsigned) > 0 {
+		return deny("AccessDenied", "There were headers present in the request which were not signed: %s", strings.Join(unsigned, ", "))
+	}
 	return v.check(r, fields["Credential"], fields["SignedHeaders"], fields["Signature"], amzDate, payload, false)
+}
+
+// unsignedHeaders lists the headers of r that a header-signed request must
+// sign and did not: "If the Content-Type header is present in the request,
+// you must add it to the CanonicalHeaders list. Any x-amz-* headers that you
+// plan to include in your request must also be added."
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html,
+// CanonicalHeaders). S3 refuses such a request (AccessDenied, "There were
+// headers present in the request which were not signed"), so a metadata or
+// content type added on the way is never taken as the signer's.
+func unsignedHeaders(r *http.Request, signedHeaders string) []string {
+	signed := map[string]bool{}
+	for _, h := range strings.Split(signedHeaders, ";") {
+		signed[h] = true
+	}
+	var out []string
+	for name := range r.Header {
+		h := strings.ToLower(name)
+		if (strings.HasPrefix(h, "x-amz-") || h == "content-type") && !signed[h] {
+			out = append(out, h)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (v *verifier) check(r *http.Request, credential, signedHeaders, signature, amzDate, payload string, presigned bool) *authError {

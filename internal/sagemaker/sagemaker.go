@@ -13,6 +13,8 @@ import (
 	"image"
 	"image/jpeg"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -267,6 +269,21 @@ func LocalClient(baseURL string) *sagemakerruntime.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(baseURL),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local-secret", ""),
+	})
+}
+
+// UnixClient is LocalClient for a model server listening on the unix socket
+// at path (the in-process one: no port another user or a web page can reach).
+func UnixClient(path string) *sagemakerruntime.Client {
+	var d net.Dialer
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return sagemakerruntime.New(sagemakerruntime.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://model.sock"),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local-secret", ""),
+		HTTPClient:   &http.Client{Transport: tr},
 	})
 }
 

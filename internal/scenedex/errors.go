@@ -16,6 +16,7 @@ const (
 	CodeInvalid         Code = "invalid_argument" // bad input from the caller: 400
 	CodeNotFound        Code = "not_found"        // 404
 	CodeUnauthenticated Code = "unauthenticated"  // 401
+	CodeForbidden       Code = "forbidden"        // 403: not this server's name, or a cross-site change
 	CodeConflict        Code = "conflict"         // 409
 	CodeTooLarge        Code = "too_large"        // 413
 	CodeUnsupported     Code = "unsupported"      // the configured model cannot do this: 400

@@ -116,7 +116,7 @@ func (c *Catalog) Create(ctx context.Context, v scenedex.Video) error {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return scenedex.Errorf(scenedex.CodeConflict, "video %s already exists", v.ID)
 		}
-		return fmt.Errorf("create video %s: %w", v.ID, err)
+		return fmt.Errorf("create video %s: %w", v.ID, DiskFull(err))
 	}
 	return nil
 }

@@ -5,11 +5,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
+	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	driver "modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Open opens (creating if needed) the database at path with WAL journaling and
@@ -22,7 +25,12 @@ func Open(ctx context.Context, path, schema string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	// One connection: SQLite has one writer anyway, and this rules out
-	// SQLITE_BUSY between our own connections.
+	// SQLITE_BUSY between our own connections. It makes the connection a
+	// lock: whoever holds it (open rows, a transaction, InTx's fn) must not
+	// wait for a Go lock or query the same *sql.DB again; Go locks are
+	// taken before the connection (vecindex.Index documents its order). The
+	// catalog and the queue hold no Go locks, and Catalog.Update's fn only
+	// edits the record.
 	db.SetMaxOpenConns(1)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
@@ -35,13 +43,26 @@ func Open(ctx context.Context, path, schema string) (*sql.DB, error) {
 func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return DiskFull(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return DiskFull(err)
 	}
-	return tx.Commit()
+	return DiskFull(tx.Commit())
+}
+
+// DiskFull puts ENOSPC in the chain of SQLite's "database or disk is full"
+// (SQLITE_FULL, https://www.sqlite.org/rescode.html#full), which carries no
+// errno: callers then see a full disk as such (scenedex.ErrorCode:
+// unavailable, 503; the message keeps the cause). Other errors are returned
+// as they are.
+func DiskFull(err error) error {
+	var se *driver.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL && !errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w (%w)", err, syscall.ENOSPC)
+	}
+	return err
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -43,10 +43,20 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`
 const bm25 = `bm25(words, 1.0, 0.4)`
 
 // Index is safe for concurrent use.
+//
+// Lock order: mu, then a database connection — never the reverse. db has
+// one connection (package sqlite), so a goroutine that holds it (open rows,
+// a transaction, a query in flight) and then waits for mu deadlocks with a
+// writer that holds mu and waits for the connection (issue 16: SearchWords
+// read its rows while taking mu.RLock per row, Upsert held mu.Lock and
+// waited for the connection). So: code that reads rows collects them and
+// closes them before it takes mu; code under mu may query db (writers must,
+// to keep memory and disk in step), and readers under mu.RLock do not
+// (Get reads memory, lets go, then queries).
 type Index struct {
 	db *sql.DB
 
-	mu    sync.RWMutex
+	mu    sync.RWMutex // guards the fields below; taken before db's connection, never while holding it
 	dim   int
 	model string // the model that made the vectors ("" before one says)
 	ids   []string
@@ -238,15 +248,23 @@ func upsert(ctx context.Context, tx *sql.Tx, d scenedex.Doc) error {
 
 // Get returns one doc.
 func (ix *Index) Get(ctx context.Context, id string) (scenedex.Doc, error) {
+	notFound := scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
 	ix.mu.RLock()
-	defer ix.mu.RUnlock()
 	i, ok := ix.byID[id]
-	if !ok {
-		return scenedex.Doc{}, scenedex.Errorf(scenedex.CodeNotFound, "no indexed chunk %q", id)
+	var d scenedex.Doc
+	if ok {
+		d = scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}
 	}
-	d := scenedex.Doc{Chunk: ix.meta[i], Vector: append([]float32(nil), ix.vecs[i*ix.dim:(i+1)*ix.dim]...)}
+	ix.mu.RUnlock() // before the query: a reader under mu waits for no connection
+	if !ok {
+		return scenedex.Doc{}, notFound
+	}
 	var lines []byte
-	if err := ix.db.QueryRowContext(ctx, `SELECT lines, model FROM docs WHERE id = ?`, id).Scan(&lines, &d.Model); err != nil {
+	err := ix.db.QueryRowContext(ctx, `SELECT lines, model FROM docs WHERE id = ?`, id).Scan(&lines, &d.Model)
+	if err == sql.ErrNoRows {
+		return scenedex.Doc{}, notFound // deleted meanwhile
+	}
+	if err != nil {
 		return d, fmt.Errorf("get %s: %w", id, err)
 	}
 	if len(lines) > 0 {
@@ -352,50 +370,70 @@ func (ix *Index) SearchWords(ctx context.Context, q scenedex.WordQuery, k int, f
 	hits := []scenedex.WordHit{}
 	const page = 200
 	for offset := 0; len(hits) < k; offset += page {
-		rows, err := ix.db.QueryContext(ctx, `SELECT d.id, -`+bm25+`, d.lines FROM words JOIN docs d ON d.rowid = words.rowid
-			WHERE words MATCH ? ORDER BY `+bm25+` LIMIT ? OFFSET ?`, expr, page, offset)
+		// The page is read whole and its rows closed before mu is taken
+		// (the lock order on Index).
+		rows, err := ix.wordPage(ctx, expr, page, offset)
 		if err != nil {
-			return nil, fmt.Errorf("search words: %w", err)
+			return nil, err
 		}
-		n := 0
-		for rows.Next() {
-			n++
-			var id string
-			var score float64
-			var lines []byte
-			if err := rows.Scan(&id, &score, &lines); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ix.mu.RLock()
-			i, ok := ix.byID[id]
-			var c scenedex.Chunk
+		ix.mu.RLock()
+		for i := range rows {
+			r := &rows[i]
+			row, ok := ix.byID[r.id]
 			if ok {
-				c = ix.meta[i]
+				r.chunk = ix.meta[row]
 			}
-			ix.mu.RUnlock()
-			if !ok || !matches(&c, f) || id == f.ExcludeID || len(hits) >= k {
+			r.ok = ok
+		}
+		ix.mu.RUnlock()
+		for _, r := range rows {
+			if !r.ok || !matches(&r.chunk, f) || r.id == f.ExcludeID || len(hits) >= k {
 				continue
 			}
-			h := scenedex.WordHit{Hit: hitOf(c, score)}
-			if len(lines) > 0 {
-				if err := json.Unmarshal(lines, &h.Lines); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("search words: lines of %s: %w", id, err)
+			h := scenedex.WordHit{Hit: hitOf(r.chunk, r.score)}
+			if len(r.lines) > 0 {
+				if err := json.Unmarshal(r.lines, &h.Lines); err != nil {
+					return nil, fmt.Errorf("search words: lines of %s: %w", r.id, err)
 				}
 			}
 			hits = append(hits, h)
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("search words: %w", err)
-		}
-		if n < page {
+		if len(rows) < page {
 			break
 		}
 	}
 	return hits, nil
+}
+
+// wordRow is one row of a words query; chunk and ok are filled from memory.
+type wordRow struct {
+	id    string
+	score float64
+	lines []byte
+	chunk scenedex.Chunk
+	ok    bool
+}
+
+// wordPage reads one page of a words query, best first, and closes its rows.
+func (ix *Index) wordPage(ctx context.Context, expr string, limit, offset int) ([]wordRow, error) {
+	rows, err := ix.db.QueryContext(ctx, `SELECT d.id, -`+bm25+`, d.lines FROM words JOIN docs d ON d.rowid = words.rowid
+		WHERE words MATCH ? ORDER BY `+bm25+` LIMIT ? OFFSET ?`, expr, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("search words: %w", err)
+	}
+	defer rows.Close()
+	var out []wordRow
+	for rows.Next() {
+		var r wordRow
+		if err := rows.Scan(&r.id, &r.score, &r.lines); err != nil {
+			return nil, fmt.Errorf("search words: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search words: %w", err)
+	}
+	return out, nil
 }
 
 // matchExpr is the FTS5 query: phrases must all match; terms are optional
