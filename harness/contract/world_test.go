@@ -139,7 +139,7 @@ func newWorld(t *testing.T) *world {
 		s3.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(w.aws.Close)
-	w.search = httptest.NewServer(w.guard.Wrap(iam.OpenSearch(w.domainARN()), osfake.NewDomain(t)))
+	w.search = httptest.NewServer(w.guard.Wrap(iam.OpenSearch(w.domainARN()), &osfake.Domain{T: t, Indexes: map[string]*osfake.Index{}}))
 	t.Cleanup(w.search.Close)
 
 	ffmpeg, err := exec.LookPath("ffmpeg")
