@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +59,9 @@ type Env struct {
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
 	ChunkSeconds       float64
 	MaxUploadBytes     int64
+	// SEARCH_MODEL_BUDGET: seconds a words search waits for the model
+	// before answering from the words alone, with a note (default 8).
+	SearchModelBudget time.Duration
 }
 
 // ReadEnv reads Env from the process environment; missing required
@@ -105,6 +109,13 @@ func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
 	}
 	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
+	}
+	if v := lookup("SEARCH_MODEL_BUDGET"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs <= 0 {
+			return e, fmt.Errorf("SEARCH_MODEL_BUDGET is %q: want seconds, e.g. 8", v)
+		}
+		e.SearchModelBudget = time.Duration(secs * float64(time.Second))
 	}
 	for _, name := range required {
 		// "A|B": one of them.
@@ -199,7 +210,8 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	fns.Tokens = sfn.Tokens{Client: sfnClient}
 	fns.Starter = sfn.Starter{Client: sfnClient, StateMachineArn: e.StateMachineArn}
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
-	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
+	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir(),
+		SearchModelBudget: e.SearchModelBudget},
 		blobs, catalog, index, embed, sender, media, log)
 	p.Reader, p.Models = reader, models
 	if e.StateMachineArn != "" {
