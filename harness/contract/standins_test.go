@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/scenedex/scenedex/internal/awsfake"
 )
 
 // The stand-ins for the JSON-protocol services the functions call that have
@@ -60,14 +62,7 @@ func (s *jsonService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func str(v any, path ...string) string {
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	s, _ := v.(string)
-	return s
-}
+func str(v any, path ...any) string { return awsfake.String(v, path...) }
 
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
