@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 
@@ -93,12 +94,14 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	chunkQueue := w.st.Functions["chunk"].Env["CHUNK_QUEUE_URL"]
 	// deliver plays the embed function's event source mapping: the queue's
 	// messages as one SQS event; every one must be taken.
+	var delivered []*message
 	deliver := func(what string) int {
 		t.Helper()
 		msgs := w.sqs.take(chunkQueue)
 		if len(msgs) == 0 {
 			return 0
 		}
+		delivered = append(delivered, msgs...)
 		ev := events.SQSEvent{}
 		for _, m := range msgs {
 			ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.id + "-r", Body: m.body,
@@ -159,6 +162,8 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	deliver("re-index")
 	// A model switch: the api starts it, the embed function takes its page
 	// messages (which queue the catalog's chunks) and the chunks.
+	var before pipeline.ModelStatus
+	api("api", http.MethodGet, "/v1/reindex", nil, &before)
 	w.model.Add("other", otherModel{})
 	api("api", http.MethodPost, "/v1/reindex", pipeline.ReindexRequest{Model: "other"}, nil)
 	for round := 0; round < 6 && deliver("model switch") > 0; round++ {
@@ -168,6 +173,20 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	if status.Model != "other" || status.Switch != nil {
 		t.Errorf("the model switch did not complete: %+v", status)
 	}
+	// Another switch, cancelled before its page is taken: the page
+	// message is then dropped.
+	api("api", http.MethodPost, "/v1/reindex", pipeline.ReindexRequest{Model: before.Model}, nil)
+	api("api", http.MethodDelete, "/v1/reindex", nil, nil)
+	deliver("cancelled switch")
+
+	// A large upload is a multipart one; deleting its video aborts it.
+	var big httpapi.CreateVideoResponse
+	api("upload", http.MethodPost, "/v1/videos", map[string]any{"filename": "big.mp4", "size": 300 << 20, "content_type": "video/mp4",
+		"collection": "ads"}, &big)
+	if len(big.Upload.Parts) == 0 {
+		t.Errorf("a 300 MiB upload got no parts: %+v", big.Upload)
+	}
+	api("api", http.MethodDelete, "/v1/videos/"+big.Video.ID, nil, nil)
 
 	// A file that is not a video: probe refuses it, fail records why.
 	badID, _, bad := w.upload(t, api, "notes.mp4", bytes.Repeat([]byte("text\n"), 200))
@@ -188,7 +207,7 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 
 	// Dead letters: a chunk message that failed three times, an event
 	// whose run never started; listed, then redriven.
-	w.sqs.put(w.st.Functions["api"].Env["CHUNKS_DLQ_URL"], `{"video_id":"`+id+`","index":0}`, 3)
+	w.sqs.put(w.st.Functions["api"].Env["CHUNKS_DLQ_URL"], delivered[0].body, 3)
 	w.sqs.put(w.st.Functions["api"].Env["EVENTS_DLQ_URL"], string(mustJSON(created)), 1)
 	api("api", http.MethodGet, "/v1/dead-letters", nil, nil)
 	api("api", http.MethodPost, "/v1/dead-letters/redrive", nil, nil)
@@ -208,6 +227,24 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	}
 	api("api", http.MethodDelete, "/v1/videos/"+badID, nil, nil)
 
+	// What each function was seen to call (go test -v shows it).
+	seen := map[string]map[string]bool{}
+	for _, a := range w.guard.Allowed() {
+		if seen[a.Function] == nil {
+			seen[a.Function] = map[string]bool{}
+		}
+		for _, r := range a.Requests {
+			seen[a.Function][r.Action] = true
+		}
+	}
+	for _, name := range sortedNames(w.st) {
+		var actions []string
+		for a := range seen[name] {
+			actions = append(actions, a)
+		}
+		sort.Strings(actions)
+		t.Logf("%s called %s", name, strings.Join(actions, " "))
+	}
 	for _, v := range w.guard.Violations() {
 		t.Errorf("IAM: %s", v)
 	}
