@@ -15,12 +15,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/scenedex/scenedex/harness/template"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/lambdas"
 	"github.com/scenedex/scenedex/internal/pipeline"
@@ -92,6 +94,17 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 		return resp.StatusCode
 	}
 	chunkQueue := w.st.Functions["chunk"].Env["CHUNK_QUEUE_URL"]
+	// The window queue: the chunk function's event source that has a
+	// dead-letter queue (the other is that dead-letter queue).
+	windowQueue := ""
+	for _, es := range w.st.Functions["chunk"].EventSources {
+		if q := w.st.QueueByARN(es.QueueARN); q != nil && q.DeadLetterARN != "" {
+			windowQueue = q.URL
+		}
+	}
+	if windowQueue == "" {
+		t.Fatalf("the chunk function's event sources %+v: none is a queue with a dead-letter queue", w.st.Functions["chunk"].EventSources)
+	}
 	// deliver plays the embed function's event source mapping: the queue's
 	// messages as one SQS event; every one must be taken.
 	var delivered []*message
@@ -102,13 +115,8 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 			return 0
 		}
 		delivered = append(delivered, msgs...)
-		ev := events.SQSEvent{}
-		for _, m := range msgs {
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.id + "-r", Body: m.body,
-				EventSource: "aws:sqs", EventSourceARN: w.st.QueueByURL(chunkQueue).ARN, AWSRegion: "us-east-1"})
-		}
 		var resp events.SQSEventResponse
-		must("embed", ev, &resp)
+		must("embed", sqsEvent(msgs, w.st.QueueByURL(chunkQueue).ARN), &resp)
 		for _, f := range resp.BatchItemFailures {
 			for _, m := range msgs {
 				if m.id == f.ItemIdentifier {
@@ -134,17 +142,29 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	if probed.VideoID != id || len(probed.Windows) == 0 {
 		t.Fatalf("probe: %+v", probed)
 	}
+	// The Map item sends each window to the window queue with its task
+	// token (sqs:sendMessage.waitForTaskToken: the state machine's role);
+	// the chunk function's event source delivers it and the function
+	// answers the token with the window's chunk count.
 	var counts []int
-	for _, win := range probed.Windows {
+	for i, win := range probed.Windows {
+		token := fmt.Sprintf("window-%d", i)
+		w.sqs.put(windowQueue, string(mustJSON(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: win, TaskToken: token})), 1)
+		msgs := w.sqs.take(windowQueue)
+		var resp events.SQSEventResponse
+		must("chunk", sqsEvent(msgs, w.st.QueueByURL(windowQueue).ARN), &resp)
 		var out lambdas.ChunkOutput
-		must("chunk", lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: win}, &out)
+		if err := json.Unmarshal([]byte(w.sfn.outputs[token]), &out); err != nil || len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("chunk answered window %d with %q (%v), failures %v\nits log: %s", i, w.sfn.outputs[token], err, resp.BatchItemFailures,
+				fns["chunk"].logs.lines(""))
+		}
 		counts = append(counts, out.Chunks)
 	}
 	must("await", lambdas.AwaitInput{VideoID: id, Counts: counts, TaskToken: "tok-1"}, nil)
 	if n := deliver("chunk"); n == 0 {
 		t.Error("chunk queued no messages")
 	}
-	if len(w.sfn.succeeded) != 1 {
+	if !slices.Contains(w.sfn.succeeded, "tok-1") {
 		t.Errorf("the embeddings wait was not released: %v", w.sfn.succeeded)
 	}
 	var ready scenedex.Video
@@ -253,6 +273,17 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 			t.Errorf("%s: the template deploys it but the contract test runs none of its paths", name)
 		}
 	}
+}
+
+// sqsEvent is the event an SQS event source mapping delivers for msgs.
+func sqsEvent(msgs []*message, queueARN string) events.SQSEvent {
+	var ev events.SQSEvent
+	for _, m := range msgs {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
+			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(max(m.receives, 1))},
+			EventSource: "aws:sqs", EventSourceARN: queueARN, AWSRegion: template.Region})
+	}
+	return ev
 }
 
 func mustJSON(v any) []byte {

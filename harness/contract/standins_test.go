@@ -245,12 +245,13 @@ type sfnStandIn struct {
 	mu        sync.Mutex
 	runs      map[string]string // name -> input
 	succeeded []string          // task tokens
+	outputs   map[string]string // task token -> SendTaskSuccess's output
 	failed    []string
 	beats     int
 }
 
 func newSFN(t *testing.T) *sfnStandIn {
-	s := &sfnStandIn{jsonService: jsonService{t: t}, runs: map[string]string{}}
+	s := &sfnStandIn{jsonService: jsonService{t: t}, runs: map[string]string{}, outputs: map[string]string{}}
 	token := func(b map[string]any, into *[]string) (any, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -259,6 +260,7 @@ func newSFN(t *testing.T) *sfnStandIn {
 		}
 		if into != nil {
 			*into = append(*into, str(b, "taskToken"))
+			s.outputs[str(b, "taskToken")] = str(b, "output")
 		} else {
 			s.beats++
 		}

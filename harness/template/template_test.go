@@ -117,15 +117,15 @@ func TestSynthesizeReadsCdkJSON(t *testing.T) {
 		t.Errorf("embed's MaximumConcurrency %d, cdk.json's embedConcurrency %v", got, cdk.Context["embedConcurrency"])
 	}
 	dir := t.TempDir()
-	if err := Synthesize(t.Context(), root, dir, map[string]string{"embedConcurrency": "7", "app": "off"}); err != nil {
+	if err := Synthesize(t.Context(), root, dir, map[string]string{"embedConcurrency": "3", "app": "off"}); err != nil {
 		t.Fatal(err)
 	}
 	other, err := Parse(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := other.Functions["embed"].EventSources[0].MaximumConcurrency; got != 7 {
-		t.Errorf("-c embedConcurrency=7 gave %d", got)
+	if got := other.Functions["embed"].EventSources[0].MaximumConcurrency; got != 3 {
+		t.Errorf("-c embedConcurrency=3 gave %d", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, StackName+".template.json")); err != nil {
 		t.Error(err)
