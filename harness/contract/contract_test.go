@@ -280,7 +280,7 @@ func sqsEvent(msgs []*message, queueARN string) events.SQSEvent {
 	var ev events.SQSEvent
 	for _, m := range msgs {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
-			Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(max(m.receives, 1))},
+			Attributes:  map[string]string{"ApproximateReceiveCount": fmt.Sprint(max(m.receives, 1))},
 			EventSource: "aws:sqs", EventSourceARN: queueARN, AWSRegion: template.Region})
 	}
 	return ev
