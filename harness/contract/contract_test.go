@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/scenedex/scenedex/harness/iam"
 	"github.com/scenedex/scenedex/harness/template"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/lambdas"
@@ -341,4 +342,34 @@ func (otherModel) EmbedImages(_ context.Context, images [][]byte) ([][]float32, 
 
 func (otherModel) EmbedText(context.Context, string) ([]float32, error) {
 	return nil, scenedex.Errorf(scenedex.CodeUnsupported, "image-only")
+}
+
+// TestEventSourcesCanBeRead: Lambda polls a function's SQS event source
+// with the function's own role, which needs sqs:ReceiveMessage,
+// sqs:DeleteMessage and sqs:GetQueueAttributes on the queue (AWS Lambda
+// Developer Guide, "Using Lambda with Amazon SQS": execution role
+// permissions). A mapping the role cannot read is disabled at deploy.
+func TestEventSourcesCanBeRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("synthesizes the stack")
+	}
+	st, err := template.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range sortedNames(st) {
+		for _, es := range st.Functions[name].EventSources {
+			n++
+			for _, action := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} {
+				req := iam.Request{Action: action, Resource: es.QueueARN}
+				if d := iam.Evaluate(st.Functions[name].Policy, req); d != iam.Allow {
+					t.Errorf("%s: its event source %s: %s on %s is refused (%s)", name, es.LogicalID, action, es.QueueARN, d)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no function has an event source: the template is not the one expected")
+	}
 }
