@@ -116,18 +116,14 @@ func TestSynthesizeReadsCdkJSON(t *testing.T) {
 	if got := st.Functions["embed"].EventSources[0].MaximumConcurrency; want == 0 || got != want {
 		t.Errorf("embed's MaximumConcurrency %d, cdk.json's embedConcurrency %v", got, cdk.Context["embedConcurrency"])
 	}
-	dir := t.TempDir()
-	if err := Synthesize(t.Context(), root, dir, map[string]string{"embedConcurrency": "3", "app": "off"}); err != nil {
-		t.Fatal(err)
-	}
-	other, err := Parse(dir)
+	other, err := LoadWith(t.Context(), root, map[string]string{"embedConcurrency": "3", "app": "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := other.Functions["embed"].EventSources[0].MaximumConcurrency; got != 3 {
 		t.Errorf("-c embedConcurrency=3 gave %d", got)
 	}
-	if _, err := os.Stat(filepath.Join(dir, StackName+".template.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(other.Dir, StackName+".template.json")); err != nil {
 		t.Error(err)
 	}
 }
