@@ -248,6 +248,31 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	}
 	api("api", http.MethodDelete, "/v1/videos/"+badID, nil, nil)
 
+	// Steps that find their video deleted clear what it made and end
+	// quietly: await releases its wait, finalize ends.
+	must("await", lambdas.AwaitInput{VideoID: id, Counts: counts, TaskToken: "tok-gone"}, nil)
+	if !slices.Contains(w.sfn.succeeded, "tok-gone") {
+		t.Errorf("await of a deleted video did not release its wait: %v", w.sfn.succeeded)
+	}
+	if err := call("finalize", lambdas.VideoRef{VideoID: id}, nil); err != nil {
+		t.Errorf("finalize of a deleted video: %v", err)
+	}
+	// A window that failed every attempt reaches the window queue's
+	// dead-letter queue; chunk fails its token from there.
+	var windowDLQ string
+	for _, es := range w.st.Functions["chunk"].EventSources {
+		if q := w.st.QueueByARN(es.QueueARN); q != nil && q.URL != windowQueue {
+			windowDLQ = q.URL
+		}
+	}
+	w.sqs.put(windowDLQ, string(mustJSON(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: probed.Windows[0],
+		TaskToken: "window-dead"})), 1)
+	var dead events.SQSEventResponse
+	must("chunk", sqsEvent(w.sqs.take(windowDLQ), w.st.QueueByURL(windowDLQ).ARN), &dead)
+	if !slices.Contains(w.sfn.failed, "window-dead") || len(dead.BatchItemFailures) > 0 {
+		t.Errorf("chunk did not fail a dead window's token: %v, failures %v", w.sfn.failed, dead.BatchItemFailures)
+	}
+
 	// What each function was seen to call (go test -v shows it).
 	seen := map[string]map[string]bool{}
 	for _, a := range w.guard.Allowed() {
