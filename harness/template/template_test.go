@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,4 +172,35 @@ func hasGrant(policy []Statement, action, resource string) bool {
 		}
 	}
 	return false
+}
+
+// TestOnlyTestsImportTheHarness: no package's own code (tests aside)
+// imports a harness package, so no harness reaches a binary.
+func TestOnlyTestsImportTheHarness(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const harness = "github.com/scenedex/scenedex/harness/"
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 20 {
+		t.Fatalf("go list found %d packages", len(lines))
+	}
+	for _, line := range lines {
+		pkg, imports, _ := strings.Cut(line, " ")
+		if strings.HasPrefix(pkg, harness) {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if strings.HasPrefix(imp, harness) {
+				t.Errorf("%s imports %s outside its tests", pkg, imp)
+			}
+		}
+	}
 }
