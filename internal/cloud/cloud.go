@@ -62,7 +62,8 @@ type Env struct {
 	WindowMaxReceives  int    // WINDOW_MAX_RECEIVES: the window queue's maxReceiveCount (the chunk function)
 	WindowDLQARN       string // WINDOW_DLQ_ARN: the window queue's dead-letter queue (the chunk function)
 	// SEARCH_MODEL_BUDGET: seconds a words search waits for the model
-	// before answering from the words alone, with a note (default 8).
+	// before answering from the words alone, with a note (default 8: API
+	// Gateway gives the api 29 s).
 	SearchModelBudget time.Duration
 }
 
@@ -112,6 +113,7 @@ func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
 	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
 	}
+	e.SearchModelBudget = pipeline.DefaultSearchModelBudget
 	if v := lookup("SEARCH_MODEL_BUDGET"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
 		if err != nil || secs <= 0 {

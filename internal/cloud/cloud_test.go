@@ -49,8 +49,8 @@ func TestReadEnv(t *testing.T) {
 		t.Fatal("negative replicas accepted")
 	}
 	t.Setenv("OPENSEARCH_REPLICAS", "")
-	if e, err := ReadEnv(); err != nil || e.SearchModelBudget != 0 {
-		t.Fatalf("search budget unset: %v %v (the pipeline's default applies)", e.SearchModelBudget, err)
+	if e, err := ReadEnv(); err != nil || e.SearchModelBudget != 8*time.Second {
+		t.Fatalf("search budget unset: %v %v, want 8s", e.SearchModelBudget, err)
 	}
 	t.Setenv("SEARCH_MODEL_BUDGET", "2.5")
 	if e, err := ReadEnv(); err != nil || e.SearchModelBudget != 2500*time.Millisecond {

@@ -45,10 +45,11 @@ type Config struct {
 	PartSize       int64         // multipart part size (64 MiB; grows to stay within 10,000 parts)
 	WorkDir        string        // scratch space for cutting ("" = system temp)
 	SwitchPage     int           // videos one page message of a model switch queues (100)
-	// SearchModelBudget bounds the model call of a words search (8s): a
-	// model that has not answered by then (a serverless endpoint starting
-	// after a while idle) leaves the picture part out, and the words answer
-	// alone with a note, well within API Gateway's 29 s.
+	// SearchModelBudget bounds the model call of a words search (0: no
+	// bound; the cloud's api sets DefaultSearchModelBudget): a model that
+	// has not answered by then (a serverless endpoint starting after a while
+	// idle) leaves the picture part out, and the words answer alone with a
+	// note, well within API Gateway's 29 s.
 	SearchModelBudget time.Duration
 }
 
@@ -86,16 +87,14 @@ func (c Config) withDefaults() Config {
 	if c.SwitchPage <= 0 {
 		c.SwitchPage = 100
 	}
-	if c.SearchModelBudget <= 0 {
-		c.SearchModelBudget = DefaultSearchModelBudget
-	}
 	if c.PartSize < 5<<20 { // S3's minimum part size
 		c.PartSize = 64 << 20
 	}
 	return c
 }
 
-// DefaultSearchModelBudget is how long a words search waits for the model.
+// DefaultSearchModelBudget is how long a words search in the cloud waits for
+// the model.
 const DefaultSearchModelBudget = 8 * time.Second
 
 // Pipeline wires the steps to their dependencies.

@@ -181,11 +181,16 @@ func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.
 	return fuse(wordHits, picHits, wq, q.K), note, nil
 }
 
-// embedQuery embeds a words query with the live model within the search
-// budget. A model that does not answer in time, where words on screen can
-// answer alone, gives no vector and a note instead of an error.
+// embedQuery embeds a words query with the live model, within the search
+// budget if there is one. A model that does not answer in time, where words
+// on screen can answer alone, gives no vector and a note instead of an
+// error.
 func (p *Pipeline) embedQuery(ctx context.Context, text string, wq scenedex.WordQuery) ([]float32, string, error) {
 	budget := p.cfg.SearchModelBudget
+	if budget <= 0 {
+		vec, err := p.liveEmbedder(ctx).EmbedText(ctx, text)
+		return vec, "", err
+	}
 	mctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	vec, err := p.liveEmbedder(ctx).EmbedText(mctx, text)
