@@ -678,6 +678,7 @@ func TestDefaultStack(t *testing.T) {
 			{"embed", "sagemaker:InvokeEndpoint", "Endpoint", true},
 			{"embed", "es:ESHttpPost", "scenedex-chunks", true},
 			{"embed", "states:SendTaskSuccess", "stateMachine", true},
+			{"embed", "states:SendTaskHeartbeat", "", false}, // the embeddings wait has no heartbeat
 			{"embed", "dynamodb:UpdateItem", "Catalog", true},
 			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},

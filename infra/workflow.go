@@ -81,7 +81,7 @@ func retryLambda(extra ...string) []any {
 func retrySQS() []any {
 	return []any{map[string]any{
 		"ErrorEquals":     []string{"SQS.AmazonSQSException", "SQS.SdkClientException"},
-		"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
+		"IntervalSeconds": 2, "MaxAttempts": transientMaxAttempts, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
 	}}
 }
 

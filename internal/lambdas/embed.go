@@ -63,19 +63,17 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	if v.Status == scenedex.StatusReady {
 		return nil // a re-index of a finished video: no workflow is waiting
 	}
+	if !pipeline.Complete(v) {
+		// Chunks still to come. No heartbeat: the wait has none, since a
+		// backlog can keep a video's chunks from embedding for hours.
+		return nil
+	}
 	token, err := f.Store.TaskToken(ctx, c.VideoID)
 	if err != nil {
 		return err
 	}
 	if token == "" {
 		return nil // the workflow has not started waiting yet: Await will see it complete
-	}
-	if !pipeline.Complete(v) {
-		// Progress: keep the waiting state's heartbeat alive (best effort).
-		if err := f.Tokens.Heartbeat(ctx, token); err != nil {
-			f.Log.Warn("heartbeat not sent", "video", c.VideoID, "err", err)
-		}
-		return nil
 	}
 	return f.Tokens.Succeed(ctx, token, VideoRef{VideoID: c.VideoID})
 }
