@@ -4,11 +4,8 @@
 // stores them in S3, sends one SQS message per chunk and answers the token.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Chunk }, "BUCKET", "CHUNK_QUEUE_URL", "WINDOW_MAX_RECEIVES", "WINDOW_DLQ_ARN")
+	cloud.Main("chunk")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,20 +61,35 @@ type Env struct {
 	MaxUploadBytes     int64
 	WindowMaxReceives  int    // WINDOW_MAX_RECEIVES: the window queue's maxReceiveCount (the chunk function)
 	WindowDLQARN       string // WINDOW_DLQ_ARN: the window queue's dead-letter queue (the chunk function)
+	// SEARCH_MODEL_BUDGET: seconds a words search waits for the model
+	// before answering from the words alone, with a note (default 8: API
+	// Gateway gives the api 29 s).
+	SearchModelBudget time.Duration
 }
 
-// ReadEnv reads Env; missing required variables are an error naming them.
-func ReadEnv(required ...string) (Env, error) {
-	e := Env{
-		Bucket: os.Getenv("BUCKET"), Table: os.Getenv("TABLE"), QueueURL: os.Getenv("CHUNK_QUEUE_URL"),
-		OpenSearchEndpoint: os.Getenv("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
-		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: os.Getenv("EMBEDDING_ENDPOINT"),
-		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
-		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
+// ReadEnv reads Env from the process environment; missing required
+// variables are an error naming them.
+func ReadEnv(required ...string) (Env, error) { return ReadEnvFrom(os.Getenv, required...) }
+
+// ReadEnvFrom is ReadEnv over a lookup of variables (a function's
+// environment as the stack gives it, in the contract test).
+func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
+	getenv := func(k, def string) string {
+		if v := lookup(k); v != "" {
+			return v
+		}
+		return def
 	}
-	e.S3PathStyle = os.Getenv("S3_PATH_STYLE") == "true"
-	e.ChunksDLQURL, e.ChunksDLQARN, e.EventsDLQURL = os.Getenv("CHUNKS_DLQ_URL"), os.Getenv("CHUNKS_DLQ_ARN"), os.Getenv("EVENTS_DLQ_URL")
-	if v := os.Getenv("OPENSEARCH_REPLICAS"); v != "" {
+	e := Env{
+		Bucket: lookup("BUCKET"), Table: lookup("TABLE"), QueueURL: lookup("CHUNK_QUEUE_URL"),
+		OpenSearchEndpoint: lookup("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
+		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: lookup("EMBEDDING_ENDPOINT"),
+		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
+		StateMachineArn: lookup("STATE_MACHINE_ARN"),
+	}
+	e.S3PathStyle = lookup("S3_PATH_STYLE") == "true"
+	e.ChunksDLQURL, e.ChunksDLQARN, e.EventsDLQURL = lookup("CHUNKS_DLQ_URL"), lookup("CHUNKS_DLQ_ARN"), lookup("EVENTS_DLQ_URL")
+	if v := lookup("OPENSEARCH_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return e, fmt.Errorf("OPENSEARCH_REPLICAS is %q: want a count", v)
@@ -87,7 +103,7 @@ func ReadEnv(required ...string) (Env, error) {
 		return e, fmt.Errorf("OCR is %q: want on or off", v)
 	}
 	var err error
-	e.BedrockModel = os.Getenv("BEDROCK_MODEL_ID")
+	e.BedrockModel = lookup("BEDROCK_MODEL_ID")
 	if e.EmbeddingDim, err = strconv.Atoi(getenv("EMBEDDING_DIM", "1024")); err != nil {
 		return e, fmt.Errorf("EMBEDDING_DIM: %w", err)
 	}
@@ -97,30 +113,31 @@ func ReadEnv(required ...string) (Env, error) {
 	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
 	}
-	if v := os.Getenv("WINDOW_MAX_RECEIVES"); v != "" {
+	e.SearchModelBudget = pipeline.DefaultSearchModelBudget
+	if v := lookup("SEARCH_MODEL_BUDGET"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs <= 0 {
+			return e, fmt.Errorf("SEARCH_MODEL_BUDGET is %q: want seconds, e.g. 8", v)
+		}
+		e.SearchModelBudget = time.Duration(secs * float64(time.Second))
+	}
+	if v := lookup("WINDOW_MAX_RECEIVES"); v != "" {
 		if e.WindowMaxReceives, err = strconv.Atoi(v); err != nil || e.WindowMaxReceives < 1 {
 			return e, fmt.Errorf("WINDOW_MAX_RECEIVES is %q: want the window queue's maxReceiveCount, at least 1", v)
 		}
 	}
-	e.WindowDLQARN = os.Getenv("WINDOW_DLQ_ARN")
+	e.WindowDLQARN = lookup("WINDOW_DLQ_ARN")
 	for _, name := range required {
 		// "A|B": one of them.
 		set := false
 		for _, alt := range strings.Split(name, "|") {
-			set = set || os.Getenv(alt) != ""
+			set = set || lookup(alt) != ""
 		}
 		if !set {
 			return e, fmt.Errorf("environment variable %s is required", strings.ReplaceAll(name, "|", " or "))
 		}
 	}
 	return e, nil
-}
-
-func getenv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Build wires the pipeline and handlers from env and the default AWS config
@@ -207,7 +224,8 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	fns.Tokens = sfn.Tokens{Client: sfnClient}
 	fns.Starter = sfn.Starter{Client: sfnClient, StateMachineArn: e.StateMachineArn}
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
-	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
+	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir(),
+		SearchModelBudget: e.SearchModelBudget},
 		blobs, catalog, index, embed, sender, media, log)
 	p.Reader, p.Models = reader, models
 	if e.StateMachineArn != "" {
