@@ -1,5 +1,6 @@
-// Command sweep runs on a schedule: uploads that never arrived before their
-// URLs expired end FAILED, so no video stays UPLOADING forever.
+// Command sweep runs on a schedule: deletes cut short are completed, and
+// uploads that never arrived before their URLs expired end FAILED, so no video
+// stays UPLOADING or DELETING forever.
 package main
 
 import (
@@ -8,5 +9,5 @@ import (
 )
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Sweep }, "BUCKET", "TABLE")
+	cloud.Run(func(f *lambdas.Functions) any { return f.Sweep }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT")
 }
