@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -19,9 +20,18 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // event, a backfill (which lists no version ids) or the sweep, in versioned
 // and unversioned buckets alike — so it cannot start a second run; new content
 // under the key (a new ETag) gets a new run.
+//
+// The key is read decoded: S3's events URL-encode it (a space as '+'), the
+// sweep and the backfill encode it with url.QueryEscape (a '/' as %2F too);
+// both decode to the object's key, so a run started by the sweep has the name
+// the event's run has and cannot be a second run of the same object.
 func ExecutionName(d S3ObjectCreated) string {
-	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + d.Object.Key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)))
-	words := strings.Trim(unsafeName.ReplaceAllString(d.Object.Key, "-"), "-")
+	key := d.Object.Key
+	if dec, err := url.QueryUnescape(key); err == nil {
+		key = dec
+	}
+	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)))
+	words := strings.Trim(unsafeName.ReplaceAllString(key, "-"), "-")
 	if len(words) > 47 {
 		words = words[len(words)-47:]
 	}
