@@ -557,6 +557,12 @@ func TestDefaultStack(t *testing.T) {
 			{"api", "dynamodb:Scan", "", false},
 			{"sweep", "s3:GetObject", "/uploads/*", true}, // HeadObject before failing an upload
 			{"sweep", "s3:GetObject", "/chunks/*", false},
+			// sweep completes deletes cut short: documents, chunk files, upload, records.
+			{"sweep", "s3:DeleteObject", "/chunks/*", true},
+			{"sweep", "s3:DeleteObject", "/uploads/*", true},
+			{"sweep", "es:ESHttpPost", "scenedex-chunks", true},
+			{"sweep", "dynamodb:BatchWriteItem", "Catalog", true},
+			{"sweep", "s3:PutObject", "", false},
 			{"sweep", "states:StartExecution", "-ingest", true},
 			{"sweep", "s3:ListBucket", "Media", true},
 			{"probe", "s3:ListBucket", "Media", true},

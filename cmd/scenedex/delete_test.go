@@ -26,21 +26,22 @@ func TestKillDuringDeletes(t *testing.T) {
 	addr := freeAddr(t)
 	url := "http://" + addr
 	ctx := context.Background()
-	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2})
+	video := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2})  // two chunks
+	short := testvideo.Make(t, dir, "short.mp4", testvideo.Spec{Scenes: []int{2}, SceneSecs: 2}) // one: quicker
 
-	server := startServe(t, addr, data)
+	server := startServe(t, addr, data, "--ocr=false")
 	c := client.New(url)
-	upload := func(collection string) client.Video {
-		v, err := c.UploadFile(ctx, video, client.UploadOptions{Collection: collection})
+	upload := func(path, collection string) client.Video {
+		v, err := c.UploadFile(ctx, path, client.UploadOptions{Collection: collection})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-	keep := upload("kept")
+	keep := upload(video, "kept")
 	doomed := make([]client.Video, 12)
 	for i := range doomed {
-		doomed[i] = upload("doomed")
+		doomed[i] = upload(short, "doomed")
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
@@ -72,7 +73,7 @@ func TestKillDuringDeletes(t *testing.T) {
 	cut := inspectDeletes(t, data, doomed)
 	t.Logf("%d of %d deletes were cut short by the kill", len(cut), len(doomed))
 
-	server = startServe(t, addr, data)
+	server = startServe(t, addr, data, "--ocr=false")
 	for _, v := range doomed {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -148,7 +149,7 @@ func inspectDeletes(t *testing.T, data string, vs []client.Video) map[string]boo
 		got, err := cat.Get(ctx, v.ID)
 		switch {
 		case scenedex.ErrorCode(err) == scenedex.CodeNotFound:
-			for i := range 2 {
+			for i := range 4 { // more than a video has
 				if _, err := ix.Get(ctx, scenedex.ChunkID(v.ID, i)); err == nil {
 					t.Errorf("video %s has no record but its chunk %d is indexed", v.ID, i)
 				}
