@@ -75,3 +75,52 @@ func TestDeleteCancelsWorkInFlight(t *testing.T) {
 		t.Errorf("%d documents indexed after the delete", n)
 	}
 }
+
+// A delete cut short (its tombstone written, part of the video removed, then
+// the process gone) is completed when the server starts again, before any
+// request could find it half there.
+func TestStartCompletesDeletesCutShort(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	app, c := startApp(t, data, modelserver.Options{})
+	ctx := context.Background()
+	src := testvideo.Make(t, dir, "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: chunkSecs})
+	id := uploadFile(t, c, src, "resume")
+	v := waitFinal(t, c, id)
+	if v.Status != scenedex.StatusReady {
+		t.Fatalf("video: %+v", v)
+	}
+	// What pipeline.Delete writes first, and part of the removal.
+	if _, err := app.Catalog.Update(ctx, id, func(v *scenedex.Video) error {
+		v.Status, v.Stage = scenedex.StatusDeleting, scenedex.StageDeleting
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Pipeline.Blobs.DeletePrefix(ctx, "chunks/"+id+"/00000/"); err != nil {
+		t.Fatal(err)
+	}
+	app.Close()
+
+	app, _ = startApp(t, data, modelserver.Options{})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := app.Catalog.Get(ctx, id)
+		if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delete cut short was not completed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := app.Index.Len(); n != 0 {
+		t.Errorf("%d documents left", n)
+	}
+	filepath.WalkDir(app.S3.ObjectsDir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.Contains(p, id) || strings.Contains(p, "/uploads/")) {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+}
