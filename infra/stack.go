@@ -517,7 +517,7 @@ func (s *builder) grants() {
 		}))
 		s.osGrant(f[name], true) // deletes the video's documents
 	}
-	for _, name := range []string{"probe", "sweep", "api", "forget"} {
+	for _, name := range []string{"probe", "sweep", "api", "forget", "chunk"} { // chunk: was the object deleted?
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
 			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"uploads/*"}}},

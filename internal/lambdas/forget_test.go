@@ -98,10 +98,19 @@ func TestForget(t *testing.T) {
 		t.Errorf("malformed event: %v", err)
 	}
 
-	// Deleted (through the API) between cutting and waiting.
+	// Deleted (through the API) between cutting and waiting; a window cut
+	// again after (a retried Map item) ends quietly, and a late fail step too.
 	out, sent = e.run(t, "uploads/ads/second.mp4", video)
 	if err := e.fns.P.Delete(ctx, out.VideoID); err != nil {
 		t.Fatal(err)
+	}
+	if res, err := e.fns.Chunk(ctx, ChunkInput{Video: out.Video, Plan: out.Plan, Window: out.Windows[0]}); err != nil || res.Chunks != 0 {
+		t.Errorf("a window of a deleted video: %+v %v", res, err)
+	}
+	var fail FailInput
+	fail.VideoID, fail.Error.Error = out.VideoID, "States.TaskFailed"
+	if _, err := e.fns.Fail(ctx, fail); err != nil {
+		t.Errorf("fail step of a deleted video: %v", err)
 	}
 	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-b"}); err != nil {
 		t.Fatalf("await of a deleted video: %v", err)

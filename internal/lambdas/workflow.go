@@ -136,10 +136,17 @@ func (f *Functions) objectCreated(ctx context.Context, d S3ObjectCreated) (scene
 	return scenedex.ObjectCreated{}, scenedex.Wrap(scenedex.CodeNotFound, lastErr, "object %q is gone", d.Object.Key)
 }
 
-// Chunk cuts one window (a Map item).
+// Chunk cuts one window (a Map item). A window of an object deleted
+// meanwhile (its video is being deleted with it) ends quietly with no chunk:
+// the wait step then finds the video gone, clears what was cut and ends the
+// run.
 func (f *Functions) Chunk(ctx context.Context, in ChunkInput) (ChunkOutput, error) {
 	chunks, err := f.P.ChunkWindow(ctx, in.Video, in.Plan, in.Window)
 	if err != nil {
+		if _, herr := f.P.Blobs.Head(ctx, in.Video.Key); scenedex.ErrorCode(herr) == scenedex.CodeNotFound {
+			f.Log.Info("window of a deleted object skipped", "video", in.Video.ID, "window", in.Window.Index)
+			return ChunkOutput{}, nil
+		}
 		return ChunkOutput{}, stepError(err)
 	}
 	return ChunkOutput{Chunks: len(chunks)}, nil
@@ -227,5 +234,8 @@ func (f *Functions) Fail(ctx context.Context, in FailInput) (scenedex.Video, err
 		reason = in.Error.Error
 	}
 	v, err := f.P.MarkFailed(ctx, id, reason)
+	if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+		return scenedex.Video{}, nil // deleted (or being deleted) meanwhile: nothing to fail
+	}
 	return v, stepError(err)
 }
