@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench fuzz vet fmt clean synth deploy destroy
 
 all: build-cli
 
@@ -52,6 +52,14 @@ bench: deps models
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 30m ./internal/pipeline/ ./internal/local/ ./internal/ocr/ ./internal/clip/
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./cmd/scenedex-model/
 	$(GO) test -run '^$$' -bench . -benchtime 200x -timeout 30m ./internal/vecindex/
+
+## fuzz: each fuzz target for $(FUZZTIME) (request decoding, SigV4, the words query parser, the image header); `make test` runs their corpus
+FUZZTIME ?= 60s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/httpapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzSigV4$$' -fuzztime $(FUZZTIME) ./internal/s3local/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/words/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/picture/
 
 vet:
 	$(GO) vet ./...

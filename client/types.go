@@ -72,6 +72,7 @@ const (
 	StatusProcessing = scenedex.StatusProcessing
 	StatusReady      = scenedex.StatusReady
 	StatusFailed     = scenedex.StatusFailed
+	StatusDeleting   = scenedex.StatusDeleting // a delete under way (or cut short, to be completed)
 )
 
 // Error codes of APIError.

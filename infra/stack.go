@@ -483,7 +483,8 @@ func (s *builder) functions() {
 		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(merge(search, map[string]*string{"CHUNK_QUEUE_URL": s.queue.QueueUrl()}))},
 		{"finalize", "READY + Video Indexed event; older versions of the object retired", 256, 60, false, base(search)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
-		{"sweep", "uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false, base(map[string]*string{"STATE_MACHINE_ARN": s.machineArn()})},
+		{"sweep", "deletes cut short completed; uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false,
+			base(merge(search, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}))},
 		{"forget", "Object Deleted -> the video made from the object is removed", 256, 120, false, base(search)},
 	}
 	for _, spec := range specs {
@@ -574,7 +575,7 @@ func (s *builder) grants() {
 	for name, actions := range map[string][]string{
 		"upload": tableRW, "probe": tableRW, "await": tableRW, "fail": tableRW, "embed": tableRW,
 		"api":   append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
-		"sweep": append(tableRW, "dynamodb:Query"),
+		"sweep": append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"), // also completes deletes cut short
 		// forget finds videos by key and deletes them with their chunk items;
 		// finalize does so for the older versions of an overwritten object.
 		"forget":   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
@@ -594,7 +595,8 @@ func (s *builder) grants() {
 	}))
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
-	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload", "s3:GetObject"}, s.objects("uploads/")))
+	// DeleteObject: a delete through the API cut short takes the upload too.
+	f["sweep"].AddToRolePolicy(s.statement([]string{"s3:AbortMultipartUpload", "s3:GetObject", "s3:DeleteObject"}, s.objects("uploads/")))
 	for _, name := range []string{"sweep", "api"} { // arrived-but-unstarted uploads; reprocess
 		f[name].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
 	}
@@ -602,10 +604,11 @@ func (s *builder) grants() {
 	// HeadObject of a missing key answers 403 without s3:ListBucket: with it,
 	// "gone" is a 404 the code can tell from a refusal.
 	// forget heads the upload (is it back?) and aborts a multipart upload
-	// left; it, finalize (retiring older versions) and await (a video
-	// deleted while it was cut) clear a video's chunk files and documents.
+	// left; it, finalize (retiring older versions), await (a video
+	// deleted while it was cut) and sweep (a delete cut short) clear a
+	// video's chunk files and documents.
 	f["forget"].AddToRolePolicy(s.statement([]string{"s3:GetObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
-	for _, name := range []string{"forget", "finalize", "await"} {
+	for _, name := range []string{"forget", "finalize", "await", "sweep"} {
 		f[name].AddToRolePolicy(s.statement([]string{"s3:DeleteObject"}, s.objects("chunks/")))
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
@@ -613,7 +616,7 @@ func (s *builder) grants() {
 		}))
 		s.osGrant(f[name], true) // deletes the video's documents
 	}
-	for _, name := range []string{"probe", "sweep", "api", "forget"} {
+	for _, name := range []string{"probe", "sweep", "api", "forget", "chunk"} { // chunk: was the object deleted?
 		f[name].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("s3:ListBucket"), Resources: &[]*string{s.bucket.BucketArn()},
 			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": []string{"uploads/*"}}},

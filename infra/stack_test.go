@@ -706,10 +706,18 @@ func TestDefaultStack(t *testing.T) {
 			{"api", "dynamodb:Scan", "", false},
 			{"sweep", "s3:GetObject", "/uploads/*", true}, // HeadObject before failing an upload
 			{"sweep", "s3:GetObject", "/chunks/*", false},
+			// sweep completes deletes cut short: documents, chunk files, upload, records.
+			{"sweep", "s3:DeleteObject", "/chunks/*", true},
+			{"sweep", "s3:DeleteObject", "/uploads/*", true},
+			{"sweep", "es:ESHttpPost", "scenedex-chunks", true},
+			{"sweep", "dynamodb:BatchWriteItem", "Catalog", true},
+			{"sweep", "s3:PutObject", "", false},
 			{"sweep", "states:StartExecution", "-ingest", true},
 			{"sweep", "s3:ListBucket", "Media", true},
 			{"probe", "s3:ListBucket", "Media", true},
-			{"chunk", "s3:ListBucket", "", false},
+			// chunk may list uploads/ only: a window of a deleted object is a 404 (skipped), not a 403.
+			{"chunk", "s3:ListBucket", "uploads/*", true},
+			{"chunk", "s3:ListBucket", "chunks/*", false},
 			{"chunk", "states:SendTaskFailure", "-ingest", true}, // answers its window's token
 			{"chunk", "states:StartExecution", "", false},
 			{"chunk", "sqs:SendMessage", "Windows", false}, // the workflow sends windows, chunk only reads them

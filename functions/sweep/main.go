@@ -1,5 +1,6 @@
-// Command sweep runs on a schedule: uploads that never arrived before their
-// URLs expired end FAILED, so no video stays UPLOADING forever.
+// Command sweep runs on a schedule: deletes cut short are completed, and
+// uploads that never arrived before their URLs expired end FAILED, so no video
+// stays UPLOADING or DELETING forever.
 package main
 
 import "github.com/scenedex/scenedex/internal/cloud"

@@ -22,7 +22,7 @@ var Functions = map[string]Spec{
 	"embed":    {[]string{"BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID"}, func(f *lambdas.Functions) any { return f.Embed }},
 	"finalize": {[]string{"TABLE", "BUCKET", "OPENSEARCH_ENDPOINT"}, func(f *lambdas.Functions) any { return f.Finalize }},
 	"fail":     {[]string{"BUCKET", "TABLE"}, func(f *lambdas.Functions) any { return f.Fail }},
-	"sweep":    {[]string{"BUCKET", "TABLE"}, func(f *lambdas.Functions) any { return f.Sweep }},
+	"sweep":    {[]string{"BUCKET", "TABLE", "OPENSEARCH_ENDPOINT"}, func(f *lambdas.Functions) any { return f.Sweep }},
 	"forget":   {[]string{"BUCKET", "TABLE", "OPENSEARCH_ENDPOINT"}, func(f *lambdas.Functions) any { return f.Forget }},
 }
 

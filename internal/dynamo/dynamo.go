@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,16 +95,23 @@ func item(v scenedex.Video, version int, keep map[string]types.AttributeValue) (
 	m["sk"] = &types.AttributeValueMemberS{Value: videoSK}
 	m["version"] = &types.AttributeValueMemberN{Value: strconv.Itoa(version)}
 	// Sparse index keys: only video items carry "entity" (the all-videos
-	// index), only UPLOADING ones "pending" (the sweep's index); chunk items
-	// carry neither, so neither index grows with chunks.
+	// index), only UPLOADING and DELETING ones "pending" (the sweep's index,
+	// by status); chunk items carry neither, so neither index grows with
+	// chunks.
 	m[entityAttr] = &types.AttributeValueMemberS{Value: videoSK}
-	if v.Status == scenedex.StatusUploading {
-		m[pendingAttr] = &types.AttributeValueMemberS{Value: string(scenedex.StatusUploading)}
+	if pending(v.Status) {
+		m[pendingAttr] = &types.AttributeValueMemberS{Value: string(v.Status)}
 	}
 	if t, ok := keep[tokenAttr]; ok {
 		m[tokenAttr] = t
 	}
 	return m, nil
+}
+
+// pending reports whether videos in status s are in the pending index: the
+// states the sweep finishes when their step was cut short.
+func pending(s scenedex.Status) bool {
+	return s == scenedex.StatusUploading || s == scenedex.StatusDeleting
 }
 
 func decode(m map[string]types.AttributeValue) (scenedex.Video, int, error) {
@@ -240,6 +248,7 @@ func decodeCursor(cursor string) (map[string]types.AttributeValue, error) {
 }
 
 // Update applies fn with optimistic locking, retrying on a concurrent write.
+// A DELETING record (a tombstone) is not changed: CodeNotFound, as if gone.
 func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video) error) (scenedex.Video, error) {
 	for try := 1; ; try++ {
 		m, err := c.getRaw(ctx, id)
@@ -249,6 +258,9 @@ func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video
 		v, version, err := decode(m)
 		if err != nil {
 			return v, err
+		}
+		if v.Status == scenedex.StatusDeleting {
+			return v, scenedex.BeingDeleted(id) // a tombstone changes no more
 		}
 		if err := fn(&v); err != nil {
 			return v, err
@@ -313,14 +325,14 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Stale returns the UPLOADING videos not updated since before, through the
-// sparse pending index: the sweep reads only uploads in progress, never the
-// table. Other statuses have no index and are refused.
+// Stale returns the UPLOADING (or DELETING) videos not updated since before,
+// through the sparse pending index: the sweep reads only uploads and deletes
+// in progress, never the table. Other statuses have no index and are refused.
 func (c *Catalog) Stale(ctx context.Context, s scenedex.Status, before time.Time) ([]scenedex.Video, error) {
-	if s != scenedex.StatusUploading {
-		return nil, fmt.Errorf("stale %s videos: only UPLOADING ones are indexed", s)
+	if !pending(s) {
+		return nil, fmt.Errorf("stale %s videos: only UPLOADING and DELETING ones are indexed", s)
 	}
-	return c.queryAll(ctx, "query stale uploads", &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(PendingIndex),
+	return c.queryAll(ctx, "query stale "+strings.ToLower(string(s))+" videos", &dynamodb.QueryInput{TableName: aws.String(c.Table), IndexName: aws.String(PendingIndex),
 		KeyConditionExpression:   aws.String("#p = :p AND updated_at < :t"),
 		ExpressionAttributeNames: map[string]string{"#p": pendingAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": &types.AttributeValueMemberS{Value: string(s)},
@@ -363,9 +375,12 @@ func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenede
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: aws.String(c.Table), Item: chunk, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Update: &types.Update{TableName: aws.String(c.Table), Key: key(videoID, videoSK),
-			UpdateExpression:          aws.String("ADD chunks_done :one, version :one"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}}}},
+			UpdateExpression: aws.String("ADD chunks_done :one, version :one"),
+			// A tombstone counts no more chunks: to the step, the video is gone.
+			ConditionExpression:      aws.String("attribute_exists(pk) AND #s <> :deleting"),
+			ExpressionAttributeNames: map[string]string{"#s": "status"}, // a reserved word
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"},
+				":deleting": &types.AttributeValueMemberS{Value: string(scenedex.StatusDeleting)}}}},
 	}}
 	var err error
 	var tce *types.TransactionCanceledException
@@ -388,7 +403,7 @@ func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenede
 	case errors.As(err, &tce):
 		reasons := tce.CancellationReasons
 		if len(reasons) == 2 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
-			return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotFound, "video %q not found", videoID)
+			return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotFound, "video %q not found or being deleted", videoID)
 		}
 		if len(reasons) == 0 || aws.ToString(reasons[0].Code) != "ConditionalCheckFailed" {
 			return scenedex.Video{}, wrap(err, "chunk %d of %s done", i, videoID)

@@ -383,3 +383,50 @@ func TestRecords(t *testing.T) {
 		t.Errorf("record %q %d", data, v)
 	}
 }
+
+// A DELETING record is a delete's tombstone: it is in the pending index
+// (the sweep finds deletes cut short there), Update leaves it as it is, and
+// ChunkDone's transaction counts no chunk of it (CodeNotFound either way: to
+// a step the video is gone).
+func TestTombstone(t *testing.T) {
+	m, _ := item(scenedex.Video{ID: "a", Status: scenedex.StatusDeleting}, 3, nil)
+	if p, ok := m[pendingAttr].(*types.AttributeValueMemberS); !ok || p.Value != "DELETING" {
+		t.Errorf("tombstone's pending key: %v", m[pendingAttr])
+	}
+	fake := awsfake.New(t)
+	fake.On("GetItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		return awsfake.Reply{Body: map[string]any{"Item": wireVideo("v1", scenedex.StatusDeleting, 4, 0, "")}}
+	})
+	fake.On("PutItem", func(t *testing.T, b map[string]any) awsfake.Reply {
+		t.Errorf("a tombstone was written over: %v", b)
+		return awsfake.Reply{Body: map[string]any{}}
+	})
+	fake.On("TransactWriteItems", func(t *testing.T, b map[string]any) awsfake.Reply {
+		upd := awsfake.Field(b, "TransactItems", 1, "Update")
+		if awsfake.String(upd, "ConditionExpression") != "attribute_exists(pk) AND #s <> :deleting" ||
+			awsfake.String(upd, "ExpressionAttributeNames", "#s") != "status" ||
+			awsfake.String(upd, "ExpressionAttributeValues", ":deleting", "S") != "DELETING" {
+			t.Errorf("chunk count not conditioned on the video not being deleted: %v", upd)
+		}
+		return awsfake.Reply{Status: 400, Type: "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+			Body: map[string]any{"__type": "TransactionCanceledException", "Message": "Transaction cancelled",
+				"CancellationReasons": []any{map[string]any{"Code": "None"}, map[string]any{"Code": "ConditionalCheckFailed"}}}}
+	})
+	fake.On("Query", func(t *testing.T, b map[string]any) awsfake.Reply {
+		if awsfake.String(b, "IndexName") != PendingIndex || awsfake.String(b, "ExpressionAttributeValues", ":p", "S") != "DELETING" {
+			t.Errorf("query %v", b)
+		}
+		return awsfake.Reply{Body: map[string]any{"Items": []any{wireVideo("v1", scenedex.StatusDeleting, 4, 0, "")}}}
+	})
+	c := newCatalog(fake)
+	ctx := context.Background()
+	if _, err := c.Update(ctx, "v1", func(v *scenedex.Video) error { v.Status = scenedex.StatusReady; return nil }); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("update of a tombstone: %v, want not found", err)
+	}
+	if _, err := c.ChunkDone(ctx, "v1", 0); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("chunk done of a tombstone: %v, want not found", err)
+	}
+	if vs, err := c.Stale(ctx, scenedex.StatusDeleting, time.Now()); err != nil || len(vs) != 1 || vs[0].Status != scenedex.StatusDeleting {
+		t.Errorf("stale deletes: %+v %v", vs, err)
+	}
+}

@@ -56,6 +56,13 @@ func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
 		return f.answerWindow(ctx, in, rec, f.Tokens.Fail(ctx, in.TaskToken, ErrorChunkFailed, cause))
 	}
 	chunks, err := f.P.ChunkWindow(ctx, in.Video, in.Plan, in.Window)
+	if err != nil && f.objectGone(ctx, in) {
+		// Deleted meanwhile (its video is being deleted with it): no chunk;
+		// the wait step then finds the video gone, clears what was cut and
+		// ends the run.
+		f.Log.Info("window of a deleted object skipped", "video", in.Video.ID, "window", in.Window.Index)
+		chunks, err = nil, nil
+	}
 	switch {
 	case err == nil:
 		return f.answerWindow(ctx, in, rec, f.Tokens.Succeed(ctx, in.TaskToken, ChunkOutput{Chunks: len(chunks)}))
@@ -67,6 +74,13 @@ func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
 	default:
 		return err
 	}
+}
+
+// objectGone reports whether the window's object was deleted (chunk may list
+// uploads/, so a missing object is a 404, not a 403).
+func (f *Functions) objectGone(ctx context.Context, in ChunkInput) bool {
+	_, err := f.P.Blobs.Head(ctx, in.Video.Key)
+	return scenedex.ErrorCode(err) == scenedex.CodeNotFound
 }
 
 // answerWindow settles a window message after its token was answered (err is

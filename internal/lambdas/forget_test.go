@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -96,10 +96,23 @@ func TestForget(t *testing.T) {
 		t.Errorf("malformed event: %v", err)
 	}
 
-	// Deleted (through the API) between cutting and waiting.
+	// Deleted (through the API) between cutting and waiting; a window cut
+	// again after (a retried Map item) ends quietly, and a late fail step too.
 	out, sent = e.run(t, "uploads/ads/second.mp4", video)
 	if err := e.fns.P.Delete(ctx, out.VideoID); err != nil {
 		t.Fatal(err)
+	}
+	second := ChunkInput{Video: out.Video, Plan: out.Plan, Window: out.Windows[0], TaskToken: "tok-second"}
+	if resp, err := e.fns.Chunk(ctx, windowEvent(t, second, 1)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("a window of a deleted video: %+v %v", resp, err)
+	}
+	if got := answerOf(e.tokens, "tok-second"); got != `success {"chunks":0}` {
+		t.Errorf("a window of a deleted video answered %q, want 0 chunks", got)
+	}
+	var fail FailInput
+	fail.VideoID, fail.Error.Error = out.VideoID, "States.TaskFailed"
+	if _, err := e.fns.Fail(ctx, fail); err != nil {
+		t.Errorf("fail step of a deleted video: %v", err)
 	}
 	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-b"}); err != nil {
 		t.Fatalf("await of a deleted video: %v", err)
@@ -114,8 +127,9 @@ func TestForget(t *testing.T) {
 		t.Errorf("finalize of a deleted video: %+v %v", v, err)
 	}
 	e.nothingLeft(t, out.VideoID, sent)
-	// Deleted while its window waited in the window queue: the cut fails
-	// (its object is gone), and the failure path ends the run quietly.
+	// Deleted while its window waited in the window queue: the window is
+	// skipped with no chunk (its object is gone), and the wait step, finding
+	// the video gone, ends the run quietly.
 	size, etag := putVideo(t, e, "uploads/ads/third.mp4", video)
 	out, err = e.fns.Probe(ctx, s3Event(t, "uploads/ads/third.mp4", size, etag))
 	if err != nil {
@@ -128,14 +142,11 @@ func TestForget(t *testing.T) {
 	if resp, err := e.fns.Chunk(ctx, windowEvent(t, win, 1)); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("chunk of a deleted video: %+v %v", resp, err)
 	}
-	failed := e.tokens.failed[len(e.tokens.failed)-1]
-	if !strings.HasPrefix(failed, "tok-third Permanent: ") {
-		t.Fatalf("window token answered %q", failed)
+	if got := answerOf(e.tokens, "tok-third"); got != `success {"chunks":0}` {
+		t.Fatalf("window token answered %q, want 0 chunks", got)
 	}
-	catch := roundTrip[FailInput](t, map[string]any{"video_id": out.VideoID,
-		"error": map[string]string{"Error": "Permanent", "Cause": strings.TrimPrefix(failed, "tok-third Permanent: ")}})
-	if v, err := e.fns.Fail(ctx, catch); err != nil || v.ID != "" {
-		t.Errorf("fail of a deleted video: %+v %v", v, err)
+	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{0}, TaskToken: "tok-third-wait"}); err != nil {
+		t.Fatalf("await of a deleted video: %v", err)
 	}
 	if _, err := e.fns.P.Catalog.Get(ctx, out.VideoID); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
 		t.Errorf("a ghost record after the run: %v", err)
@@ -309,4 +320,96 @@ func TestOverwriteRunsNewVersion(t *testing.T) {
 	if vs, _ := e.fns.P.Catalog.ByKey(ctx, key); len(vs) != 1 {
 		t.Errorf("a stale event made a video: %+v", vs)
 	}
+}
+
+// staleNow lists videos as if the sweep's grace had passed (the test does
+// not wait five minutes): the catalog itself answers.
+type staleNow struct{ StaleLister }
+
+func (s staleNow) Stale(ctx context.Context, st scenedex.Status, _ time.Time) ([]scenedex.Video, error) {
+	return s.StaleLister.Stale(ctx, st, time.Now().Add(time.Second))
+}
+
+// A delete cut short (the API function crashed after the tombstone and part
+// of the removal) leaves a DELETING video: no step works for it, search
+// never answers with it, and the sweep completes it — documents, chunk files,
+// upload, record; a redelivered Object Deleted event does the same for one
+// whose object is gone.
+func TestDeleteCutShortIsCompleted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cat := e.fns.Store.(*memTokens).Catalog
+	e.fns.Stale = staleNow{cat}
+	video := testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2, GOP: 25})
+	ready := func(key string) (ProbeOutput, []scenedex.Chunk) {
+		out, sent := e.run(t, key, video)
+		if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: []int{len(sent)}, TaskToken: "tok-" + key}); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := e.fns.Embed(ctx, sqsEvent(sent)); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("embed: %+v %v", resp, err)
+		}
+		if v, err := e.fns.Finalize(ctx, VideoRef{VideoID: out.VideoID}); err != nil || v.Status != scenedex.StatusReady {
+			t.Fatalf("finalize: %+v %v", v, err)
+		}
+		return out, sent
+	}
+	cutShort := func(id, stage string, sent []scenedex.Chunk) {
+		// What pipeline.Delete writes first, then half of the removal.
+		if _, err := cat.Update(ctx, id, func(v *scenedex.Video) error {
+			v.Status, v.Stage = scenedex.StatusDeleting, stage
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.Delete(ctx, sent[0].ClipKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep, _ := ready("uploads/ads/keep.mp4")
+	doomed, doomedSent := ready("uploads/ads/doomed.mp4")
+	cutShort(doomed.VideoID, scenedex.StageDeleting, doomedSent)
+
+	hits, err := e.fns.P.Search(ctx, scenedex.Query{Like: &scenedex.LikeRef{VideoID: keep.VideoID, T: 0.5}, K: 50})
+	if err != nil || len(hits) == 0 {
+		t.Fatalf("search: %v %v", hits, err)
+	}
+	for _, h := range hits {
+		if h.VideoID == doomed.VideoID {
+			t.Errorf("search answered with a video being deleted: %+v", h)
+		}
+	}
+	if _, err := e.fns.P.Search(ctx, scenedex.Query{Like: &scenedex.LikeRef{VideoID: doomed.VideoID, T: 0.5}}); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("search from a video being deleted: %v, want not found", err)
+	}
+	// Its chunk messages delivered again: taken quietly, nothing counted or indexed.
+	if resp, err := e.fns.Embed(ctx, sqsEvent(doomedSent)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("embed of a video being deleted: %+v %v", resp, err)
+	}
+	if v, _ := cat.Get(ctx, doomed.VideoID); v.Status != scenedex.StatusDeleting {
+		t.Errorf("a step changed the tombstone: %+v", v)
+	}
+	res, err := e.fns.Sweep(ctx)
+	if err != nil || res.Deleted != 1 {
+		t.Fatalf("sweep: %+v %v", res, err)
+	}
+	e.nothingLeft(t, doomed.VideoID, doomedSent)
+	if _, err := e.store.Head(ctx, "uploads/ads/doomed.mp4"); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("the upload of a video deleted through the API is still there: %v", err)
+	}
+	if v, err := cat.Get(ctx, keep.VideoID); err != nil || v.Status != scenedex.StatusReady {
+		t.Errorf("the other video: %+v %v", v, err)
+	}
+
+	// Cut short while following an Object Deleted event: the event,
+	// redelivered, completes it.
+	again, againSent := ready("uploads/ads/again.mp4")
+	if err := e.store.Delete(ctx, "uploads/ads/again.mp4"); err != nil {
+		t.Fatal(err)
+	}
+	cutShort(again.VideoID, scenedex.StageRetiring, againSent)
+	if res, err := e.fns.Forget(ctx, s3DeletedEvent(t, "uploads/ads/again.mp4")); err != nil || res.Removed != 1 {
+		t.Fatalf("forget: %+v %v", res, err)
+	}
+	e.nothingLeft(t, again.VideoID, againSent)
 }

@@ -476,6 +476,25 @@ func TestExecutionName(t *testing.T) {
 	}
 }
 
+// The sweep (and the backfill) start a run of an object under the name the
+// object's own Object Created event gives it, whatever its key holds: one run
+// per object version, whichever starts it first.
+func TestSweepAndEventNameTheSameRun(t *testing.T) {
+	f := &Functions{Bucket: "media"}
+	for _, key := range []string{"uploads/ads/a.mp4", "uploads/ads/week 1/my clip+ü.mp4", "uploads/ads/100%/é (1).mp4", "uploads/ads/a~b*c'd.mp4"} {
+		// S3 URL-encodes the key of its events as a form value ("red
+		// flower.jpg" becomes "red+flower.jpg"), keeping the '/' between
+		// folders (Event message structure, Amazon S3 User Guide,
+		// https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html).
+		var ev S3ObjectCreated
+		ev.Bucket.Name, ev.Object.ETag = "media", "e1"
+		ev.Object.Key = strings.ReplaceAll(url.QueryEscape(key), "%2F", "/")
+		if got, want := ExecutionName(f.detail(key, 10, `"e1"`, "Sweep")), ExecutionName(ev); got != want {
+			t.Errorf("%q: the sweep names its run %q, the event %q", key, got, want)
+		}
+	}
+}
+
 // An upload whose object did arrive, but whose run never started (the event
 // lost), is started by the sweep instead of failed as "never completed".
 func TestSweepStartsUploadsThatArrived(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -26,13 +27,22 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 // no sequencer and are named after the content alone. Whatever the name, the
 // video's record keeps a repeated run harmless: Register finds the content's
 // video READY or FAILED and the run ends (pipeline.ErrDuplicate).
+//
+// The key is read decoded: S3's events URL-encode it (a space as '+'), the
+// sweep and the backfill encode it with url.QueryEscape (a '/' as %2F too);
+// both decode to the object's key, so the same content is named alike
+// whoever starts its run.
 func ExecutionName(d S3ObjectCreated) string {
-	id := d.Bucket.Name + "\x00" + d.Object.Key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)
+	key := d.Object.Key
+	if dec, err := url.QueryUnescape(key); err == nil {
+		key = dec
+	}
+	id := d.Bucket.Name + "\x00" + key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)
 	if d.Object.Sequencer != "" {
 		id += "\x00seq:" + d.Object.Sequencer
 	}
 	sum := sha256.Sum256([]byte(id))
-	words := strings.Trim(unsafeName.ReplaceAllString(d.Object.Key, "-"), "-")
+	words := strings.Trim(unsafeName.ReplaceAllString(key, "-"), "-")
 	if len(words) > 47 {
 		words = words[len(words)-47:]
 	}

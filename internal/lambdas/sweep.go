@@ -20,18 +20,38 @@ import (
 type SweepResult struct {
 	Failed  int `json:"failed"`  // uploads that never arrived
 	Started int `json:"started"` // uploads that arrived but whose run never started
+	Deleted int `json:"deleted"` // deletes cut short, completed
 }
 
-// Sweep runs on a schedule: uploads whose URLs expired without the object
-// ever arriving end FAILED (and their multipart uploads are aborted), so no
-// video stays UPLOADING forever. The local runner does the same.
+// DeleteGrace is how old a tombstone (a DELETING video) must be for the
+// sweep to take it for a delete cut short: longer than the API function's
+// timeout, so a delete under way is left to its own request.
+const DeleteGrace = 5 * time.Minute
+
+// Sweep runs on a schedule: deletes cut short (a function timed out or
+// crashed after writing the tombstone) are completed, and uploads whose URLs
+// expired without the object ever arriving end FAILED (and their multipart
+// uploads are aborted), so no video stays UPLOADING or DELETING forever. The
+// local runner does the same.
 func (f *Functions) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	deleting, err := f.Stale.Stale(ctx, scenedex.StatusDeleting, time.Now().Add(-DeleteGrace))
+	if err != nil {
+		return res, err
+	}
+	for _, v := range deleting {
+		if err := f.P.ResumeDelete(ctx, v); err != nil {
+			f.Log.Warn("sweep: a delete cut short could not be completed; next sweep tries again", "video", v.ID, "err", err)
+			continue
+		}
+		f.Log.Warn("sweep: completed a delete cut short", "video", v.ID, "key", v.Key)
+		res.Deleted++
+	}
 	cfg := f.P.Config()
 	stale, err := f.Stale.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-cfg.UploadTTL))
 	if err != nil {
-		return SweepResult{}, err
+		return res, err
 	}
-	var res SweepResult
 	for _, v := range stale {
 		if !cfg.UploadAbandoned(v, time.Now()) {
 			continue // a large multipart upload still has time

@@ -245,6 +245,7 @@ func Start(ctx context.Context, cfg Config) (app *App, err error) {
 	runner = New(p, app.Catalog, queues, s3srv, cfg.Runner, cfg.Log)
 	runner.Bucket = Bucket
 	p.Rerunner = runner
+	p.Work = runner
 	sender.s = runner
 	app.Pipeline, app.Runner = p, runner
 

@@ -89,6 +89,7 @@ type Runner struct {
 	// wfLease and chLease are how often a message at work has its lease
 	// extended: a third of its queue's visibility timeout.
 	wfLease, chLease time.Duration
+	work      inflight // running steps by video, for CancelWork
 }
 
 // New builds a runner over the queue database.
@@ -226,6 +227,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.Log.Info("resuming work left by a previous run", "messages", n)
 		}
 	}
+	r.resumeDeletes(ctx, time.Now())
 	var wg sync.WaitGroup
 	loop := func(every time.Duration, fn func(context.Context) bool) {
 		wg.Add(1)
@@ -309,8 +311,10 @@ func (r *Runner) runWorkflow(ctx context.Context, ev scenedex.ObjectCreated) err
 		}
 		return err
 	}
-	err = r.ingest(ctx, v)
-	if errors.Is(err, pipeline.ErrGone) || r.P.Gone(ctx, v.ID, err) {
+	vctx, end := r.work.begin(ctx, v.ID)
+	err = r.ingest(vctx, v)
+	end()
+	if deleted(vctx) || errors.Is(err, pipeline.ErrGone) || r.P.Gone(ctx, v.ID, err) {
 		return nil // deleted while it ran; what the run made is gone too
 	}
 	if err != nil && scenedex.Permanent(err) {
@@ -473,7 +477,9 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 			}
 			continue
 		}
-		v, err := r.P.EmbedChunk(ctx, c)
+		cctx, end := r.work.begin(ctx, c.VideoID)
+		v, err := r.P.EmbedChunk(cctx, c)
+		end()
 		switch {
 		case err == nil:
 			if pipeline.Complete(v) {
@@ -483,7 +489,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 				}
 			}
 			r.Chunks.Ack(ctx, d)
-		case errors.Is(err, pipeline.ErrGone):
+		case errors.Is(err, pipeline.ErrGone) || deleted(cctx):
 			r.Chunks.Ack(ctx, d) // the video was deleted
 		case scenedex.Permanent(err):
 			r.P.MarkFailed(ctx, c.VideoID, scenedex.Message(err))
@@ -527,6 +533,7 @@ func (r *Runner) sweep(ctx context.Context) {
 			}
 		}
 	}
+	r.resumeDeletes(ctx, time.Now().Add(-time.Minute)) // a minute: one under way is its deleter's
 	cfg := r.P.Config()
 	stale, err := r.Catalog.Stale(ctx, scenedex.StatusUploading, time.Now().Add(-cfg.UploadTTL))
 	if err != nil {

@@ -201,8 +201,7 @@ func (p *Pipeline) concept(ctx context.Context, c Concept, threshold float64, be
 	for _, m := range all[:min(best, len(all))] {
 		r.Best = append(r.Best, m.hit)
 	}
-	if err := p.link(ctx, r.Best); err != nil {
-		return r, err
-	}
-	return r, nil
+	var err error
+	r.Best, err = p.link(ctx, r.Best)
+	return r, err
 }

@@ -145,7 +145,14 @@ func (p *Pipeline) retire(ctx context.Context, v scenedex.Video) error {
 		if old.ID == v.ID || !old.CreatedAt.Before(v.CreatedAt) || strings.Trim(old.ETag, `"`) == strings.Trim(v.ETag, `"`) {
 			continue
 		}
-		if err := p.remove(ctx, old, false); err != nil {
+		t, err := p.tombstone(ctx, old.ID, scenedex.StageRetiring)
+		if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.ResumeDelete(ctx, t); err != nil {
 			return err
 		}
 		p.Log.Info("older version retired", "video", old.ID, "by", v.ID, "key", v.Key)
@@ -395,6 +402,9 @@ func (p *Pipeline) putFile(ctx context.Context, key, file, contentType string) e
 // already all done.
 func (p *Pipeline) ChunksPlanned(ctx context.Context, videoID string, total int) (scenedex.Video, error) {
 	if total == 0 {
+		if _, err := p.video(ctx, videoID); p.Gone(ctx, videoID, err) {
+			return scenedex.Video{}, ErrGone // deleted before any window was cut: each was skipped
+		}
 		return scenedex.Video{}, scenedex.Errorf(scenedex.CodeNotVideo, "no chunk could be cut from the video")
 	}
 	v, err := p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
@@ -414,7 +424,7 @@ func Complete(v scenedex.Video) bool { return v.ChunksTotal > 0 && v.ChunksDone 
 // words on screen (when OCR is on), indexes both under <video>:<chunk> and
 // marks the chunk done. Doing it twice is harmless: the doc is replaced.
 func (p *Pipeline) EmbedChunk(ctx context.Context, c scenedex.Chunk) (scenedex.Video, error) {
-	v, err := p.Catalog.Get(ctx, c.VideoID)
+	v, err := p.video(ctx, c.VideoID)
 	if p.Gone(ctx, c.VideoID, err) {
 		return scenedex.Video{}, ErrGone // deleted meanwhile: nothing to do, and its frames go
 	}

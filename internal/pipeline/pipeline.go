@@ -111,10 +111,14 @@ type Pipeline struct {
 	// Rerunner starts a FAILED video's workflow again (Reprocess); nil
 	// where the process cannot start runs.
 	Rerunner scenedex.Rerunner
-	Sender   scenedex.ChunkSender
-	Media    Media
-	Log      *slog.Logger
-	cfg      Config
+	// Work ends the work in flight for a video being deleted (the local
+	// runner); nil where the steps notice the deletion themselves (the
+	// cloud's: each reads the record, or the object, it works on).
+	Work   scenedex.WorkCanceller
+	Sender scenedex.ChunkSender
+	Media  Media
+	Log    *slog.Logger
+	cfg    Config
 }
 
 // New returns a pipeline; cfg zero values take defaults.

@@ -102,43 +102,49 @@ func (p *Pipeline) SearchWithNote(ctx context.Context, q scenedex.Query) (Search
 	if err != nil {
 		return SearchResult{}, err
 	}
-	if err := p.link(ctx, hits); err != nil {
+	hits, err = p.link(ctx, hits)
+	if err != nil {
 		return SearchResult{}, err
 	}
 	return SearchResult{Hits: hits, Note: note}, nil
 }
 
 // link presigns each hit's thumbnail, clip and source video (the video's
-// record is read once per video).
-func (p *Pipeline) link(ctx context.Context, hits []scenedex.Hit) error {
+// record is read once per video), and leaves out the hits of a video being
+// deleted, or deleted since the index answered: search never answers for
+// one, even while a delete cut short waits to be completed.
+func (p *Pipeline) link(ctx context.Context, hits []scenedex.Hit) ([]scenedex.Hit, error) {
 	sources := map[string]string{}
-	for i := range hits {
-		h := &hits[i]
-		var err error
-		if h.ThumbURL, err = p.Blobs.PresignGet(ctx, h.ThumbKey, p.cfg.LinkTTL); err != nil {
-			return err
-		}
-		if h.ClipURL, err = p.Blobs.PresignGet(ctx, h.ClipKey, p.cfg.LinkTTL); err != nil {
-			return err
-		}
-		src, ok := sources[h.VideoID]
-		if !ok {
-			v, err := p.Catalog.Get(ctx, h.VideoID)
+	gone := map[string]bool{}
+	out := hits[:0]
+	for _, h := range hits {
+		if _, ok := sources[h.VideoID]; !ok && !gone[h.VideoID] {
+			v, err := p.video(ctx, h.VideoID)
 			switch {
 			case scenedex.ErrorCode(err) == scenedex.CodeNotFound:
-				// Deleted since it was indexed: the clip still plays.
+				gone[h.VideoID] = true
 			case err != nil:
-				return err
+				return nil, err
 			default:
-				if src, err = p.Blobs.PresignGet(ctx, v.Key, p.cfg.LinkTTL); err != nil {
-					return err
+				if sources[h.VideoID], err = p.Blobs.PresignGet(ctx, v.Key, p.cfg.LinkTTL); err != nil {
+					return nil, err
 				}
 			}
-			sources[h.VideoID] = src
 		}
-		h.VideoURL = src
+		if gone[h.VideoID] {
+			continue
+		}
+		var err error
+		if h.ThumbURL, err = p.Blobs.PresignGet(ctx, h.ThumbKey, p.cfg.LinkTTL); err != nil {
+			return nil, err
+		}
+		if h.ClipURL, err = p.Blobs.PresignGet(ctx, h.ClipKey, p.cfg.LinkTTL); err != nil {
+			return nil, err
+		}
+		h.VideoURL = sources[h.VideoID]
+		out = append(out, h)
 	}
-	return nil
+	return out, nil
 }
 
 func (p *Pipeline) searchPicture(ctx context.Context, vec []float32, k int, f scenedex.Filter) ([]scenedex.Hit, error) {
@@ -304,7 +310,7 @@ func coverage(h scenedex.WordHit, wq scenedex.WordQuery) float64 {
 
 // momentAt returns the indexed chunk of a video that contains second t.
 func (p *Pipeline) momentAt(ctx context.Context, videoID string, t float64) (scenedex.Doc, error) {
-	v, err := p.Catalog.Get(ctx, videoID)
+	v, err := p.video(ctx, videoID)
 	if err != nil {
 		return scenedex.Doc{}, err
 	}

@@ -275,8 +275,17 @@ func (s *Server) DropIns(settle time.Duration) ([]scenedex.ObjectCreated, error)
 		if err != nil {
 			return nil
 		}
-		out = append(out, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: filepath.ToSlash(rel), Size: info.Size(),
-			Version: fmt.Sprintf("%d-%d", info.Size(), info.ModTime().UnixNano())})
+		// The object's ETag, as its Object Created event carries it (the
+		// backend hashes a file written straight into the folder once and
+		// keeps the hash): the sweep and the event then name the same
+		// version of the object, so whichever comes first makes its video
+		// and the other finds it.
+		key := filepath.ToSlash(rel)
+		obj, err := s.backend.HeadObject(s.cfg.Bucket, key)
+		if err != nil {
+			return nil // gone meanwhile, or not an object (a staging file)
+		}
+		out = append(out, scenedex.ObjectCreated{Bucket: s.cfg.Bucket, Key: key, Size: obj.Size, ETag: hex.EncodeToString(obj.Hash)})
 		return nil
 	})
 	return out, err

@@ -197,6 +197,10 @@ func TestDropIns(t *testing.T) {
 	if len(got) != 1 || got[0].Key != "uploads/talks/week 1/lecture é.mp4" || got[0].Size != 4 {
 		t.Fatalf("drop-ins = %+v", got)
 	}
+	// Named by its ETag, as its Object Created event would name it.
+	if sum := md5.Sum([]byte("data")); got[0].ETag != hex.EncodeToString(sum[:]) || got[0].Version != "" {
+		t.Errorf("drop-in version: etag %q version %q, want the MD5 of its bytes and no version", got[0].ETag, got[0].Version)
+	}
 	// And the endpoint serves it as an object.
 	rc, err := e.store.Get(context.Background(), got[0].Key)
 	if err != nil {

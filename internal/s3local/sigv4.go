@@ -215,22 +215,30 @@ func canonicalURI(r *http.Request) string {
 	return p
 }
 
+// canonicalQuery is SigV4's canonical query string: every name and value
+// URI-encoded, the pairs sorted by encoded name, then encoded value ("Sort the
+// encoded parameters in ascending order", Create a signed AWS API request,
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html).
+// Sorting before encoding put "a" before "%FF".
 func canonicalQuery(q url.Values, presigned bool) string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
+	var pairs [][2]string
+	for k, vals := range q {
 		if presigned && k == "X-Amz-Signature" {
 			continue
 		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		vals := append([]string(nil), q[k]...)
-		sort.Strings(vals)
 		for _, val := range vals {
-			parts = append(parts, uriEncode(k)+"="+uriEncode(val))
+			pairs = append(pairs, [2]string{uriEncode(k), uriEncode(val)})
 		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i][0] != pairs[j][0] {
+			return pairs[i][0] < pairs[j][0]
+		}
+		return pairs[i][1] < pairs[j][1]
+	})
+	parts := make([]string, len(pairs))
+	for i, p := range pairs {
+		parts[i] = p[0] + "=" + p[1]
 	}
 	return strings.Join(parts, "&")
 }
@@ -250,9 +258,20 @@ func canonicalHeaders(r *http.Request, signed string) string {
 		default:
 			val = strings.Join(r.Header.Values(h), ",")
 		}
-		b.WriteString(h + ":" + strings.Join(strings.Fields(val), " ") + "\n")
+		b.WriteString(h + ":" + trimAll(val) + "\n")
 	}
 	return b.String()
+}
+
+// trimAll is SigV4's Trimall of a header value: leading and trailing spaces
+// removed and sequential spaces made one (same page as canonicalQuery). Only
+// spaces: a tab is part of the value, as the AWS SDKs sign it.
+func trimAll(val string) string {
+	val = strings.Trim(val, " ")
+	for strings.Contains(val, "  ") {
+		val = strings.ReplaceAll(val, "  ", " ")
+	}
+	return val
 }
 
 // uriEncode is SigV4's encoding: everything but unreserved characters.

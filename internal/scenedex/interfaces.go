@@ -218,6 +218,15 @@ type Rerunner interface {
 	Rerun(ctx context.Context, key string, size int64, etag, tag string) error
 }
 
+// WorkCanceller ends the work in flight for a video that is being deleted:
+// locally the runner cancels the context of its running steps (killing their
+// ffmpeg children) and drops its queued work. CancelWork returns when none of
+// the video's steps runs any more (or ctx ends), so what they made is there
+// for the delete to remove.
+type WorkCanceller interface {
+	CancelWork(ctx context.Context, videoID string)
+}
+
 // DeadLetterQueues are where work that ran out of attempts waits: Object
 // Created events whose run never started (Workflow) and chunk messages
 // (Chunks). Locally the runner's queues, in the cloud the SQS DLQs.

@@ -20,7 +20,24 @@ const (
 	StatusProcessing Status = "PROCESSING" // object arrived, pipeline running
 	StatusReady      Status = "READY"      // every chunk indexed
 	StatusFailed     Status = "FAILED"     // see Video.Reason
+	// StatusDeleting is a delete under way: the record is its tombstone,
+	// written before anything is removed and removed last, so a delete
+	// cut short (a crash, a timeout) is completed on restart or by the
+	// sweep. To every step the video is gone; search leaves it out.
+	StatusDeleting Status = "DELETING"
 )
+
+// What a DELETING video's Stage says goes with it.
+const (
+	StageDeleting = "deleting" // the video and its object (a delete through the API)
+	StageRetiring = "retiring" // the video only: its object is gone, or holds a newer version's bytes
+)
+
+// BeingDeleted is the error a catalog answers a change of a DELETING video
+// with: to the steps it is gone (CodeNotFound).
+func BeingDeleted(id string) *Error {
+	return Errorf(CodeNotFound, "video %q is being deleted", id)
+}
 
 // Final reports whether no step will change the status again.
 func (s Status) Final() bool { return s == StatusReady || s == StatusFailed }

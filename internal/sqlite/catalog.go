@@ -208,13 +208,17 @@ func (c *Catalog) FindByKey(ctx context.Context, key string) (scenedex.Video, er
 	return v, err
 }
 
-// Update applies fn to the record in one transaction.
+// Update applies fn to the record in one transaction. A DELETING record
+// (a tombstone) is not changed: CodeNotFound, as if it were gone.
 func (c *Catalog) Update(ctx context.Context, id string, fn func(*scenedex.Video) error) (scenedex.Video, error) {
 	var out scenedex.Video
 	err := InTx(ctx, c.db, func(tx *sql.Tx) error {
 		v, err := c.get(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if v.Status == scenedex.StatusDeleting {
+			return scenedex.BeingDeleted(id) // a tombstone changes no more
 		}
 		if err := fn(&v); err != nil {
 			return err
@@ -246,12 +250,15 @@ func (c *Catalog) Delete(ctx context.Context, id string) error {
 	})
 }
 
-// ChunkDone marks chunk i of a video done, once.
+// ChunkDone marks chunk i of a video done, once; a DELETING video's chunks
+// are not counted (CodeNotFound).
 func (c *Catalog) ChunkDone(ctx context.Context, videoID string, i int) (scenedex.Video, error) {
 	var out scenedex.Video
 	err := InTx(ctx, c.db, func(tx *sql.Tx) error {
-		if _, err := c.get(ctx, tx, videoID); err != nil {
+		if v, err := c.get(ctx, tx, videoID); err != nil {
 			return err
+		} else if v.Status == scenedex.StatusDeleting {
+			return scenedex.BeingDeleted(videoID)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO chunks_done (video_id, idx) VALUES (?, ?)`, videoID, i); err != nil {
 			return err

@@ -136,6 +136,18 @@ func (q *Queue) Ack(ctx context.Context, d Delivery) error {
 	return err
 }
 
+// DropPrefix marks done every message not yet done whose id begins with
+// prefix (the queued work of a deleted video) and says how many it dropped.
+// A message being processed is dropped too: its Ack changes nothing.
+func (q *Queue) DropPrefix(ctx context.Context, prefix string) (int64, error) {
+	res, err := q.db.ExecContext(ctx, `UPDATE messages SET state = 'done', receipt = ''
+		WHERE queue = ? AND state = 'ready' AND substr(id, 1, ?) = ?`, q.name, len(prefix), prefix)
+	if err != nil {
+		return 0, fmt.Errorf("drop %s* from %s: %w", prefix, q.name, err)
+	}
+	return res.RowsAffected()
+}
+
 // Nack records why processing failed and makes the message visible again
 // after delay.
 func (q *Queue) Nack(ctx context.Context, d Delivery, cause error, delay time.Duration) error {

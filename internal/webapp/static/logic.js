@@ -98,6 +98,8 @@ export function progressOf(v) {
       return { value: 0, max: 1, label: "failed" };
     case "UPLOADING":
       return { value: 0, max: 0, label: v.stage || "awaiting upload" };
+    case "DELETING":
+      return { value: 0, max: 0, label: "deleting" };
   }
   if (v.chunks_total > 0) {
     const pct = Math.floor((100 * v.chunks_done) / v.chunks_total);

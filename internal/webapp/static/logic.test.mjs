@@ -72,6 +72,8 @@ test("progressOf tells the truth", () => {
   assert.equal(L.progressOf({ status: "PROCESSING", stage: "chunking", chunks_total: 0 }).max, 0);
   assert.deepEqual(L.progressOf({ status: "READY", chunks_done: 12, chunks_total: 12 }), { value: 1, max: 1, label: "ready · 12 scenes" });
   assert.equal(L.progressOf({ status: "FAILED" }).label, "failed");
+  // A delete under way is not progress of its chunks.
+  assert.deepEqual(L.progressOf({ status: "DELETING", stage: "deleting", chunks_done: 12, chunks_total: 12 }), { value: 0, max: 0, label: "deleting" });
   assert.ok(L.isFinal("READY") && L.isFinal("FAILED") && !L.isFinal("PROCESSING"));
 });
 
