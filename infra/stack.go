@@ -576,9 +576,11 @@ func (s *builder) grants() {
 		"upload": tableRW, "probe": tableRW, "await": tableRW, "fail": tableRW, "embed": tableRW,
 		"api":   append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 		"sweep": append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"), // also completes deletes cut short
-		// forget finds videos by key and deletes them with their chunk items;
-		// finalize does so for the older versions of an overwritten object.
-		"forget":   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
+		// forget finds videos by key and deletes them with their chunk items,
+		// writing each one's tombstone first (PutItem; also the index's state
+		// record, when a delete ends a model switch); finalize does so for
+		// the older versions of an overwritten object.
+		"forget":   {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
 		"finalize": append(tableRW, "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
 	} {
 		resources := []*string{s.table.TableArn()}
@@ -587,12 +589,6 @@ func (s *builder) grants() {
 		}
 		f[name].AddToRolePolicy(s.statement(actions, resources...))
 	}
-	// A delete can end a model switch (its last doc without a new vector
-	// gone): forget may write the index's state record, and no other item.
-	f["forget"].AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("dynamodb:PutItem"), Resources: &[]*string{s.table.TableArn()},
-		Conditions: &map[string]any{"ForAllValues:StringEquals": map[string]any{"dynamodb:LeadingKeys": []string{"record#index-state"}}},
-	}))
 	// S3: uploads/ are read by the workflow; chunks/ written by chunk, read by embed and api.
 	f["upload"].AddToRolePolicy(s.statement([]string{"s3:PutObject", "s3:AbortMultipartUpload"}, s.objects("uploads/")))
 	// DeleteObject: a delete through the API cut short takes the upload too.
