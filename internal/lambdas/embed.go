@@ -52,7 +52,7 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 		return nil // the video was deleted meanwhile
 	case scenedex.Permanent(err):
 		reason := scenedex.Message(err)
-		f.P.MarkFailed(ctx, c.VideoID, reason)
+		f.P.MarkRunFailed(ctx, c.VideoID, c.Run, reason)
 		if token, terr := f.Store.TaskToken(ctx, c.VideoID); terr == nil && token != "" {
 			return f.Tokens.Fail(ctx, token, "Permanent", reason)
 		}

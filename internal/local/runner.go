@@ -451,10 +451,10 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 				"chunk", c.ID(), "model", c.NextModel, "err", d.LastError)
 			continue
 		}
-		if v, err := r.P.Catalog.Get(ctx, c.VideoID); err == nil && v.Run != c.Run {
-			continue // a leftover of an earlier run: the video's current run decides
-		}
-		r.P.MarkFailed(ctx, c.VideoID, fmt.Sprintf("chunk %d (%.1f-%.1fs) failed after %d attempts: %s", c.Index, c.Start, c.End, d.Attempt, d.LastError))
+		// A leftover of an earlier run changes nothing: the video's current
+		// run decides (checked inside the update, so a reprocess racing this
+		// cannot be failed by its predecessor's chunk).
+		r.P.MarkRunFailed(ctx, c.VideoID, c.Run, fmt.Sprintf("chunk %d (%.1f-%.1fs) failed after %d attempts: %s", c.Index, c.Start, c.End, d.Attempt, d.LastError))
 	}
 	stop := r.keepLeases(ctx, r.Chunks, r.chLease, got...)
 	defer stop()
@@ -492,7 +492,7 @@ func (r *Runner) embedOnce(ctx context.Context) bool {
 		case errors.Is(err, pipeline.ErrGone) || deleted(cctx):
 			r.Chunks.Ack(ctx, d) // the video was deleted
 		case scenedex.Permanent(err):
-			r.P.MarkFailed(ctx, c.VideoID, scenedex.Message(err))
+			r.P.MarkRunFailed(ctx, c.VideoID, c.Run, scenedex.Message(err))
 			r.Chunks.Ack(ctx, d)
 		case ctx.Err() != nil:
 			return false

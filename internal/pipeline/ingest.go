@@ -538,8 +538,17 @@ func (p *Pipeline) Finalize(ctx context.Context, videoID string) (scenedex.Video
 // MarkFailed records why a video could not be processed. A READY video stays
 // READY.
 func (p *Pipeline) MarkFailed(ctx context.Context, videoID, reason string) (scenedex.Video, error) {
+	return p.MarkRunFailed(ctx, videoID, "", reason)
+}
+
+// MarkRunFailed is MarkFailed for a failure of one run's work (a chunk of
+// run): a video reprocessed meanwhile has another run, which the failure
+// does not concern, so it is left as it is. The run is compared inside the
+// catalog's update, so a reprocess between the caller's read and this write
+// cannot be failed by its predecessor's leftovers. run "" fails any run.
+func (p *Pipeline) MarkRunFailed(ctx context.Context, videoID, run, reason string) (scenedex.Video, error) {
 	return p.Catalog.Update(ctx, videoID, func(v *scenedex.Video) error {
-		if v.Status == scenedex.StatusReady {
+		if v.Status == scenedex.StatusReady || (run != "" && v.Run != run) {
 			return nil
 		}
 		v.Status, v.Reason, v.Stage = scenedex.StatusFailed, reason, ""

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -212,5 +213,35 @@ func TestPicturesEnd(t *testing.T) {
 				t.Fatalf("picturesEnd = %.2f, %v; want %.2f, %v", end, ok, tc.end, tc.ok)
 			}
 		})
+	}
+}
+
+// A chunk of an earlier run that fails every attempt does not fail the
+// video's current run (a reprocess that started meanwhile): the run is
+// compared inside the catalog's update. Before, the runner read the record,
+// compared, then called MarkFailed — a reprocess between the two was failed
+// by its predecessor's leftover (seen as a flake of TestReprocessFailedVideo
+// under load).
+func TestMarkRunFailedLeavesOtherRuns(t *testing.T) {
+	ctx := context.Background()
+	cat, err := sqlite.OpenCatalog(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	p := &Pipeline{Catalog: cat, Log: slog.Default(), cfg: Config{}.withDefaults()}
+	cat.Create(ctx, scenedex.Video{ID: "v", Collection: "c", Status: scenedex.StatusProcessing, Run: "second"})
+	tests := []struct {
+		run  string
+		want scenedex.Status
+	}{
+		{"first", scenedex.StatusProcessing}, // a leftover of the run reprocess replaced
+		{"second", scenedex.StatusFailed},
+	}
+	for _, tc := range tests {
+		v, err := p.MarkRunFailed(ctx, "v", tc.run, "chunk 1 failed after 3 attempts")
+		if err != nil || v.Status != tc.want {
+			t.Errorf("a failure of run %q: %s %v, want %s", tc.run, v.Status, err, tc.want)
+		}
 	}
 }
