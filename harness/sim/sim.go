@@ -15,6 +15,7 @@ import (
 	"container/heap"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,15 +47,21 @@ func (s *Sim) Now() time.Time { return s.start.Add(s.Elapsed()) }
 
 // At runs f after d of virtual time (d <= 0: at the current instant, after
 // the work that is running now has been started).
-func (s *Sim) At(d time.Duration, f func()) {
+func (s *Sim) At(d time.Duration, f func()) { s.Timer(d, f) }
+
+// Timer is At that can be called off: stop() before the event is due drops
+// it (a timeout whose task ended must not keep the loop going).
+func (s *Sim) Timer(d time.Duration, f func()) (stop func()) {
 	if d < 0 {
 		d = 0
 	}
+	off := new(atomic.Bool)
 	s.mu.Lock()
 	s.seq++
-	heap.Push(&s.events, event{at: s.now + d, seq: s.seq, f: f})
+	heap.Push(&s.events, event{at: s.now + d, seq: s.seq, f: f, off: off})
 	s.mu.Unlock()
 	s.poke()
+	return func() { off.Store(true) }
 }
 
 // Go runs f now, as counted work: virtual time stands still until it returns.
@@ -103,6 +110,9 @@ func (s *Sim) Run(ctx context.Context, done func() bool) bool {
 			return true
 		}
 		s.mu.Lock()
+		for len(s.events) > 0 && s.events[0].off.Load() {
+			heap.Pop(&s.events)
+		}
 		if len(s.events) == 0 {
 			s.mu.Unlock()
 			return false
@@ -113,7 +123,9 @@ func (s *Sim) Run(ctx context.Context, done func() bool) bool {
 		}
 		var due []func()
 		for len(s.events) > 0 && s.events[0].at <= s.now {
-			due = append(due, heap.Pop(&s.events).(event).f)
+			if ev := heap.Pop(&s.events).(event); !ev.off.Load() {
+				due = append(due, ev.f)
+			}
 		}
 		s.busy += len(due)
 		s.mu.Unlock()
@@ -130,6 +142,7 @@ type event struct {
 	at  time.Duration
 	seq uint64
 	f   func()
+	off *atomic.Bool
 }
 
 type events []event
