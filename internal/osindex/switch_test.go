@@ -1,13 +1,7 @@
 package osindex
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -16,117 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/scenedex/scenedex/internal/osindex/osfake"
 	"github.com/scenedex/scenedex/internal/scenedex"
 )
-
-// domain stands in for one OpenSearch domain holding several indexes: each
-// index is a fakeOpenSearch of its own (which speaks for an index named
-// "chunks"), requests are routed by the index in their path or, for a bulk,
-// in each action; it answers _count and DELETE of an index itself.
-type domain struct {
-	t       *testing.T
-	mu      sync.Mutex
-	indexes map[string]*fakeOpenSearch
-	deleted []string
-}
-
-func (d *domain) index(name string) *fakeOpenSearch {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	f, ok := d.indexes[name]
-	if !ok {
-		f = &fakeOpenSearch{t: d.t, service: "es", docs: map[string]map[string]any{}}
-		d.indexes[name] = f
-	}
-	return f
-}
-
-func (d *domain) forward(f *fakeOpenSearch, r *http.Request, path string, body []byte) *httptest.ResponseRecorder {
-	req := r.Clone(r.Context())
-	req.URL.Path, req.Body = path, io.NopCloser(bytes.NewReader(body))
-	rec := httptest.NewRecorder()
-	f.ServeHTTP(rec, req)
-	return rec
-}
-
-func (d *domain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if r.URL.Path == "/_bulk" {
-		// Split the actions by index, each sent to its index as "chunks".
-		parts := map[string]*bytes.Buffer{}
-		var order []string
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			var action map[string]map[string]any
-			json.Unmarshal(sc.Bytes(), &action)
-			var name string
-			for _, meta := range action {
-				name, _ = meta["_index"].(string)
-				meta["_index"] = "chunks"
-			}
-			if parts[name] == nil {
-				parts[name] = &bytes.Buffer{}
-				order = append(order, name)
-			}
-			line, _ := json.Marshal(action)
-			parts[name].Write(append(line, '\n'))
-			if action["delete"] == nil && sc.Scan() {
-				parts[name].Write(append(sc.Bytes(), '\n'))
-			}
-		}
-		out := map[string]any{"took": 1, "errors": false, "items": []any{}}
-		for _, name := range order {
-			var res map[string]any
-			json.Unmarshal(d.forward(d.index(name), r, "/_bulk", parts[name].Bytes()).Body.Bytes(), &res)
-			out["items"] = append(out["items"].([]any), res["items"].([]any)...)
-			if res["errors"] == true {
-				out["errors"] = true
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(out)
-		return
-	}
-	name, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	d.mu.Lock()
-	f, exists := d.indexes[name]
-	d.mu.Unlock()
-	switch {
-	case r.Method == http.MethodDelete && rest == "":
-		if !exists || !f.exists {
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":{"type":"index_not_found_exception"},"status":404}`))
-			return
-		}
-		d.mu.Lock()
-		delete(d.indexes, name)
-		d.deleted = append(d.deleted, name)
-		d.mu.Unlock()
-		w.Write([]byte(`{"acknowledged":true}`))
-	case rest == "_count":
-		if !exists || !f.exists {
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":{"type":"index_not_found_exception"},"status":404}`))
-			return
-		}
-		f.mu.Lock()
-		n := len(f.docs)
-		f.mu.Unlock()
-		fmt.Fprintf(w, `{"count":%d,"_shards":{"total":1,"successful":1,"failed":0}}`, n)
-	default:
-		path := "/chunks"
-		if rest != "" {
-			path += "/" + rest
-		}
-		rec := d.forward(d.index(name), r, path, body)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes())
-	}
-}
 
 // memStore is the StateStore in memory (the DynamoDB one is tested in
 // package dynamo).
@@ -153,8 +39,8 @@ func (m *memStore) PutRecord(_ context.Context, name string, data []byte, versio
 	return nil
 }
 
-func newSwitching(t *testing.T) (*Switching, *domain, *memStore) {
-	d := &domain{t: t, indexes: map[string]*fakeOpenSearch{}}
+func newSwitching(t *testing.T) (*Switching, *osfake.Domain, *memStore) {
+	d := &osfake.Domain{T: t, Indexes: map[string]*osfake.Index{}}
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "")}
@@ -212,8 +98,8 @@ func TestSwitchingIndex(t *testing.T) {
 	if err := s.UpsertNext(ctx, doc3("v2", 0, "ads", 1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	next := d.index("chunks-g1")
-	if vec := get(next.mapping, "mappings", "properties", "vector", "dimension"); vec != 2.0 {
+	next := d.Index("chunks-g1")
+	if vec := get(next.Mapping, "mappings", "properties", "vector", "dimension"); vec != 2.0 {
 		t.Errorf("the next index's dimension %v, want the new model's 2", vec)
 	}
 	if ok, err := s.Promote(ctx); err != nil || !ok {
@@ -234,11 +120,11 @@ func TestSwitchingIndex(t *testing.T) {
 		t.Errorf("a doc after the promotion keeps its fields with the new vector: %+v %v", got, err)
 	}
 	// New writes go to the new index.
-	if err := s.Upsert(ctx, []scenedex.Doc{withModel(doc3("v3", 0, "ads", 1, 1), "new")}); err != nil || len(next.docs) != 4 {
-		t.Fatalf("upsert after the promotion: %v, %d docs", err, len(next.docs))
+	if err := s.Upsert(ctx, []scenedex.Doc{withModel(doc3("v3", 0, "ads", 1, 1), "new")}); err != nil || len(next.Docs) != 4 {
+		t.Fatalf("upsert after the promotion: %v, %d docs", err, len(next.Docs))
 	}
-	if len(d.deleted) != 0 {
-		t.Errorf("the replaced index is kept until the next switch: deleted %v", d.deleted)
+	if len(d.Deleted) != 0 {
+		t.Errorf("the replaced index is kept until the next switch: deleted %v", d.Deleted)
 	}
 
 	// A second switch deletes the index the first left; cancelled, its own
@@ -252,14 +138,14 @@ func TestSwitchingIndex(t *testing.T) {
 	if err := s.DeleteVideo(ctx, "v1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(next.docs); n != 2 {
+	if n := len(next.Docs); n != 2 {
 		t.Errorf("live docs after deleting v1: %d", n)
 	}
 	if err := s.CancelSwitch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(d.deleted, ",") != "chunks,chunks-g2" {
-		t.Errorf("deleted indexes %v, want the first generation then the cancelled one", d.deleted)
+	if strings.Join(d.Deleted, ",") != "chunks,chunks-g2" {
+		t.Errorf("deleted indexes %v, want the first generation then the cancelled one", d.Deleted)
 	}
 	if live, _, _ := s.LiveModel(ctx); live != "new" {
 		t.Errorf("live model after a cancel %q", live)
