@@ -455,6 +455,14 @@ func (d *Domain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(out)
 		return
 	}
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/_nodes/_local/stats") {
+		// The opensearch-go client polls the nodes stats API for JVM and
+		// circuit-breaker pressure in the background (GET
+		// /_nodes/_local/stats/jvm,breaker,thread_pool): one healthy node.
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"_nodes":{"total":1,"successful":1,"failed":0},"cluster_name":"osfake","nodes":{}}`))
+		return
+	}
 	name, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	d.mu.Lock()
 	f, exists := d.Indexes[name]
