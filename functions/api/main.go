@@ -3,11 +3,8 @@
 // the local server.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID")
+	cloud.Main("api")
 }

@@ -3,11 +3,8 @@
 // indexed.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Await }, "TABLE", "BUCKET", "OPENSEARCH_ENDPOINT")
+	cloud.Main("await")
 }

@@ -3,11 +3,8 @@
 // message per chunk.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Chunk }, "BUCKET", "CHUNK_QUEUE_URL")
+	cloud.Main("chunk")
 }

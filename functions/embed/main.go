@@ -2,11 +2,8 @@
 // marked done once, partial batch failures reported to SQS.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Embed }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID")
+	cloud.Main("embed")
 }

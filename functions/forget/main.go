@@ -3,11 +3,8 @@
 // words, chunk files, record — so the catalog stays in step with the bucket.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Forget }, "BUCKET", "TABLE", "OPENSEARCH_ENDPOINT")
+	cloud.Main("forget")
 }

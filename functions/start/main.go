@@ -3,11 +3,8 @@
 // version, so a duplicate event starts nothing twice.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Start }, "STATE_MACHINE_ARN")
+	cloud.Main("start")
 }

@@ -2,11 +2,8 @@
 // URLs expired end FAILED, so no video stays UPLOADING forever.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return f.Sweep }, "BUCKET", "TABLE")
+	cloud.Main("sweep")
 }

@@ -3,11 +3,8 @@
 // to one key. It serves the same http.Handler as the local server.
 package main
 
-import (
-	"github.com/scenedex/scenedex/internal/cloud"
-	"github.com/scenedex/scenedex/internal/lambdas"
-)
+import "github.com/scenedex/scenedex/internal/cloud"
 
 func main() {
-	cloud.Run(func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }, "BUCKET", "TABLE")
+	cloud.Main("upload")
 }

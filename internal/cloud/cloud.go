@@ -60,18 +60,29 @@ type Env struct {
 	MaxUploadBytes     int64
 }
 
-// ReadEnv reads Env; missing required variables are an error naming them.
-func ReadEnv(required ...string) (Env, error) {
-	e := Env{
-		Bucket: os.Getenv("BUCKET"), Table: os.Getenv("TABLE"), QueueURL: os.Getenv("CHUNK_QUEUE_URL"),
-		OpenSearchEndpoint: os.Getenv("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
-		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: os.Getenv("EMBEDDING_ENDPOINT"),
-		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
-		StateMachineArn: os.Getenv("STATE_MACHINE_ARN"),
+// ReadEnv reads Env from the process environment; missing required
+// variables are an error naming them.
+func ReadEnv(required ...string) (Env, error) { return ReadEnvFrom(os.Getenv, required...) }
+
+// ReadEnvFrom is ReadEnv over a lookup of variables (a function's
+// environment as the stack gives it, in the contract test).
+func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
+	getenv := func(k, def string) string {
+		if v := lookup(k); v != "" {
+			return v
+		}
+		return def
 	}
-	e.S3PathStyle = os.Getenv("S3_PATH_STYLE") == "true"
-	e.ChunksDLQURL, e.ChunksDLQARN, e.EventsDLQURL = os.Getenv("CHUNKS_DLQ_URL"), os.Getenv("CHUNKS_DLQ_ARN"), os.Getenv("EVENTS_DLQ_URL")
-	if v := os.Getenv("OPENSEARCH_REPLICAS"); v != "" {
+	e := Env{
+		Bucket: lookup("BUCKET"), Table: lookup("TABLE"), QueueURL: lookup("CHUNK_QUEUE_URL"),
+		OpenSearchEndpoint: lookup("OPENSEARCH_ENDPOINT"), OpenSearchService: getenv("OPENSEARCH_SERVICE", "es"),
+		OpenSearchIndex: getenv("OPENSEARCH_INDEX", "scenedex-chunks"), ModelEndpoint: lookup("EMBEDDING_ENDPOINT"),
+		EventBus: getenv("EVENT_BUS", "default"), FFmpegDir: getenv("FFMPEG_DIR", "/opt/bin"),
+		StateMachineArn: lookup("STATE_MACHINE_ARN"),
+	}
+	e.S3PathStyle = lookup("S3_PATH_STYLE") == "true"
+	e.ChunksDLQURL, e.ChunksDLQARN, e.EventsDLQURL = lookup("CHUNKS_DLQ_URL"), lookup("CHUNKS_DLQ_ARN"), lookup("EVENTS_DLQ_URL")
+	if v := lookup("OPENSEARCH_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return e, fmt.Errorf("OPENSEARCH_REPLICAS is %q: want a count", v)
@@ -85,7 +96,7 @@ func ReadEnv(required ...string) (Env, error) {
 		return e, fmt.Errorf("OCR is %q: want on or off", v)
 	}
 	var err error
-	e.BedrockModel = os.Getenv("BEDROCK_MODEL_ID")
+	e.BedrockModel = lookup("BEDROCK_MODEL_ID")
 	if e.EmbeddingDim, err = strconv.Atoi(getenv("EMBEDDING_DIM", "1024")); err != nil {
 		return e, fmt.Errorf("EMBEDDING_DIM: %w", err)
 	}
@@ -99,20 +110,13 @@ func ReadEnv(required ...string) (Env, error) {
 		// "A|B": one of them.
 		set := false
 		for _, alt := range strings.Split(name, "|") {
-			set = set || os.Getenv(alt) != ""
+			set = set || lookup(alt) != ""
 		}
 		if !set {
 			return e, fmt.Errorf("environment variable %s is required", strings.ReplaceAll(name, "|", " or "))
 		}
 	}
 	return e, nil
-}
-
-func getenv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Build wires the pipeline and handlers from env and the default AWS config

@@ -186,3 +186,21 @@ func TestBuildModelSwitch(t *testing.T) {
 		t.Errorf("bedrock: models %v", fns.P.Models)
 	}
 }
+
+// Every function folder has a spec and its main runs it by its own name.
+func TestEveryFunctionHasASpec(t *testing.T) {
+	mains, _ := filepath.Glob("../../functions/*/main.go")
+	if len(mains) != len(Functions) {
+		t.Errorf("%d functions, %d specs", len(mains), len(Functions))
+	}
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		if _, ok := Functions[name]; !ok {
+			t.Errorf("functions/%s has no spec", name)
+		}
+		b, _ := os.ReadFile(m)
+		if !strings.Contains(string(b), `cloud.Main("`+name+`")`) {
+			t.Errorf("functions/%s/main.go does not run cloud.Main(%q)", name, name)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type Config struct {
 	OnDeleted func(context.Context, scenedex.ObjectDeleted) error
 	Now       func() time.Time
 	Log       *slog.Logger
+	// Keys are more access keys the endpoint accepts (id -> secret) besides
+	// its own: a caller per identity (the contract harness gives each
+	// Lambda function its own, as each role's credentials differ in AWS).
+	Keys map[string]string
 }
 
 // Server is the endpoint.
@@ -95,11 +99,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, backend: backend, objFs: objFs, fake: fake.Server(), stageDir: stage,
-		verify:    verifier{accessKey: access, secret: secret, now: cfg.Now, maxSkew: 15 * time.Minute},
+		verify:    verifier{secrets: keys(access, secret, cfg.Keys), now: cfg.Now, maxSkew: 15 * time.Minute},
 		AccessKey: access, Secret: secret,
 	}
 	s.dropStaleUploads()
 	return s, nil
+}
+
+// keys is the endpoint's own key and the extra ones, id -> secret.
+func keys(access, secret string, extra map[string]string) map[string]string {
+	out := map[string]string{access: secret}
+	for id, s := range extra {
+		out[id] = s
+	}
+	return out
 }
 
 // ReadCredentials returns the access key and secret of the endpoint whose

@@ -584,3 +584,38 @@ func TestSlowUploadDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("slow object: %+v %v", info, err)
 	}
 }
+
+// TestMoreKeys: an extra key pair of Config.Keys is accepted with its own
+// secret (header-signed and presigned), not with another's; an unknown key
+// is refused.
+func TestMoreKeys(t *testing.T) {
+	srv, err := New(Config{Dir: t.TempDir(), Bucket: "scenedex", Keys: map[string]string{"AKIDEMBED": "embed-secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	ctx := context.Background()
+	embed := s3blob.New(s3blob.LocalClient(hs.URL, "AKIDEMBED", "embed-secret"), "scenedex")
+	if err := embed.Put(ctx, "chunks/a", bytes.NewReader([]byte("a")), ""); err != nil {
+		t.Fatalf("extra key: %v", err)
+	}
+	url, err := embed.PresignGet(ctx, "chunks/a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(url)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("presigned with the extra key: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for _, c := range []struct{ id, secret, want string }{
+		{"AKIDEMBED", srv.Secret, "SignatureDoesNotMatch"},
+		{"AKIDOTHER", "embed-secret", "InvalidAccessKeyId"},
+	} {
+		s := s3blob.New(s3blob.LocalClient(hs.URL, c.id, c.secret), "scenedex")
+		if err := s.Put(ctx, "chunks/b", bytes.NewReader([]byte("b")), ""); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %s", c.id, err, c.want)
+		}
+	}
+}

@@ -18,9 +18,9 @@ import (
 // S3 emulator underneath checks no signature at all, so this is what makes a
 // wrong, tampered or expired URL fail here as it would on S3.
 type verifier struct {
-	accessKey, secret string
-	now               func() time.Time
-	maxSkew           time.Duration
+	secrets map[string]string // access key id -> secret
+	now     func() time.Time
+	maxSkew time.Duration
 }
 
 // authError is an S3-style refusal.
@@ -105,7 +105,8 @@ func (v *verifier) check(r *http.Request, credential, signedHeaders, signature, 
 	if len(parts) != 5 || parts[4] != "aws4_request" {
 		return deny("AuthorizationHeaderMalformed", "bad credential scope %q", credential)
 	}
-	if parts[0] != v.accessKey {
+	secret, ok := v.secrets[parts[0]]
+	if !ok {
 		return deny("InvalidAccessKeyId", "the access key id does not exist")
 	}
 	if signedHeaders == "" || signature == "" {
@@ -122,7 +123,7 @@ func (v *verifier) check(r *http.Request, credential, signedHeaders, signature, 
 	}, "\n")
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := strings.Join([]string{algorithm, amzDate, scope, hex.EncodeToString(sum[:])}, "\n")
-	want := hex.EncodeToString(hmacSHA256(signingKey(v.secret, parts[1:4]), toSign))
+	want := hex.EncodeToString(hmacSHA256(signingKey(secret, parts[1:4]), toSign))
 	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return deny("SignatureDoesNotMatch", "the request signature we calculated does not match the signature you provided")
 	}
@@ -155,7 +156,11 @@ func (v *verifier) seed(r *http.Request) (chunkSeed, *authError) {
 	if len(parts) != 5 {
 		return chunkSeed{}, deny("AuthorizationHeaderMalformed", "bad credential scope")
 	}
-	return chunkSeed{key: signingKey(v.secret, parts[1:4]), amzDate: r.Header.Get("X-Amz-Date"),
+	secret, ok := v.secrets[parts[0]]
+	if !ok {
+		return chunkSeed{}, deny("InvalidAccessKeyId", "the access key id does not exist")
+	}
+	return chunkSeed{key: signingKey(secret, parts[1:4]), amzDate: r.Header.Get("X-Amz-Date"),
 		scope: strings.Join(parts[1:], "/"), prev: fields["Signature"]}, nil
 }
 
