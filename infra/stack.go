@@ -389,7 +389,9 @@ func (s *builder) functions() {
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
 		{"await", "store the task token of the embeddings wait", 256, 15, false, base(search)},
-		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(search)},
+		// A model switch's page messages reach embed, which queues the
+		// page's chunks on the same queue.
+		{"embed", "frames -> model -> index", 1024, embedTimeoutSecs, false, base(merge(search, map[string]*string{"CHUNK_QUEUE_URL": s.queue.QueueUrl()}))},
 		{"finalize", "READY + Video Indexed event; older versions of the object retired", 256, 60, false, base(search)},
 		{"fail", "FAILED with the reason", 256, 30, false, base(nil)},
 		{"sweep", "uploads that never arrived end FAILED; arrived ones without a run get it", 256, 300, false, base(map[string]*string{"STATE_MACHINE_ARN": s.machineArn()})},
@@ -535,6 +537,11 @@ func (s *builder) grants() {
 	// The queue, the model, the index, the workflow, the event bus.
 	s.queue.GrantSendMessages(f["chunk"])
 	s.queue.GrantSendMessages(f["api"]) // reindex puts stored chunks back on the queue
+	// A model switch's page message: embed reads a page of videos (the
+	// by-created index, as the catalog lists them) and queues their chunks
+	// and the next page.
+	s.queue.GrantSendMessages(f["embed"])
+	f["embed"].AddToRolePolicy(s.statement([]string{"dynamodb:Query"}, s.str(*s.table.TableArn()+"/index/by-created")))
 	// Dead letters: the api lists both DLQs, moves chunk messages back with a
 	// message move task (which acts with the caller's receive and delete on
 	// the DLQ and send on the source queue) and restarts dead events' runs.

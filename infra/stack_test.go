@@ -510,6 +510,12 @@ func TestDefaultStack(t *testing.T) {
 		}
 	})
 
+	t.Run("embed can queue a model switch's pages", func(t *testing.T) {
+		if q := js(functionEnv(t, tpl, "Embed")["CHUNK_QUEUE_URL"]); !regexp.MustCompile(`^\{"Ref":"Chunks[0-9A-F]{8}"\}$`).MatchString(q) {
+			t.Errorf("embed's CHUNK_QUEUE_URL %s, want the chunk queue's URL", q)
+		}
+	})
+
 	t.Run("least privilege", func(t *testing.T) {
 		pol := functionPolicies(tpl)
 		allows := func(fn, action, resourcePart string) bool {
@@ -538,7 +544,12 @@ func TestDefaultStack(t *testing.T) {
 			{"embed", "dynamodb:UpdateItem", "Catalog", true},
 			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},
-			{"embed", "sqs:SendMessage", "", false},
+			// A model switch's page messages: embed lists a page of videos
+			// (the by-created index only) and queues their chunks.
+			{"embed", "sqs:SendMessage", "Chunks", true},
+			{"embed", "dynamodb:Query", "/index/by-created", true},
+			{"embed", "dynamodb:Query", "/index/*", false},
+			{"embed", "dynamodb:Query", "/index/by-key", false},
 			{"api", "sqs:SendMessage", "Chunks", true},        // reindex
 			{"api", "states:StartExecution", "-ingest", true}, // reprocess
 			{"api", "sqs:StartMessageMoveTask", "ChunksDLQ", true},

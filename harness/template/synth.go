@@ -180,10 +180,16 @@ func cachedSynth(ctx context.Context, root string) (string, error) {
 }
 
 // sourceKey hashes what the template is made from: the CDK app's Go files
-// and module files, cdk.json, the CDK CLI's lock file and the function list.
+// (not its tests) and module files, cdk.json, the CDK CLI's lock file and the function list.
 func sourceKey(root string) (string, error) {
 	h := sha256.New()
-	files, _ := filepath.Glob(filepath.Join(root, "infra", "*.go"))
+	var files []string
+	all, _ := filepath.Glob(filepath.Join(root, "infra", "*.go"))
+	for _, f := range all {
+		if !strings.HasSuffix(f, "_test.go") { // tests make no template
+			files = append(files, f)
+		}
+	}
 	files = append(files, filepath.Join(root, "infra", "go.mod"), filepath.Join(root, "infra", "go.sum"),
 		filepath.Join(root, "cdk.json"), filepath.Join(root, "infra", "_tools", "package-lock.json"))
 	sort.Strings(files)

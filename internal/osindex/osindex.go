@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/opensearch-project/opensearch-go/v4"
 	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
+	"github.com/opensearch-project/opensearch-go/v4/opensearchtransport"
 	"github.com/opensearch-project/opensearch-go/v4/signer"
 	"github.com/opensearch-project/opensearch-go/v4/signer/awsv2"
 
@@ -60,17 +62,26 @@ func Connect(cfg aws.Config, endpoint, service string) (*opensearchapi.Client, e
 }
 
 // NewClient builds a client; signer and transport may be nil (tests).
+//
+// The client makes only the calls scenedex asks for: no health checks, no
+// node discovery, and none of opensearch-go's background polls of
+// GET /_nodes/_local/stats (its load shedding across nodes). The functions'
+// roles allow the index's paths only, so the domain would refuse that poll,
+// and a short-lived Lambda has no use for it.
 func NewClient(endpoint string, signer signer.Signer, transport http.RoundTripper) (*opensearchapi.Client, error) {
-	c := opensearch.Config{Addresses: []string{endpoint}, Transport: transport, HealthCheckMaxRetries: -1,
-		DiscoverNodesOnStart: aws.Bool(false)}
-	if signer != nil {
-		c.Signer = signer
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch client: endpoint %q: %w", endpoint, err)
 	}
-	client, err := opensearchapi.NewClient(opensearchapi.Config{Client: c})
+	cfg := opensearchtransport.Config{URLs: []*url.URL{u}, Transport: transport, HealthCheckMaxRetries: -1, NodeStatsInterval: -1}
+	if signer != nil {
+		cfg.Signer = signer
+	}
+	tp, err := opensearchtransport.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opensearch client: %w", err)
 	}
-	return client, nil
+	return opensearchapi.NewFromClient(&opensearch.Client{Transport: tp}), nil
 }
 
 // doc is the stored document.

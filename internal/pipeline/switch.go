@@ -261,6 +261,9 @@ func (p *Pipeline) EmbedNext(ctx context.Context, c scenedex.Chunk) error {
 
 // queueSwitchPage queues the chunks of the page of videos page names.
 func (p *Pipeline) queueSwitchPage(ctx context.Context, sw scenedex.ModelSwitcher, page scenedex.Chunk) error {
+	if p.Sender == nil {
+		return scenedex.Errorf(scenedex.CodeUnsupported, "model switch: no chunk queue to queue the page's chunks on (the embed function needs CHUNK_QUEUE_URL)")
+	}
 	q := scenedex.ListQuery{Limit: p.cfg.SwitchPage}
 	if page.SwitchPage != firstPage {
 		q.Cursor = page.SwitchPage

@@ -1,7 +1,7 @@
-// Package osfake stands in for OpenSearch in tests: Index plays one index of
-// a domain (or a Serverless collection), checking requests against the
-// documented REST API and keeping documents in memory; Domain holds several
-// indexes. Only tests import it.
+// Package osfake is for tests only: stand-ins for an OpenSearch domain
+// (moved out of package osindex's tests so other harnesses can use them).
+// Index plays one index named "chunks" as the documented REST API gives it;
+// Domain holds several indexes by name and routes requests to them.
 package osfake
 
 import (
@@ -17,13 +17,22 @@ import (
 	"testing"
 )
 
+// field walks a decoded JSON object: field(v, "query", "term").
+func field(v any, path ...string) any {
+	for _, k := range path {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
 // Index stands in for an OpenSearch domain: it checks the requests
 // against the documented REST API (index creation with a knn_vector mapping,
 // NDJSON bulk with _id, k-NN queries) and keeps documents in memory so the
 // index's behaviour (overwrite by _id, filters) is observable. Requests must be
 // SigV4-signed for the service.
 type Index struct {
-	T        testing.TB
+	T        *testing.T
 	Service  string
 	mu       sync.Mutex
 	Exists   bool
@@ -164,7 +173,7 @@ func (f *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var q map[string]any
 		json.Unmarshal(body, &q)
 		f.Searches = append(f.Searches, q)
-		if term, ok := get(q, "query", "term", "chunk_id").(string); ok { // lookups by chunk id
+		if term, ok := field(q, "query", "term", "chunk_id").(string); ok { // lookups by chunk id
 			var hits []any
 			for id, src := range f.Docs {
 				if src["chunk_id"] == term {
@@ -178,7 +187,7 @@ func (f *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": hits}})
 			return
 		}
-		if video, ok := get(q, "query", "term", "video_id").(string); ok {
+		if video, ok := field(q, "query", "term", "video_id").(string); ok {
 			var hits []any
 			for id, src := range f.Docs {
 				if src["video_id"] == video {
@@ -198,11 +207,11 @@ func (f *Index) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": hits}})
 			return
 		}
-		if b, ok := get(q, "query", "bool").(map[string]any); ok { // words: BM25 over screen and meta_words
+		if b, ok := field(q, "query", "bool").(map[string]any); ok { // words: BM25 over screen and meta_words
 			reply(200, map[string]any{"took": 1, "hits": map[string]any{"hits": f.wordsSearch(b)}})
 			return
 		}
-		// Score every doc as Faiss scores the inner product (see FaissScore).
+		// Score every doc as Faiss scores the inner product (see faissScore).
 		knn, _ := q["query"].(map[string]any)["knn"].(map[string]any)["vector"].(map[string]any)
 		vec := knn["vector"].([]any)
 		var hits []any
@@ -284,17 +293,17 @@ func (f *Index) wordsSearch(b map[string]any) []any {
 // k-NN by Faiss's inner-product score), min-max normalised, averaged; every hit
 // lists the sub-queries that matched it.
 func (f *Index) hybridSearch(q map[string]any) []any {
-	subs := asSlice(get(q, "query", "hybrid", "queries"))
+	subs := asSlice(field(q, "query", "hybrid", "queries"))
 	if len(subs) != 2 {
 		f.T.Errorf("hybrid queries %v", q)
 		return nil
 	}
-	wordsQ, _ := get(subs[0], "bool").(map[string]any)
-	picQ, _ := get(subs[1], "bool").(map[string]any)
+	wordsQ, _ := field(subs[0], "bool").(map[string]any)
+	picQ, _ := field(subs[1], "bool").(map[string]any)
 	if wordsQ["_name"] != "words" || picQ["_name"] != "picture" {
 		f.T.Errorf("sub-queries not named: %v", subs)
 	}
-	knn, _ := get(asSlice(picQ["must"])[0], "knn", "vector").(map[string]any)
+	knn, _ := field(asSlice(picQ["must"])[0], "knn", "vector").(map[string]any)
 	scores := map[string][2]float64{}
 	matched := map[string][]any{}
 	norm := func(hits []any, slot int, name string) {
@@ -341,7 +350,7 @@ func (f *Index) hybridSearch(q map[string]any) []any {
 	return hits
 }
 
-// FaissScore is OpenSearch's score of an inner product ip for Faiss (its
+// faissScore is OpenSearch's score of an inner product ip for Faiss (its
 // documented "Spaces" table: d = -ip; d >= 0 -> 1/(1+d), d < 0 -> -d + 1).
 func FaissScore(ip float64) float64 {
 	if d := -ip; d >= 0 {
@@ -382,7 +391,7 @@ func sortHits(h []any) {
 // "chunks"), requests are routed by the index in their path or, for a bulk,
 // in each action; it answers _count and DELETE of an index itself.
 type Domain struct {
-	T       testing.TB
+	T       *testing.T
 	mu      sync.Mutex
 	Indexes map[string]*Index
 	Deleted []string
@@ -484,15 +493,4 @@ func (d *Domain) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(rec.Code)
 		w.Write(rec.Body.Bytes())
 	}
-}
-
-// NewDomain is an empty domain.
-func NewDomain(t testing.TB) *Domain { return &Domain{T: t, Indexes: map[string]*Index{}} }
-
-func get(v any, path ...string) any {
-	for _, k := range path {
-		m, _ := v.(map[string]any)
-		v = m[k]
-	}
-	return v
 }
