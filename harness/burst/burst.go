@@ -22,16 +22,17 @@ package burst
 import (
 	"context"
 	"encoding/json"
-	"errors"
+
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
+
+	"maps"
 	"os/exec"
 	"path/filepath"
-	"reflect"
-	"regexp"
+	"slices"
+
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ import (
 	"github.com/scenedex/scenedex/harness/asl"
 	"github.com/scenedex/scenedex/harness/awslocal"
 	"github.com/scenedex/scenedex/harness/sim"
+	"github.com/scenedex/scenedex/harness/template"
 	"github.com/scenedex/scenedex/internal/cloud"
 	"github.com/scenedex/scenedex/internal/dynamo"
 	"github.com/scenedex/scenedex/internal/modelserver"
@@ -68,16 +70,18 @@ var Durations = map[string]time.Duration{
 
 // Config is one burst.
 type Config struct {
-	Template     string // the synthesized template (cdk.out/<stack>.template.json)
-	AccountLimit int    // the account's Lambda concurrency (1000; a new account may have 10)
-	Slots        int    // handlers running for real at once
+	Stack        *template.Stack // the synthesized stack (harness/template)
+	AccountLimit int             // the account's Lambda concurrency (1000; a new account may have 10)
+	Slots        int             // handlers running for real at once
 	Seed         int64
 }
 
 // Harness is the stack running locally.
 type Harness struct {
 	t      testing.TB
-	Stack  *Stack
+	Stack  *template.Stack
+	Bucket string
+	Table  string
 	Sim    *sim.Sim
 	Lambda *awslocal.Lambda
 	SQS    *awslocal.SQS
@@ -86,39 +90,37 @@ type Harness struct {
 	Search *osfake.Domain
 	S3     *s3local.Server
 	AWS    aws.Config
-	URL    string
+	rules  []rule
 
 	mu     sync.Mutex
 	closed map[string]time.Duration // execution name -> virtual time it ended
-	starts []string                 // start function outcomes that failed
+	starts []string                 // Object Created events whose start function failed for good
 }
 
-func functionsDir() string {
-	if d := os.Getenv("SCENEDEX_FUNCTIONS_DIR"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "functions")
-}
-
-// New builds the harness over cfg.Template.
+// New builds the harness over the synthesized stack.
 func New(t testing.TB, cfg Config) *Harness {
 	t.Helper()
-	h := &Harness{t: t, Sim: sim.New(time.Now().UTC().Truncate(time.Second)), closed: map[string]time.Duration{},
+	st := cfg.Stack
+	h := &Harness{t: t, Stack: st, Sim: sim.New(time.Now().UTC().Truncate(time.Second)), closed: map[string]time.Duration{},
 		SQS: &awslocal.SQS{}, Events: &awslocal.EventBus{}}
 	h.Lambda = &awslocal.Lambda{Sim: h.Sim, AccountLimit: cfg.AccountLimit, Slots: cfg.Slots}
-	router := &awslocal.Router{SQS: h.SQS, Events: h.Events}
-	srv := httptest.NewServer(router)
-	t.Cleanup(srv.Close)
-	h.URL = srv.URL
-
-	stack, err := ReadStack(cfg.Template, srv.URL)
+	machine, err := st.Machine()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Stack = stack
+	var table *tableSpec
+	if h.rules, table, err = readStack(st); err != nil {
+		t.Fatal(err)
+	}
+	if probe := st.Functions["probe"]; probe != nil {
+		h.Bucket = probe.Env["BUCKET"]
+	}
+	router := &awslocal.Router{SQS: h.SQS, Events: h.Events}
+	srv := httptest.NewServer(router)
+	t.Cleanup(srv.Close)
 
 	// S3: the local endpoint; its Object Created events go to EventBridge.
-	s3srv, err := s3local.New(s3local.Config{Dir: t.TempDir(), Bucket: stack.Bucket, Now: h.Sim.Now,
+	s3srv, err := s3local.New(s3local.Config{Dir: t.TempDir(), Bucket: h.Bucket, Now: h.Sim.Now,
 		Log: slog.New(slog.DiscardHandler), OnCreated: h.objectCreated})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +132,7 @@ func New(t testing.TB, cfg Config) *Harness {
 	search := httptest.NewServer(h.Search)
 	t.Cleanup(search.Close)
 
-	h.AWS = aws.Config{Region: stack.Region, BaseEndpoint: aws.String(srv.URL),
+	h.AWS = aws.Config{Region: template.Region, BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.Secret, "")}
 	h.SFN = asl.NewEngine(h.Sim, struct {
 		*awslocal.Lambda
@@ -142,51 +144,50 @@ func New(t testing.TB, cfg Config) *Harness {
 		h.mu.Unlock()
 	}
 	router.SFN = h.SFN
-	if err := h.SFN.Define(stack.Machine.Arn, stack.Machine.Definition); err != nil {
+	if err := h.SFN.Define(machine.ARN, machine.Definition); err != nil {
 		t.Fatal(err)
 	}
-	if stack.Table != nil {
-		if err := createTable(context.Background(), dynamodb.NewFromConfig(h.AWS), stack.Table); err != nil {
+	if table != nil {
+		h.Table = table.Name
+		if err := createTable(context.Background(), dynamodb.NewFromConfig(h.AWS), table); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range stack.Queues {
-		lq := awslocal.NewQueue(h.Sim, q.Name, q.URL, q.Arn)
-		if q.VisibilitySecs > 0 {
-			lq.Visibility = time.Duration(q.VisibilitySecs) * time.Second
-		}
-		if q.RetentionSecs > 0 {
-			lq.Retention = time.Duration(q.RetentionSecs) * time.Second
-		}
+	for _, q := range st.Queues {
+		lq := awslocal.NewQueue(h.Sim, q.Name, q.URL, q.ARN)
+		lq.Visibility = time.Duration(q.VisibilityTimeoutSecs) * time.Second
+		lq.Retention = time.Duration(q.RetentionSecs) * time.Second
 		h.SQS.Add(lq)
 	}
-	for _, q := range stack.Queues {
-		if q.DLQArn != "" {
+	for _, q := range st.Queues {
+		if q.DeadLetterARN != "" {
 			lq := h.SQS.Queue(q.URL)
-			lq.DLQ, lq.MaxReceiveCount = h.SQS.Queue(q.DLQArn), q.MaxReceiveCount
+			lq.DLQ, lq.MaxReceiveCount = h.SQS.Queue(q.DeadLetterARN), q.MaxReceiveCount
 		}
 	}
-	// Deploy the functions the burst reaches: the state machine's, the
-	// mappings' and the rules' targets.
+	// Deploy the functions the burst reaches: the state machine's, the ones
+	// with event sources, the rules' targets.
 	used := map[string]bool{}
-	for name, f := range stack.Functions {
-		if strings.Contains(stack.Machine.Definition, f.Arn) {
-			used[name] = true
-		}
+	for name, f := range st.Functions {
+		used[name] = strings.Contains(machine.Definition, f.ARN) || len(f.EventSources) > 0
 	}
-	for _, m := range stack.Mappings {
-		used[m.Function] = true
-	}
-	for _, r := range stack.Rules {
-		for _, n := range r.Targets {
+	for _, r := range h.rules {
+		for _, n := range r.targets {
 			used[n] = true
 		}
 	}
 	reserved := 0
-	for name := range used {
-		f := stack.Functions[name]
-		reserved += f.Reserved
-		h.Lambda.Add(&awslocal.Function{Name: name, Arn: f.Arn, Handler: h.build(f, search.URL), Reserved: f.Reserved,
+	for name, ok := range used {
+		if !ok {
+			continue
+		}
+		f := st.Functions[name]
+		res := 0
+		if f.ReservedConcurrency != nil {
+			res = *f.ReservedConcurrency
+		}
+		reserved += res
+		h.Lambda.Add(&awslocal.Function{Name: name, Arn: f.ARN, Handler: h.build(f, search.URL), Reserved: res,
 			Duration: duration(name)})
 	}
 	// PutFunctionConcurrency: reservations must leave "at least 100
@@ -195,18 +196,23 @@ func New(t testing.TB, cfg Config) *Harness {
 	if reserved > 0 && cfg.AccountLimit-reserved < 100 {
 		t.Fatalf("the template reserves %d concurrent executions; an account with %d leaves fewer than 100 unreserved: the deploy would fail", reserved, cfg.AccountLimit)
 	}
-	for _, m := range stack.Mappings {
-		q := h.SQS.Queue(m.QueueArn)
-		if q == nil {
-			t.Fatalf("event source mapping of %s on %s: no such queue", m.Function, m.QueueArn)
+	for name, ok := range used {
+		if !ok {
+			continue
 		}
-		(&awslocal.Mapping{Lambda: h.Lambda, Queue: q, Function: m.Function, BatchSize: m.BatchSize,
-			Window: time.Duration(m.WindowSecs) * time.Second, MaxConcurrency: m.MaxConcurrency,
-			ReportBatchItemFailures: m.ReportBatchItemFailure, Region: stack.Region}).Start()
+		for _, es := range st.Functions[name].EventSources {
+			q := h.SQS.Queue(es.QueueARN)
+			if q == nil {
+				t.Fatalf("event source mapping of %s on %s: no such queue", name, es.QueueARN)
+			}
+			(&awslocal.Mapping{Lambda: h.Lambda, Queue: q, Function: name, BatchSize: es.BatchSize,
+				Window: time.Duration(es.MaxBatchingWindowSecs) * time.Second, MaxConcurrency: es.MaximumConcurrency,
+				ReportBatchItemFailures: slices.Contains(es.FunctionResponseTypes, "ReportBatchItemFailures"), Region: template.Region}).Start()
+		}
 	}
-	for _, r := range stack.Rules {
-		if r.RateMinutes > 0 {
-			h.every(time.Duration(r.RateMinutes)*time.Minute, r.Targets)
+	for _, r := range h.rules {
+		if r.rateMinutes > 0 {
+			h.every(time.Duration(r.rateMinutes)*time.Minute, r.targets)
 		}
 	}
 	return h
@@ -227,37 +233,20 @@ func asT(tb testing.TB) *testing.T {
 	return t
 }
 
-var (
-	pickRe     = regexp.MustCompile(`return f\.(\w+)`)
-	requiredRe = regexp.MustCompile(`"([A-Z][A-Z_|]*)"`)
-)
-
-// build makes a function's handler as its main does — cloud.Run's
-// ReadEnv(required...) and Build — with the environment the template gives
-// it, pointed at the harness's endpoints. The handler and the required
-// variables are read from functions/<name>/main.go. What differs from
-// Lambda, and why: S3_PATH_STYLE=true (the local endpoint has no
-// virtual-host names), FFMPEG_DIR is the host's ffmpeg (Lambda mounts the
-// layer at /opt/bin), OPENSEARCH_ENDPOINT is the stand-in's plain-HTTP URL.
-func (h *Harness) build(f *FunctionSpec, searchURL string) awslocal.Handler {
+// build makes a function's handler as its main does (cloud.Main: the
+// function's spec in cloud.Functions, ReadEnv with its required variables,
+// Build) with the environment the template gives it, pointed at the
+// harness's endpoints. What differs from Lambda, and why: S3_PATH_STYLE=true
+// (the local endpoint has no virtual-host names), FFMPEG_DIR is the host's
+// ffmpeg (Lambda mounts the layer at /opt/bin), OPENSEARCH_ENDPOINT is the
+// stand-in's plain-HTTP URL.
+func (h *Harness) build(f *template.Function, searchURL string) awslocal.Handler {
 	h.t.Helper()
-	src, err := os.ReadFile(filepath.Join(functionsDir(), f.Name, "main.go"))
-	if err != nil {
-		h.t.Fatal(err)
+	spec, ok := cloud.Functions[f.Name]
+	if !ok {
+		h.t.Fatalf("function %s of the template has no spec in cloud.Functions", f.Name)
 	}
-	pick := pickRe.FindSubmatch(src)
-	if pick == nil {
-		h.t.Fatalf("functions/%s/main.go: no handler picked", f.Name)
-	}
-	call := src[strings.Index(string(src), "cloud.Run("):]
-	var required []string
-	for _, m := range requiredRe.FindAllSubmatch(call[strings.Index(string(call), "}"):], -1) {
-		required = append(required, string(m[1]))
-	}
-	env := map[string]string{}
-	for k, v := range f.Env {
-		env[k] = v
-	}
+	env := maps.Clone(f.Env)
 	env["S3_PATH_STYLE"] = "true"
 	if _, ok := env["OPENSEARCH_ENDPOINT"]; ok {
 		env["OPENSEARCH_ENDPOINT"] = searchURL
@@ -267,21 +256,15 @@ func (h *Harness) build(f *FunctionSpec, searchURL string) awslocal.Handler {
 		h.t.Fatal("ffmpeg is needed: ", err)
 	}
 	env["FFMPEG_DIR"] = filepath.Dir(ffmpeg)
-	fns, err := withEnv(env, func() (any, error) {
-		e, err := cloud.ReadEnv(required...)
-		if err != nil {
-			return nil, err
-		}
-		return cloud.BuildWith(h.AWS, e)
-	})
+	e, err := cloud.ReadEnvFrom(func(k string) string { return env[k] }, spec.Required...)
 	if err != nil {
 		h.t.Fatalf("function %s with the template's environment: %v", f.Name, err)
 	}
-	m := reflect.ValueOf(fns).MethodByName(string(pick[1]))
-	if !m.IsValid() {
-		h.t.Fatalf("functions/%s/main.go picks f.%s, which lambdas.Functions lacks", f.Name, pick[1])
+	fns, err := cloud.BuildWith(h.AWS, e)
+	if err != nil {
+		h.t.Fatalf("function %s: %v", f.Name, err)
 	}
-	return perInvoke{m.Interface()}
+	return perInvoke{spec.Handler(fns)}
 }
 
 // perInvoke makes aws-lambda-go's handler afresh for each invocation: its
@@ -296,43 +279,6 @@ func (p perInvoke) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return lambda.NewHandler(p.fn).Invoke(ctx, payload)
 }
 
-var envMu sync.Mutex
-
-// withEnv runs f with exactly env as the process environment's function
-// variables (the ones any function's template sets), then restores it.
-func withEnv(env map[string]string, f func() (any, error)) (any, error) {
-	envMu.Lock()
-	defer envMu.Unlock()
-	names := []string{"BUCKET", "TABLE", "CHUNK_QUEUE_URL", "OPENSEARCH_ENDPOINT", "OPENSEARCH_SERVICE", "OPENSEARCH_INDEX",
-		"OPENSEARCH_REPLICAS", "EMBEDDING_ENDPOINT", "BEDROCK_MODEL_ID", "EMBEDDING_DIM", "OCR", "S3_PATH_STYLE", "CHUNKS_DLQ_URL",
-		"CHUNKS_DLQ_ARN", "EVENTS_DLQ_URL", "EVENT_BUS", "STATE_MACHINE_ARN", "FFMPEG_DIR", "CHUNK_SECONDS", "MAX_UPLOAD_BYTES"}
-	for k := range env {
-		names = append(names, k)
-	}
-	saved := map[string]*string{}
-	for _, k := range names {
-		if v, ok := os.LookupEnv(k); ok {
-			saved[k] = &v
-		} else {
-			saved[k] = nil
-		}
-		os.Unsetenv(k)
-	}
-	defer func() {
-		for k, v := range saved {
-			if v == nil {
-				os.Unsetenv(k)
-			} else {
-				os.Setenv(k, *v)
-			}
-		}
-	}()
-	for k, v := range env {
-		os.Setenv(k, v)
-	}
-	return f()
-}
-
 // objectCreated is S3's "Object Created" event to EventBridge, matched
 // against the rules (source aws.s3, detail-type, key prefix) and sent to
 // their targets as an asynchronous invocation. The detail follows the S3
@@ -343,18 +289,18 @@ func (h *Harness) objectCreated(_ context.Context, oc scenedex.ObjectCreated) er
 	seq := len(h.closed) + len(h.starts)
 	h.mu.Unlock()
 	detail, _ := json.Marshal(map[string]any{
-		"version": "0", "bucket": map[string]any{"name": h.Stack.Bucket},
+		"version": "0", "bucket": map[string]any{"name": h.Bucket},
 		"object":     map[string]any{"key": oc.Key, "size": oc.Size, "etag": oc.ETag, "sequencer": fmt.Sprintf("%016X", time.Now().UnixNano())},
-		"request-id": fmt.Sprint(seq), "requester": h.Stack.Account, "reason": "PutObject",
+		"request-id": fmt.Sprint(seq), "requester": template.Account, "reason": "PutObject",
 	})
 	ev, _ := json.Marshal(events.EventBridgeEvent{Version: "0", ID: fmt.Sprintf("ev-%d", time.Now().UnixNano()), DetailType: "Object Created",
-		Source: "aws.s3", AccountID: h.Stack.Account, Time: h.Sim.Now(), Region: h.Stack.Region,
-		Resources: []string{"arn:aws:s3:::" + h.Stack.Bucket}, Detail: detail})
-	for _, r := range h.Stack.Rules {
-		if r.DetailType != "Object Created" || !strings.HasPrefix(oc.Key, r.Prefix) {
+		Source: "aws.s3", AccountID: template.Account, Time: h.Sim.Now(), Region: template.Region,
+		Resources: []string{"arn:aws:s3:::" + h.Bucket}, Detail: detail})
+	for _, r := range h.rules {
+		if r.detailType != "Object Created" || !strings.HasPrefix(oc.Key, r.prefix) {
 			continue
 		}
-		for _, target := range r.Targets {
+		for _, target := range r.targets {
 			h.Sim.At(0, func() {
 				h.Lambda.InvokeAsync(target, ev, func(err *asl.Error) {
 					if err != nil {
@@ -402,7 +348,7 @@ func (h *Harness) StartFailures() []string {
 
 // Catalog is the table's catalog, as the functions use it.
 func (h *Harness) Catalog() *dynamo.Catalog {
-	return dynamo.New(dynamodb.NewFromConfig(h.AWS), h.Stack.Table.Name)
+	return dynamo.New(dynamodb.NewFromConfig(h.AWS), h.Table)
 }
 
 // Duplicates counts the index's documents beyond one per chunk (video id,
@@ -425,18 +371,13 @@ func (h *Harness) Duplicates() (docs, dups int) {
 	return docs, dups
 }
 
-var errNoTable = errors.New("the template has no DynamoDB table")
-
 // createTable makes the template's table in minidyn: its key schema,
 // attribute definitions and global secondary indexes, as CreateTable takes
 // them (the template's properties have CreateTable's shape).
-func createTable(ctx context.Context, c *dynamodb.Client, spec *TableSpec) error {
-	if spec == nil {
-		return errNoTable
-	}
+func createTable(ctx context.Context, c *dynamodb.Client, spec *tableSpec) error {
 	props := map[string]any{"TableName": spec.Name, "BillingMode": "PAY_PER_REQUEST"}
 	for _, k := range []string{"KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes"} {
-		if v, ok := spec.Props[k]; ok {
+		if v, ok := spec.props[k]; ok {
 			props[k] = v
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/scenedex/scenedex/harness/template"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/testvideo"
 )
@@ -22,7 +23,7 @@ import (
 var (
 	burstN       = flag.Int("burst.n", envInt("BURST_N", 300), "videos dropped at once (make burst N=...)")
 	burstAccount = flag.Int("burst.account", envInt("BURST_ACCOUNT", 1000), "the account's Lambda concurrency")
-	burstTpl     = flag.String("burst.template", os.Getenv("BURST_TEMPLATE"), "the synthesized template (cdk.out/<stack>.template.json)")
+	burstCdkOut  = flag.String("burst.cdkout", os.Getenv("BURST_CDK_OUT"), "a cdk.out folder to run (default: synthesize this repository's stack with cdk.json)")
 )
 
 func envInt(k string, def int) int {
@@ -40,11 +41,18 @@ func TestBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the burst runs hundreds of videos")
 	}
-	if *burstTpl == "" {
-		t.Skip("no template: set BURST_TEMPLATE or -burst.template")
-	}
 	n := *burstN
-	h := New(t, Config{Template: *burstTpl, AccountLimit: *burstAccount, Slots: 4, Seed: 1})
+	var st *template.Stack
+	var err error
+	if *burstCdkOut != "" {
+		st, err = template.Parse(*burstCdkOut)
+	} else {
+		st, err = template.Load()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(t, Config{Stack: st, AccountLimit: *burstAccount, Slots: 4, Seed: 1})
 	ctx := context.Background()
 
 	// One short real video; each upload is its own object: the same MP4
@@ -56,7 +64,7 @@ func TestBurst(t *testing.T) {
 	}
 	client := s3.NewFromConfig(h.AWS, func(o *s3.Options) { o.UsePathStyle = true })
 	for i := range n {
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.Stack.Bucket),
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.Bucket),
 			Key: aws.String(fmt.Sprintf("uploads/burst/video-%05d.mp4", i)), Body: bytes.NewReader(withFreeBox(clip, i))}); err != nil {
 			t.Fatal(err)
 		}
