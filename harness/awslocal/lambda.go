@@ -53,6 +53,7 @@ type Lambda struct {
 	mu        sync.Mutex
 	fns       map[string]*Function // by name and by ARN
 	running   map[string]int       // by function name
+	peak      map[string]int       // most running at once, by function name
 	unreserve int                  // invocations drawing on the unreserved pool
 	sem       chan struct{}
 	throttled atomic.Int64
@@ -64,7 +65,7 @@ func (l *Lambda) Add(f *Function) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fns == nil {
-		l.fns, l.running = map[string]*Function{}, map[string]int{}
+		l.fns, l.running, l.peak = map[string]*Function{}, map[string]int{}, map[string]int{}
 	}
 	l.fns[f.Name], l.fns[f.Arn] = f, f
 }
@@ -116,7 +117,15 @@ func (l *Lambda) take(f *Function) bool {
 		l.unreserve++
 	}
 	l.running[f.Name]++
+	l.peak[f.Name] = max(l.peak[f.Name], l.running[f.Name])
 	return true
+}
+
+// Peak is the most invocations of a function that held concurrency at once.
+func (l *Lambda) Peak(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peak[name]
 }
 
 func (l *Lambda) release(f *Function) {

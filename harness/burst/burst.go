@@ -120,7 +120,9 @@ func New(t testing.TB, cfg Config) *Harness {
 	t.Cleanup(srv.Close)
 
 	// S3: the local endpoint; its Object Created events go to EventBridge.
-	s3srv, err := s3local.New(s3local.Config{Dir: t.TempDir(), Bucket: h.Bucket, Now: h.Sim.Now,
+	// It keeps the real clock: the SDK clients sign requests and presigned
+	// URLs with the real time, and the endpoint checks their skew and expiry.
+	s3srv, err := s3local.New(s3local.Config{Dir: t.TempDir(), Bucket: h.Bucket,
 		Log: slog.New(slog.DiscardHandler), OnCreated: h.objectCreated})
 	if err != nil {
 		t.Fatal(err)
