@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench burst vet fmt clean synth deploy destroy
 
 all: build-cli
 
@@ -44,6 +44,13 @@ test: deps models infra-deps lint-api test-web
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
+
+## burst: N videos (default 1000) dropped at once through the synthesized stack on this machine: the state machine,
+## the real handlers with the template's environment and limits (harness/burst). `make test` runs it with 300.
+N ?= 1000
+burst: deps infra-deps
+	@./scripts/ensure-tools.sh --test
+	BURST_N=$(N) $(GO) test -count=1 -timeout 90m -run '^TestBurst$$' ./harness/burst/
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, OCR, the model server vs ONNX direct, the model container's start, search latency at 10k/100k
 bench: deps models
