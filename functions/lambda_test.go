@@ -96,6 +96,7 @@ func TestProbeAndChunkAsLambdaRunsThem(t *testing.T) {
 
 	ddb := newTable(t)
 	sqs, sent := newQueue(t)
+	states := newStates(t)
 	tmp := filepath.Join(work, "tmp")
 	os.MkdirAll(tmp, 0o755)
 	env := []string{
@@ -103,9 +104,11 @@ func TestProbeAndChunkAsLambdaRunsThem(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024", "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=" + s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3srv.Secret,
 		"AWS_ENDPOINT_URL_S3=" + endpoint, "AWS_ENDPOINT_URL_DYNAMODB=" + ddb.URL, "AWS_ENDPOINT_URL_SQS=" + sqs.URL,
+		"AWS_ENDPOINT_URL_SFN=" + states.URL,
 		"S3_PATH_STYLE=true", "FFMPEG_DIR=" + shims,
 		// As the stack sets them (infra/stack.go):
 		"BUCKET=media", "TABLE=catalog", "CHUNK_QUEUE_URL=" + sqs.URL + "/123456789012/chunks",
+		"WINDOW_MAX_RECEIVES=5", "WINDOW_DLQ_ARN=arn:aws:sqs:us-east-1:123456789012:scenedex-WindowsDLQ",
 	}
 	// Each function has its own runtime API, as in Lambda.
 	start := func(name string) *runtimeAPI {
@@ -141,10 +144,22 @@ func TestProbeAndChunkAsLambdaRunsThem(t *testing.T) {
 		t.Fatalf("catalog record %v", v)
 	}
 
+	// chunk reads the window queue: the window as the workflow's Map item
+	// sends it, delivered by Lambda's SQS event source; it answers the task
+	// token through Step Functions.
 	chunk := start("chunk")
-	in, _ := json.Marshal(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: probed.Windows[0]})
+	body, _ := json.Marshal(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: probed.Windows[0], TaskToken: "tok-window-0"})
+	in, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "w-0", Body: string(body), EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:scenedex-Windows", AWSRegion: "us-east-1",
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
+	var resp events.SQSEventResponse
+	chunk.invoke(t, "chunk", in, 5*time.Minute, &resp)
+	answers := states.Calls("SendTaskSuccess")
+	if len(resp.BatchItemFailures) != 0 || len(answers) != 1 || awsfake.String(answers[0].Body, "taskToken") != "tok-window-0" {
+		t.Fatalf("chunk response %+v, task answers %+v", resp, answers)
+	}
 	var chunked lambdas.ChunkOutput
-	chunk.invoke(t, "chunk", in, 5*time.Minute, &chunked)
+	json.Unmarshal([]byte(awsfake.String(answers[0].Body, "output")), &chunked)
 	msgs := sent()
 	if chunked.Chunks < 2 || len(msgs) != chunked.Chunks {
 		t.Fatalf("chunk output %+v, %d queue messages", chunked, len(msgs))
@@ -366,6 +381,21 @@ func (tb *table) video(t *testing.T, videoID string) map[string]any {
 		}
 	}
 	return out
+}
+
+// newStates plays Step Functions' SendTaskSuccess and SendTaskFailure (both
+// answer {} when the token is waited on: Step Functions API Reference).
+func newStates(t *testing.T) *awsfake.Server {
+	fake := awsfake.New(t)
+	for _, op := range []string{"SendTaskSuccess", "SendTaskFailure"} {
+		fake.On(op, func(t *testing.T, b map[string]any) awsfake.Reply {
+			if awsfake.String(b, "taskToken") == "" {
+				t.Errorf("%s without a task token: %v", op, b)
+			}
+			return awsfake.Reply{Body: map[string]any{}}
+		})
+	}
+	return fake
 }
 
 // newQueue plays SQS's SendMessageBatch and returns the chunks received.

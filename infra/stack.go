@@ -11,17 +11,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecrassets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssagemaker"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -56,9 +60,29 @@ type Config struct {
 	LayerDir         string // make layer's output: <dir>/bin/ffmpeg, ffprobe
 	RepoDir          string // build context of the model image
 	Workflow         WorkflowOptions
-	EmbedConcurrency int   // most embed functions at once: protects the model endpoint
-	ChunkConcurrency int   // reserved concurrency of chunk: a backlog of videos cannot starve the account's other functions
-	MaxUploadBytes   int64 // largest upload the API accepts
+	EmbedConcurrency int // most embed functions at once: protects the model endpoint
+	// ChunkConcurrency is the window queue's event source MaximumConcurrency:
+	// the most windows cut at once across all videos (AWS minimum 2). It
+	// reserves nothing: a backlog of videos waits in the queue.
+	ChunkConcurrency int
+	// ChunkReservedConcurrency (opt-in, 0 = none) reserves account concurrency
+	// for chunk. AWS refuses a reservation that leaves fewer than 100 of the
+	// account's concurrent executions unreserved (PutFunctionConcurrency), so
+	// on an account whose limit is under 100 + this, the stack cannot deploy.
+	ChunkReservedConcurrency int
+	// WindowWaitHours and EmbedWaitHours are the longest a video waits for a
+	// window to be cut and for its embeddings (queued behind other videos);
+	// both under the queues' 14-day retention. They set Workflow's waits.
+	WindowWaitHours int
+	EmbedWaitHours  int
+	// AlarmEmail receives the alarms (an SNS email subscription; "" none:
+	// subscribe to the AlarmTopic output yourself).
+	AlarmEmail string
+	// ServerlessConcurrencyQuota is the account's SageMaker serverless
+	// endpoint concurrency quota (default 10): the project's endpoint asks
+	// for 2 × EmbedConcurrency and synth refuses more than the quota.
+	ServerlessConcurrencyQuota int
+	MaxUploadBytes             int64 // largest upload the API accepts
 }
 
 func (c *Config) defaults() {
@@ -89,17 +113,21 @@ func (c *Config) defaults() {
 	if c.Workflow.MapConcurrency == 0 {
 		c.Workflow.MapConcurrency = 4
 	}
-	if c.Workflow.WaitTimeoutSecs == 0 {
-		c.Workflow.WaitTimeoutSecs = 4 * 3600
+	if c.WindowWaitHours == 0 {
+		c.WindowWaitHours = 72
 	}
-	if c.Workflow.HeartbeatSecs == 0 {
-		c.Workflow.HeartbeatSecs = 30 * 60
+	if c.EmbedWaitHours == 0 {
+		c.EmbedWaitHours = 72
 	}
+	c.Workflow.WindowWaitSecs, c.Workflow.EmbedWaitSecs = c.WindowWaitHours*3600, c.EmbedWaitHours*3600
 	if c.EmbedConcurrency == 0 {
 		c.EmbedConcurrency = 5
 	}
 	if c.ChunkConcurrency == 0 {
-		c.ChunkConcurrency = 20
+		c.ChunkConcurrency = 10
+	}
+	if c.ServerlessConcurrencyQuota == 0 {
+		c.ServerlessConcurrencyQuota = 10
 	}
 	if c.MaxUploadBytes == 0 {
 		c.MaxUploadBytes = 50 << 30
@@ -128,8 +156,28 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, c
 	if cfg.EmbedConcurrency < 2 {
 		panic(fmt.Sprintf("-c embedConcurrency=%d: the SQS event source's maximum concurrency is at least 2", cfg.EmbedConcurrency))
 	}
-	if cfg.ChunkConcurrency < 1 {
-		panic(fmt.Sprintf("-c chunkConcurrency=%d: want at least 1", cfg.ChunkConcurrency))
+	if cfg.ChunkConcurrency < 2 || cfg.ChunkConcurrency > 1000 {
+		panic(fmt.Sprintf("-c chunkConcurrency=%d: the window queue's event source takes a maximum concurrency from 2 to 1000", cfg.ChunkConcurrency))
+	}
+	if cfg.ChunkReservedConcurrency < 0 || (cfg.ChunkReservedConcurrency > 0 && cfg.ChunkReservedConcurrency < cfg.ChunkConcurrency) {
+		panic(fmt.Sprintf("-c chunkReservedConcurrency=%d: want 0 (none) or at least chunkConcurrency (%d), or the window queue's event source is throttled",
+			cfg.ChunkReservedConcurrency, cfg.ChunkConcurrency))
+	}
+	for _, w := range []struct {
+		name  string
+		hours int
+	}{{"windowWaitHours", cfg.WindowWaitHours}, {"embedWaitHours", cfg.EmbedWaitHours}} {
+		if w.hours < 1 || w.hours >= queueRetentionDays*24 {
+			panic(fmt.Sprintf("-c %s=%d: want 1 to %d hours, under the queues' %d-day retention (a message must outlive its wait)",
+				w.name, w.hours, queueRetentionDays*24-1, queueRetentionDays))
+		}
+	}
+	if need := endpointConcurrency(cfg); need > cfg.ServerlessConcurrencyQuota {
+		panic(fmt.Sprintf("-c embedConcurrency=%d: the model's serverless endpoint needs a MaxConcurrency of %d (2 × embedConcurrency), "+
+			"over this account's serverless concurrency quota of %d (-c serverlessConcurrencyQuota). "+
+			"Lower embedConcurrency to %d or less, or raise the quota (Service Quotas: SageMaker, "+
+			"\"Maximum total concurrency that can be allocated across all serverless endpoints\") and set serverlessConcurrencyQuota to it",
+			cfg.EmbedConcurrency, need, cfg.ServerlessConcurrencyQuota, cfg.ServerlessConcurrencyQuota/2))
 	}
 	stack := awscdk.NewStack(scope, &id, props)
 	s := &builder{stack: stack, cfg: cfg, fns: map[string]awslambda.Function{}}
@@ -159,6 +207,9 @@ type builder struct {
 	table      awsdynamodb.Table
 	queue      awssqs.Queue
 	dlq        awssqs.Queue
+	windows    awssqs.Queue // one message per window to cut; chunk consumes it
+	windowsDLQ awssqs.Queue
+	alarms     awssns.Topic
 	eventDLQ   awssqs.Queue
 	layer      awslambda.LayerVersion
 	fns        map[string]awslambda.Function
@@ -235,13 +286,49 @@ func (s *builder) storage() {
 		// Lambda's guidance: at least six times the consumer's timeout.
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * embedTimeoutSecs)),
 		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(3)},
+		// A chunk must outlive the workflow's wait for its embedding
+		// (embedWaitHours, checked to be shorter).
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+	})
+	// The window queue: each message is one window of a video and the task
+	// token its run waits on; the chunk function's event source reads it
+	// with MaximumConcurrency = chunkConcurrency, so a burst of videos waits
+	// here, not in retries. The DLQ keeps what failed every receive; chunk
+	// consumes it too and fails those windows' tokens (lambdas.Chunk).
+	// Both visibility timeouts are six times chunk's timeout: SQS's guidance
+	// for a Lambda trigger ("Configuring an Amazon SQS queue to trigger an
+	// AWS Lambda function"), and at least the function's timeout, which
+	// Lambda requires of an event source queue.
+	s.windowsDLQ = awssqs.NewQueue(s.stack, s.str("WindowsDLQ"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * chunkTimeoutSecs)),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+	})
+	s.windows = awssqs.NewQueue(s.stack, s.str("Windows"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * chunkTimeoutSecs)),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.windowsDLQ, MaxReceiveCount: jsii.Number(windowMaxReceives)},
 	})
 	s.eventDLQ = awssqs.NewQueue(s.stack, s.str("EventsDLQ"), &awssqs.QueueProps{
 		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED, RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
 }
 
-const embedTimeoutSecs = 120
+const (
+	embedTimeoutSecs   = 120
+	chunkTimeoutSecs   = 900
+	queueRetentionDays = 14 // SQS's longest
+	// windowMaxReceives is the window queue's maxReceiveCount: a window is
+	// cut up to this many times (a transient failure each) before its video
+	// ends FAILED.
+	windowMaxReceives = 5
+)
+
+// endpointConcurrency is the MaxConcurrency the project's serverless
+// endpoint asks for: two model calls per embed invocation at once (the
+// embedding and the OCR form).
+func endpointConcurrency(cfg Config) int { return 2 * cfg.EmbedConcurrency }
 
 // ---- search: OpenSearch domain or Serverless collection ----
 
@@ -300,7 +387,7 @@ func (s *builder) model() {
 		ProductionVariants: []any{&awssagemaker.CfnEndpointConfig_ProductionVariantProperty{
 			ModelName: cfnModel.AttrModelName(), VariantName: s.str("main"),
 			ServerlessConfig: &awssagemaker.CfnEndpointConfig_ServerlessConfigProperty{
-				MemorySizeInMb: jsii.Number(memory), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency * 2)),
+				MemorySizeInMb: jsii.Number(memory), MaxConcurrency: jsii.Number(float64(endpointConcurrency(s.cfg))),
 			},
 		}},
 	})
@@ -338,8 +425,8 @@ func (s *builder) function(spec fnSpec) awslambda.Function {
 		LogGroup:     logGroup,
 		Environment:  &spec.env,
 	}
-	if spec.name == "chunk" {
-		props.ReservedConcurrentExecutions = jsii.Number(float64(s.cfg.ChunkConcurrency))
+	if spec.name == "chunk" && s.cfg.ChunkReservedConcurrency > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(s.cfg.ChunkReservedConcurrency))
 	}
 	if spec.ffmpeg {
 		props.Layers = &[]awslambda.ILayerVersion{s.layer}
@@ -387,7 +474,9 @@ func (s *builder) functions() {
 		{"api", "status, list, delete, search, reindex, reprocess, dead letters", 512, 29, false, base(apiEnv)},
 		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
-		{"chunk", "cut one window into chunks and frames", 3008, 900, true, map[string]*string{"BUCKET": s.bucket.BucketName(), "CHUNK_QUEUE_URL": s.queue.QueueUrl()}},
+		{"chunk", "cut one window into chunks and frames", 3008, chunkTimeoutSecs, true, map[string]*string{"BUCKET": s.bucket.BucketName(),
+			"CHUNK_QUEUE_URL": s.queue.QueueUrl(), "WINDOW_MAX_RECEIVES": s.str(strconv.Itoa(windowMaxReceives)),
+			"WINDOW_DLQ_ARN": s.windowsDLQ.QueueArn()}},
 		{"await", "store the task token of the embeddings wait", 256, 15, false, base(search)},
 		// A model switch's page messages reach embed, which queues the
 		// page's chunks on the same queue.
@@ -404,6 +493,14 @@ func (s *builder) functions() {
 	s.fns["embed"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize: jsii.Number(10), MaxBatchingWindow: awscdk.Duration_Seconds(jsii.Number(5)),
 		ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(float64(s.cfg.EmbedConcurrency)),
+	}))
+	// One window per invocation: its cut takes up to the whole timeout.
+	s.fns["chunk"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.windows, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(1), ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(float64(s.cfg.ChunkConcurrency)),
+	}))
+	// Dead windows: answered at once (no cut), two at a time at most.
+	s.fns["chunk"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.windowsDLQ, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(2),
 	}))
 	s.objectRule("ObjectCreated", "Object Created", "videos arriving under uploads/ start the scenedex workflow", s.fns["start"])
 	// The catalog follows the bucket: an object deleted under uploads/
@@ -561,6 +658,7 @@ func (s *builder) grants() {
 	}
 	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
 	f["await"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess"}, s.machineArn()))
+	f["chunk"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, s.machineArn()))
 	f["start"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))
 	f["finalize"].AddToRolePolicy(s.statement([]string{"events:PutEvents"},
 		s.stack.FormatArn(&awscdk.ArnComponents{Service: s.str("events"), Resource: s.str("event-bus"), ResourceName: s.str("default")})))
@@ -573,7 +671,7 @@ func (s *builder) workflow() {
 		LogGroupName: s.str("/aws/vendedlogs/states/" + s.machineName()), Retention: awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	subs := map[string]*string{}
+	subs := map[string]*string{"WindowQueueUrl": s.windows.QueueUrl()}
 	for _, name := range workflowFunctions {
 		subs[name+"Arn"] = s.fns[lowerASCII(name)].FunctionArn()
 	}
@@ -591,6 +689,7 @@ func (s *builder) workflow() {
 	for _, name := range workflowFunctions {
 		s.fns[lowerASCII(name)].GrantInvoke(s.machine)
 	}
+	s.windows.GrantSendMessages(s.machine)
 }
 
 // ---- the API ----
@@ -686,12 +785,16 @@ func (s *builder) cors() {
 // ---- alarms and a dashboard ----
 
 func (s *builder) monitoring() {
+	s.alarmTopic()
+	notify := awscloudwatchactions.NewSnsAction(s.alarms)
 	alarm := func(id, doc string, metric awscloudwatch.IMetric) awscloudwatch.Alarm {
-		return awscloudwatch.NewAlarm(s.stack, s.str(id), &awscloudwatch.AlarmProps{
+		a := awscloudwatch.NewAlarm(s.stack, s.str(id), &awscloudwatch.AlarmProps{
 			AlarmDescription: s.str(doc), Metric: metric, Threshold: jsii.Number(0), EvaluationPeriods: jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		})
+		a.AddAlarmAction(notify)
+		return a
 	}
 	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}
 	alarm("ChunksDLQNotEmpty", "chunk messages failed 3 times: see the chunks DLQ", s.dlq.MetricApproximateNumberOfMessagesVisible(five))
@@ -705,7 +808,7 @@ func (s *builder) monitoring() {
 		AlarmDescription: s.str("the oldest chunk message has waited over 30 minutes: embedding is stuck or far behind"),
 		Metric:           s.queue.MetricApproximateAgeOfOldestMessage(five), Threshold: jsii.Number(1800), EvaluationPeriods: jsii.Number(2),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, TreatMissingData: awscloudwatch.TreatMissingData_NOT_BREACHING,
-	})
+	}).AddAlarmAction(notify)
 
 	dash := awscloudwatch.NewDashboard(s.stack, s.str("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: s.str(*s.stack.StackName() + "-scenedex"),
@@ -721,6 +824,30 @@ func (s *builder) monitoring() {
 		graph("Embed", s.fns["embed"].MetricInvocations(five), s.fns["embed"].MetricErrors(five), s.fns["embed"].MetricThrottles(five)),
 		graph("Chunk duration", s.fns["chunk"].MetricDuration(five)),
 	)
+}
+
+// alarmTopic is where the alarms go: an SNS topic encrypted with a key of
+// the stack's own — CloudWatch can publish to an encrypted topic only when
+// the key's policy lets cloudwatch.amazonaws.com use it, which an AWS managed
+// key's policy does not (SNS developer guide, "Enable compatibility between
+// event sources from AWS services and encrypted topics") — refusing requests
+// without TLS, with an email subscription when -c alarmEmail is set.
+func (s *builder) alarmTopic() {
+	key := awskms.NewKey(s.stack, s.str("AlarmsKey"), &awskms.KeyProps{
+		Description: s.str("scenedex alarm topic"), EnableKeyRotation: jsii.Bool(true), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(s.str("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"), Resources: jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}},
+	}), jsii.Bool(false))
+	s.alarms = awssns.NewTopic(s.stack, s.str("Alarms"), &awssns.TopicProps{
+		DisplayName: s.str("scenedex alarms"), MasterKey: key, EnforceSSL: jsii.Bool(true),
+	})
+	if s.cfg.AlarmEmail != "" {
+		s.alarms.AddSubscription(awssnssubscriptions.NewEmailSubscription(s.str(s.cfg.AlarmEmail), nil))
+	}
+	s.out("AlarmTopic", *s.alarms.TopicArn(), "the alarms notify this SNS topic (-c alarmEmail subscribes an address)")
 }
 
 // ---- cdk-nag suppressions: each with its reason ----

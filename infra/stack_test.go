@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +20,29 @@ import (
 
 var functionNames = []string{"upload", "api", "start", "probe", "chunk", "await", "embed", "finalize", "fail", "sweep", "forget"}
 
-// synth builds the stack with cdk-nag's AwsSolutions checks, as the app does,
-// over stand-in function bundles and layer (the template does not depend on
-// their bytes), and returns the template as JSON plus nag's errors.
-func synth(t *testing.T, cfg Config) (map[string]any, []string) {
+// deployContext is the context `cdk deploy` gives the app: cdk.json's
+// "context", which the CLI reads from the repository root.
+func deployContext(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cdkJSON struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &cdkJSON); err != nil || cdkJSON.Context == nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	return cdkJSON.Context
+}
+
+// synth builds the stack as `cdk deploy` does — cdk.json's context, then the
+// -c values of the case (extra), read by the app's own configFrom — with
+// cdk-nag's AwsSolutions checks, over stand-in function bundles and layer
+// (the template does not depend on their bytes), and returns the template as
+// JSON plus nag's errors.
+func synth(t *testing.T, extra map[string]any) (map[string]any, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range functionNames {
@@ -31,10 +51,14 @@ func synth(t *testing.T, cfg Config) (map[string]any, []string) {
 	}
 	os.MkdirAll(filepath.Join(dir, "layer", "bin"), 0o755)
 	os.WriteFile(filepath.Join(dir, "layer", "bin", "ffmpeg"), []byte("stand-in"), 0o755)
-	cfg.FunctionsDir, cfg.LayerDir, cfg.RepoDir = filepath.Join(dir, "dist"), filepath.Join(dir, "layer"), ".."
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+	ctx := deployContext(t)
+	ctx["functionsDir"], ctx["layerDir"] = filepath.Join(dir, "dist"), filepath.Join(dir, "layer")
+	for k, v := range extra {
+		ctx[k] = v
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &ctx})
 	stack := NewStack(app, "scenedex-test", &awscdk.StackProps{Env: &awscdk.Environment{
-		Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}}, cfg)
+		Account: jsii.String("123456789012"), Region: jsii.String("us-east-1")}}, configFrom(app))
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	tpl := assertions.Template_FromStack(stack, nil)
 	var nagErrors []string
@@ -144,7 +168,7 @@ func functionPolicies(tpl map[string]any) map[string]map[string][]string {
 }
 
 func TestDefaultStack(t *testing.T) {
-	tpl, nagErrors := synth(t, Config{})
+	tpl, nagErrors := synth(t, nil)
 	if len(nagErrors) > 0 {
 		t.Fatalf("cdk-nag AwsSolutions errors without a suppression:\n%s", strings.Join(nagErrors, "\n"))
 	}
@@ -243,16 +267,44 @@ func TestDefaultStack(t *testing.T) {
 				t.Errorf("substitution %sArn = %s", name, js(subs[name+"Arn"]))
 			}
 		}
-		var def map[string]any
-		json.Unmarshal([]byte(WorkflowDefinition(Config{}.withDefaults().Workflow)), &def)
-		states := def["States"].(map[string]any)
-		if get(states, "ChunkWindows", "MaxConcurrency") != 4.0 || get(states, "ChunkWindows", "ItemsPath") != "$.windows" {
-			t.Errorf("map: %s", js(states["ChunkWindows"]))
+		if !strings.Contains(js(subs["WindowQueueUrl"]), `"Ref":"Windows`) || strings.Contains(js(subs["WindowQueueUrl"]), "DLQ") {
+			t.Errorf("substitution WindowQueueUrl = %s", js(subs["WindowQueueUrl"]))
 		}
+		if subs["ChunkArn"] != nil {
+			t.Error("the workflow still invokes chunk directly")
+		}
+		// The definition as deployed (the template's, not a fresh render).
+		var def map[string]any
+		if err := json.Unmarshal([]byte(fmt.Sprint(sm["DefinitionString"])), &def); err != nil {
+			t.Fatalf("definition: %v", err)
+		}
+		states := def["States"].(map[string]any)
+		chunkQueue := one(t, tpl, "AWS::SQS::Queue", "Chunks")
+		windowQueue := one(t, tpl, "AWS::SQS::Queue", "Windows")
+		m := states["ChunkWindows"]
+		if get(m, "MaxConcurrency") != 4.0 || get(m, "ItemsPath") != "$.windows" || get(m, "ResultSelector", "counts.$") != "$[*].chunks" {
+			t.Errorf("map: %s", js(m))
+		}
+		// Each window waits on the window queue for its token, up to
+		// windowWaitHours (72), less than the queue keeps its message.
+		item := get(m, "ItemProcessor", "States", "Chunk")
+		body := get(item, "Parameters", "MessageBody")
+		if get(item, "Resource") != "arn:aws:states:::sqs:sendMessage.waitForTaskToken" || get(item, "Parameters", "QueueUrl") != "${WindowQueueUrl}" ||
+			get(body, "task_token.$") != "$$.Task.Token" || get(body, "video.$") != "$.video" || get(body, "plan.$") != "$.plan" ||
+			get(body, "window.$") != "$.window" || get(item, "HeartbeatSeconds") != nil || get(item, "TimeoutSeconds") != 72*3600.0 ||
+			get(item, "TimeoutSeconds").(float64) >= get(windowQueue, "MessageRetentionPeriod").(float64) {
+			t.Errorf("window item: %s", js(item))
+		}
+		if r := js(get(item, "Retry")); !strings.Contains(r, "SQS.AmazonSQSException") || strings.Contains(r, "States.") {
+			t.Errorf("window item retries %s", r)
+		}
+		// The embeddings wait: no heartbeat a backlog can break, a bound
+		// (embedWaitHours, 72) under the chunk queue's retention.
 		wait := states["WaitForEmbeddings"]
-		if get(wait, "Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken" || get(wait, "TimeoutSeconds") == nil ||
-			get(wait, "HeartbeatSeconds") == nil || get(wait, "Parameters", "Payload", "task_token.$") != "$$.Task.Token" {
-			t.Errorf("wait: %s", js(wait))
+		if get(wait, "Resource") != "arn:aws:states:::lambda:invoke.waitForTaskToken" || get(wait, "TimeoutSeconds") != 72*3600.0 ||
+			get(wait, "TimeoutSeconds").(float64) >= get(chunkQueue, "MessageRetentionPeriod").(float64) ||
+			get(wait, "HeartbeatSeconds") != nil || get(wait, "Parameters", "Payload", "task_token.$") != "$$.Task.Token" {
+			t.Errorf("wait: %s (chunk queue retention %v)", js(wait), get(chunkQueue, "MessageRetentionPeriod"))
 		}
 		for name, st := range states {
 			if get(st, "Type") != "Task" {
@@ -268,10 +320,11 @@ func TestDefaultStack(t *testing.T) {
 				get(st, "Catch", 1, "Next") != "MarkFailed" {
 				t.Errorf("%s does not catch users' bad files into MarkRejected and the rest into MarkFailed: %s", name, js(get(st, "Catch")))
 			}
+			// Throttling is waited out for a day, whatever the jitter draws.
 			throttle := get(st, "Retry", 0)
-			if get(throttle, "ErrorEquals", 0) != "Lambda.TooManyRequestsException" || get(throttle, "MaxAttempts").(float64) < 6 ||
-				!strings.Contains(js(get(st, "Retry", 1)), "Lambda.ClientExecutionTimeoutException") {
-				t.Errorf("%s retries: %s", name, js(get(st, "Retry")))
+			if low := throttleWaitLowHours(t, throttle); get(throttle, "ErrorEquals", 0) != "Lambda.TooManyRequestsException" ||
+				get(throttle, "MaxDelaySeconds") != 300.0 || low < 24 || !strings.Contains(js(get(st, "Retry", 1)), "Lambda.ClientExecutionTimeoutException") {
+				t.Errorf("%s retries (throttling waited at least %.1f h): %s", name, low, js(get(st, "Retry")))
 			}
 		}
 		if get(states, "ChunkWindows", "Catch", 1, "Next") != "MarkFailed" {
@@ -294,6 +347,81 @@ func TestDefaultStack(t *testing.T) {
 				t.Errorf("state machine role cannot invoke %s", name)
 			}
 		}
+		if !regexp.MustCompile(`"sqs:SendMessage".*"Windows[0-9A-F]{8}","Arn"`).MatchString(invokes) {
+			t.Errorf("state machine role cannot send to the window queue: %s", invokes)
+		}
+	})
+
+	t.Run("window queue", func(t *testing.T) {
+		q := one(t, tpl, "AWS::SQS::Queue", "Windows")
+		chunk := one(t, tpl, "AWS::Lambda::Function", "Chunk")
+		if q["SqsManagedSseEnabled"] != true || q["MessageRetentionPeriod"] != 14*86400.0 ||
+			!strings.Contains(js(get(q, "RedrivePolicy", "deadLetterTargetArn")), "WindowsDLQ") {
+			t.Errorf("window queue %s", js(q))
+		}
+		// SQS's guidance for a Lambda trigger: six times the function's timeout.
+		if vis, timeout := get(q, "VisibilityTimeout").(float64), get(chunk, "Timeout").(float64); vis < 6*timeout {
+			t.Errorf("window queue visibility %v under 6 × chunk's timeout %v", vis, timeout)
+		}
+		// chunk knows the queue's last receive and its dead letters.
+		env := functionEnv(t, tpl, "Chunk")
+		if env["WINDOW_MAX_RECEIVES"] != fmt.Sprint(get(q, "RedrivePolicy", "maxReceiveCount")) ||
+			!strings.Contains(js(env["WINDOW_DLQ_ARN"]), "WindowsDLQ") {
+			t.Errorf("chunk env %s, redrive %s", js(env), js(q["RedrivePolicy"]))
+		}
+		dlq := one(t, tpl, "AWS::SQS::Queue", "WindowsDLQ")
+		if dlq["SqsManagedSseEnabled"] != true || get(dlq, "VisibilityTimeout").(float64) < get(chunk, "Timeout").(float64) {
+			t.Errorf("window DLQ %s", js(dlq))
+		}
+		// The bound: the event source's MaximumConcurrency, one window each.
+		m := one(t, tpl, "AWS::Lambda::EventSourceMapping", "ChunkSqsEventSource.*Windows[0-9A-F]{8}")
+		if get(m, "BatchSize") != 1.0 || js(get(m, "FunctionResponseTypes")) != `["ReportBatchItemFailures"]` ||
+			get(m, "ScalingConfig", "MaximumConcurrency") != 10.0 || !strings.Contains(js(get(m, "EventSourceArn")), `"Windows`) {
+			t.Errorf("window event source %s", js(m))
+		}
+		d := one(t, tpl, "AWS::Lambda::EventSourceMapping", "ChunkSqsEventSource.*WindowsDLQ[0-9A-F]{8}")
+		if js(get(d, "FunctionResponseTypes")) != `["ReportBatchItemFailures"]` || get(d, "ScalingConfig", "MaximumConcurrency") != 2.0 {
+			t.Errorf("dead window event source %s", js(d))
+		}
+		pol := functionPolicies(tpl)
+		for _, a := range []string{"states:SendTaskSuccess", "states:SendTaskFailure"} {
+			if !strings.Contains(js(pol["chunk"][a]), "stateMachine") {
+				t.Errorf("chunk may not %s: %v", a, pol["chunk"][a])
+			}
+		}
+		for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"} {
+			if g := js(pol["chunk"][a]); !strings.Contains(g, `"Windows`) || !strings.Contains(g, "WindowsDLQ") {
+				t.Errorf("chunk may not %s on both window queues: %s", a, g)
+			}
+		}
+	})
+
+	t.Run("history budget", func(t *testing.T) {
+		// One run's worst case fits a Standard execution's 25,000 events,
+		// and the pipeline refuses the videos the budget does not cover.
+		if n := historyEvents(MaxWindows); n > historyLimit {
+			t.Errorf("%d windows can write %d history events, over %d", MaxWindows, n, historyLimit)
+		}
+		src, err := os.ReadFile("../internal/pipeline/ingest.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`const MaxWindows = (\d+)`).FindSubmatch(src)
+		if m == nil || string(m[1]) != fmt.Sprint(MaxWindows) {
+			t.Errorf("pipeline.MaxWindows %q, the workflow's %d", m, MaxWindows)
+		}
+		// The retries the budget counts are the definition's.
+		var def map[string]any
+		json.Unmarshal([]byte(WorkflowDefinition(Config{}.withDefaults().Workflow)), &def)
+		for _, name := range []string{"Probe", "WaitForEmbeddings", "Finalize", "MarkRejected", "MarkFailed"} {
+			attempts := 0.0
+			for _, r := range get(def, "States", name, "Retry").([]any) {
+				attempts += get(r, "MaxAttempts").(float64)
+			}
+			if attempts != throttleMaxAttempts+transientMaxAttempts {
+				t.Errorf("%s retries %v times; the budget counts %d", name, attempts, throttleMaxAttempts+transientMaxAttempts)
+			}
+		}
 	})
 
 	t.Run("asl-validator", func(t *testing.T) {
@@ -302,7 +430,8 @@ func TestDefaultStack(t *testing.T) {
 			arns[name] = "arn:aws:lambda:us-east-1:123456789012:function:scenedex-" + lowerASCII(name)
 		}
 		path := filepath.Join(t.TempDir(), "workflow.asl.json")
-		os.WriteFile(path, []byte(RenderWorkflow(WorkflowDefinition(Config{}.withDefaults().Workflow), arns)), 0o644)
+		os.WriteFile(path, []byte(RenderWorkflow(WorkflowDefinition(Config{}.withDefaults().Workflow), arns,
+			"https://sqs.us-east-1.amazonaws.com/123456789012/scenedex-Windows")), 0o644)
 		bin := filepath.Join("_tools", "node_modules", ".bin", "asl-validator")
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("asl-validator not installed (make test runs npm ci in infra/_tools): %v", err)
@@ -364,8 +493,10 @@ func TestDefaultStack(t *testing.T) {
 	t.Run("model", func(t *testing.T) {
 		one(t, tpl, "AWS::SageMaker::Model", "Model")
 		c := one(t, tpl, "AWS::SageMaker::EndpointConfig", "EndpointConfig")
-		// The image carries CLIP ViT-B/32 (pulled while it is built): 4 GB.
-		if get(c, "ProductionVariants", 0, "ServerlessConfig", "MemorySizeInMB") != 4096.0 {
+		// The image carries CLIP ViT-B/32 (pulled while it is built): 4 GB;
+		// 2 × embedConcurrency, within the default quota of 10.
+		if get(c, "ProductionVariants", 0, "ServerlessConfig", "MemorySizeInMB") != 4096.0 ||
+			get(c, "ProductionVariants", 0, "ServerlessConfig", "MaxConcurrency") != 10.0 {
 			t.Errorf("endpoint config %s", js(c))
 		}
 		one(t, tpl, "AWS::SageMaker::Endpoint", "Endpoint")
@@ -572,6 +703,9 @@ func TestDefaultStack(t *testing.T) {
 			{"sweep", "s3:ListBucket", "Media", true},
 			{"probe", "s3:ListBucket", "Media", true},
 			{"chunk", "s3:ListBucket", "", false},
+			{"chunk", "states:SendTaskFailure", "-ingest", true}, // answers its window's token
+			{"chunk", "states:StartExecution", "", false},
+			{"chunk", "sqs:SendMessage", "Windows", false}, // the workflow sends windows, chunk only reads them
 			// forget: finds by key, deletes records, documents and chunk files; writes nothing else.
 			{"forget", "dynamodb:Query", "index/*", true},
 			{"forget", "dynamodb:DeleteItem", "Catalog", true},
@@ -623,6 +757,31 @@ func TestDefaultStack(t *testing.T) {
 		if n := len(resources(tpl, "AWS::CloudWatch::Alarm")); n != 4 {
 			t.Errorf("%d alarms, want 4", n)
 		}
+		// Somebody is told: every alarm notifies the encrypted, TLS-only topic
+		// (no email subscription unless alarmEmail is set).
+		for id, a := range resources(tpl, "AWS::CloudWatch::Alarm") {
+			if acts := js(a["AlarmActions"]); !regexp.MustCompile(`^\[\{"Ref":"Alarms[0-9A-F]{8}"\}\]$`).MatchString(acts) {
+				t.Errorf("alarm %s notifies %s", id, acts)
+			}
+		}
+		topic := one(t, tpl, "AWS::SNS::Topic", "Alarms")
+		if !strings.Contains(js(topic["KmsMasterKeyId"]), "AlarmsKey") {
+			t.Errorf("alarm topic not encrypted with the stack's key: %s", js(topic))
+		}
+		key := one(t, tpl, "AWS::KMS::Key", "AlarmsKey")
+		if key["EnableKeyRotation"] != true || !strings.Contains(js(key["KeyPolicy"]), `"Service":"cloudwatch.amazonaws.com"`) {
+			t.Errorf("alarm key %s", js(key))
+		}
+		tls := false
+		for _, p := range resources(tpl, "AWS::SNS::TopicPolicy") {
+			tls = tls || (strings.Contains(js(p), `"aws:SecureTransport":"false"`) && strings.Contains(js(p), `"Effect":"Deny"`))
+		}
+		if !tls {
+			t.Error("the alarm topic accepts requests without TLS")
+		}
+		if n := len(resources(tpl, "AWS::SNS::Subscription")); n != 0 {
+			t.Errorf("%d subscriptions without alarmEmail", n)
+		}
 		waiting := one(t, tpl, "AWS::CloudWatch::Alarm", "ChunksWaiting")
 		if waiting["MetricName"] != "ApproximateAgeOfOldestMessage" || waiting["Threshold"] != 1800.0 {
 			t.Errorf("chunks waiting alarm %s", js(waiting))
@@ -640,8 +799,11 @@ func TestDefaultStack(t *testing.T) {
 		if !strings.Contains(js(get(cfg, "DestinationConfig", "OnFailure", "Destination")), "EventsDLQ") || get(cfg, "MaximumRetryAttempts") != 2.0 {
 			t.Errorf("start's failed async invocations are not kept: %s", js(cfg))
 		}
-		if fn := one(t, tpl, "AWS::Lambda::Function", "Chunk"); fn["ReservedConcurrentExecutions"] != 20.0 {
-			t.Errorf("chunk reserved concurrency %v", fn["ReservedConcurrentExecutions"])
+		// A fresh account deploys: no function reserves concurrency.
+		for id, fn := range resources(tpl, "AWS::Lambda::Function") {
+			if fn["ReservedConcurrentExecutions"] != nil {
+				t.Errorf("%s reserves %v concurrent executions", id, fn["ReservedConcurrentExecutions"])
+			}
 		}
 		for _, fn := range []string{"Upload", "Api"} {
 			if env := functionEnv(t, tpl, fn); env["MAX_UPLOAD_BYTES"] != "53687091200" {
@@ -665,6 +827,11 @@ func TestBadSettingsAreRefused(t *testing.T) {
 		{Config{Embedder: "openai"}, "embedder=openai"},
 		{Config{Embedder: "bedrock", OCR: "on"}, "no OCR form"},
 		{Config{Embedder: "bedrock", EmbeddingDim: 512}, "embeddingDim=512"},
+		{Config{ChunkConcurrency: 1}, "chunkConcurrency=1: the window queue's event source takes a maximum concurrency from 2"},
+		{Config{ChunkReservedConcurrency: 5}, "chunkReservedConcurrency=5: want 0 (none) or at least chunkConcurrency (10)"},
+		{Config{WindowWaitHours: 24 * 14}, "windowWaitHours=336: want 1 to 335 hours, under the queues' 14-day retention"},
+		{Config{EmbedWaitHours: 400}, "embedWaitHours=400"},
+		{Config{EmbedConcurrency: 6}, "needs a MaxConcurrency of 12 (2 × embedConcurrency), over this account's serverless concurrency quota of 10"},
 	} {
 		func() {
 			defer func() {
@@ -679,7 +846,7 @@ func TestBadSettingsAreRefused(t *testing.T) {
 }
 
 func TestServerlessSearchAndExistingEndpointAndBucket(t *testing.T) {
-	tpl, nagErrors := synth(t, Config{SearchEngine: "serverless", EmbeddingEndpoint: "my-clip", SourceBucket: "existing-videos"})
+	tpl, nagErrors := synth(t, map[string]any{"searchEngine": "serverless", "embeddingEndpoint": "my-clip", "sourceBucket": "existing-videos"})
 	if len(nagErrors) > 0 {
 		t.Fatalf("cdk-nag AwsSolutions errors without a suppression:\n%s", strings.Join(nagErrors, "\n"))
 	}
@@ -733,7 +900,7 @@ func routesOf(tpl map[string]any, api string) []map[string]any {
 // embed and api functions may invoke that one foundation model and nothing
 // of SageMaker, OCR is off, cdk-nag stays clean.
 func TestBedrockEmbedder(t *testing.T) {
-	tpl, nagErrors := synth(t, Config{Embedder: "bedrock", EmbeddingDim: 384})
+	tpl, nagErrors := synth(t, map[string]any{"embedder": "bedrock", "embeddingDim": 384})
 	if len(nagErrors) > 0 {
 		t.Fatalf("cdk-nag: %s", strings.Join(nagErrors, "\n"))
 	}
@@ -770,7 +937,8 @@ func TestBedrockEmbedder(t *testing.T) {
 }
 
 func TestAppOff(t *testing.T) {
-	tpl, nagErrors := synth(t, Config{App: "off", CorsOrigins: []string{"https://studio.example"}})
+	tpl, nagErrors := synth(t, map[string]any{"app": "off", "corsOrigins": "https://studio.example",
+		"chunkReservedConcurrency": "150", "alarmEmail": "ops@example.com"})
 	if len(nagErrors) > 0 {
 		t.Fatalf("cdk-nag: %s", strings.Join(nagErrors, "\n"))
 	}
@@ -784,6 +952,14 @@ func TestAppOff(t *testing.T) {
 	}
 	if cors := js(get(one(t, tpl, "AWS::S3::Bucket", "Media"), "CorsConfiguration", "CorsRules", 0, "AllowedOrigins")); cors != `["https://studio.example"]` {
 		t.Errorf("cors origins %s", cors)
+	}
+	// The opt-in reservation, and the alarms' email.
+	if fn := one(t, tpl, "AWS::Lambda::Function", "Chunk"); fn["ReservedConcurrentExecutions"] != 150.0 {
+		t.Errorf("chunkReservedConcurrency=150: reserved %v", fn["ReservedConcurrentExecutions"])
+	}
+	sub := one(t, tpl, "AWS::SNS::Subscription", "Alarms.*")
+	if sub["Protocol"] != "email" || sub["Endpoint"] != "ops@example.com" || !strings.Contains(js(sub["TopicArn"]), "Alarms") {
+		t.Errorf("alarm subscription %s", js(sub))
 	}
 }
 
@@ -799,6 +975,26 @@ func functionEnv(t *testing.T, tpl map[string]any, name string) map[string]any {
 	}
 	t.Fatalf("no function %s", name)
 	return nil
+}
+
+// throttleWaitLowHours is how long a throttle retrier (JitterStrategy FULL:
+// each delay uniform in [0, d], Step Functions developer guide, "Retrying
+// after an error") keeps retrying at the least, 4 standard deviations under
+// the mean of the sum of its delays.
+func throttleWaitLowHours(t *testing.T, r any) float64 {
+	t.Helper()
+	d, rate, maxDelay := get(r, "IntervalSeconds").(float64), get(r, "BackoffRate").(float64), get(r, "MaxDelaySeconds").(float64)
+	if get(r, "JitterStrategy") != "FULL" {
+		t.Fatalf("retrier %s: the sum below assumes full jitter", js(r))
+	}
+	mean, variance := 0.0, 0.0
+	for i := 0; i < int(get(r, "MaxAttempts").(float64)); i++ {
+		delay := min(d, maxDelay)
+		mean += delay / 2
+		variance += delay * delay / 12
+		d *= rate
+	}
+	return (mean - 4*math.Sqrt(variance)) / 3600
 }
 
 func TestMain(m *testing.M) {

@@ -6,32 +6,68 @@ import (
 )
 
 // Names of the functions the workflow calls; DefinitionSubstitutions maps
-// "${<Name>Arn}" to each function's ARN.
-var workflowFunctions = []string{"Probe", "Chunk", "Await", "Finalize", "Fail"}
+// "${<Name>Arn}" to each function's ARN (and "${WindowQueueUrl}" to the window
+// queue's URL).
+var workflowFunctions = []string{"Probe", "Await", "Finalize", "Fail"}
 
 // WorkflowOptions tunes the state machine.
 type WorkflowOptions struct {
-	MapConcurrency  int // windows cut at once per video
-	WaitTimeoutSecs int // longest wait for all embeddings of one video
-	HeartbeatSecs   int // longest silence between two embedded chunks
+	MapConcurrency int // windows of one video on the window queue at once
+	// WindowWaitSecs bounds one window's wait on the window queue (queued
+	// behind other videos' windows, then cut): past it the video ends FAILED.
+	WindowWaitSecs int
+	// EmbedWaitSecs bounds the wait for all embeddings of one video (queued
+	// behind other videos' chunks, then embedded).
+	EmbedWaitSecs int
 }
+
+// Throttling of a directly invoked function (Lambda.TooManyRequestsException:
+// the account's concurrency is in use) is waited out, not failed: exponential
+// backoff from 10 s to at most 300 s between attempts, with full jitter (each
+// delay uniform in [0, d], so runs throttled together do not retry together).
+// 640 attempts: 5 growing delays, then 635 capped ones averaging 150 s —
+// 26.5 h expected in all; the sum of 635 uniform draws has a standard
+// deviation of 0.6 h, so retries last at least 24 h (4 standard deviations
+// below the mean) all but never. The throttled step then fails its video
+// with Lambda's error as the reason.
+const (
+	throttleIntervalSecs = 10
+	throttleMaxDelaySecs = 300
+	throttleMaxAttempts  = 640
+	// transientMaxAttempts retries the Lambda service's own errors (and our
+	// Retryable) a few times, quickly: faults, not congestion.
+	transientMaxAttempts = 4
+)
 
 // retryLambda retries the Lambda service's transient errors, timeouts of the
 // invoke call and our Retryable, with exponential backoff and jitter — and
-// throttling on a longer schedule: under a backlog the account's concurrency
-// frees up in minutes, not seconds.
+// throttling on the long schedule above.
 func retryLambda(extra ...string) []any {
 	return []any{
 		map[string]any{
 			"ErrorEquals":     []string{"Lambda.TooManyRequestsException"},
-			"IntervalSeconds": 10, "MaxAttempts": 8, "BackoffRate": 2.0, "MaxDelaySeconds": 300, "JitterStrategy": "FULL",
+			"IntervalSeconds": throttleIntervalSecs, "MaxAttempts": throttleMaxAttempts, "BackoffRate": 2.0,
+			"MaxDelaySeconds": throttleMaxDelaySecs, "JitterStrategy": "FULL",
 		},
 		map[string]any{
 			"ErrorEquals": append([]string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 				"Lambda.ClientExecutionTimeoutException", "Lambda.Unknown", "Retryable"}, extra...),
-			"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
+			"IntervalSeconds": 2, "MaxAttempts": transientMaxAttempts, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
 		},
 	}
+}
+
+// retrySQS retries the window's SendMessage: Step Functions names the SQS
+// integration's errors SQS.AmazonSQSException (the service's answer, e.g.
+// throttling or a 5xx) and SQS.SdkClientException (no answer). Not
+// States.TaskFailed: as a retrier it matches every error but States.Timeout
+// (Step Functions developer guide, "Handling errors in Step Functions
+// workflows"), and so would retry a window answered "Permanent".
+func retrySQS() []any {
+	return []any{map[string]any{
+		"ErrorEquals":     []string{"SQS.AmazonSQSException", "SQS.SdkClientException"},
+		"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
+	}}
 }
 
 // catchToFail sends a user's unusable file (Permanent) to MarkRejected — the
@@ -42,14 +78,37 @@ var catchToFail = []any{
 	map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "MarkFailed"},
 }
 
-// MaxWindows bounds the windows of one video: an inline Map writes about
-// seven history events per item, and a run has 25,000. Probe refuses longer
-// videos with a clear reason (pipeline.MaxWindows).
+// MaxWindows bounds the windows of one video, so that one run's history stays
+// within a Standard execution's 25,000 events (Step Functions quotas,
+// "Maximum execution history size"). Probe refuses longer videos with a clear
+// reason (pipeline.MaxWindows, which must agree; a test checks). The budget,
+// worst case (historyEvents computes it; a test checks it fits):
+//
+//   - each window: MapIterationStarted, TaskStateEntered, TaskScheduled,
+//     TaskStarted, TaskSubmitted, TaskSucceeded, TaskStateExited,
+//     MapIterationSucceeded = 8 (sqs:sendMessage.waitForTaskToken writes
+//     TaskSubmitted beside the Lambda task's 7): 2,000 × 8 = 16,000;
+//   - the Lambda tasks on one run's path (Probe, WaitForEmbeddings, Finalize,
+//     MarkRejected or MarkFailed) each spending every retry, throttled
+//     (640) and transient (4), at 3 events a failed attempt
+//     (scheduled, started, failed): 4 × 644 × 3 = 7,728;
+//   - the run's own states, entered and exited: about 60.
+//
+// 23,788 of 25,000: the rest (about 400 retried window sends) is the margin.
 const MaxWindows = 2000
 
+const (
+	historyLimit       = 25000
+	eventsPerWindow    = 8
+	eventsPerRetry     = 3
+	eventsFixed        = 60
+	lambdaStatesOnPath = 4
+)
+
 // WorkflowDefinition is the Amazon States Language of one video's ingest:
-// Probe -> (duplicate? stop) -> Map(Chunk) -> WaitForEmbeddings (task token)
-// -> Finalize, every step caught into MarkFailed.
+// Probe -> (duplicate? stop) -> Map(each window through the window queue,
+// task token) -> WaitForEmbeddings (task token) -> Finalize, every step
+// caught into MarkRejected (the user's file) or MarkFailed.
 func WorkflowDefinition(o WorkflowOptions) string {
 	def := map[string]any{
 		"Comment": "scenedex: one video from Object Created to READY or FAILED",
@@ -71,8 +130,18 @@ func WorkflowDefinition(o WorkflowOptions) string {
 				"ItemProcessor": map[string]any{
 					"ProcessorConfig": map[string]any{"Mode": "INLINE"},
 					"StartAt":         "Chunk",
+					// The window waits on the window queue, whose event
+					// source's MaximumConcurrency bounds the chunk function
+					// across all videos; the chunk function answers the token
+					// with {"chunks": n} (or "Permanent", "ChunkFailed").
 					"States": map[string]any{"Chunk": map[string]any{
-						"Type": "Task", "Resource": "${ChunkArn}", "Retry": retryLambda(), "End": true,
+						"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+						"Parameters": map[string]any{
+							"QueueUrl": "${WindowQueueUrl}",
+							"MessageBody": map[string]any{"video.$": "$.video", "plan.$": "$.plan", "window.$": "$.window",
+								"task_token.$": "$$.Task.Token"},
+						},
+						"TimeoutSeconds": o.WindowWaitSecs, "Retry": retrySQS(), "End": true,
 					}},
 				},
 				"ResultSelector": map[string]any{"counts.$": "$[*].chunks"},
@@ -84,8 +153,11 @@ func WorkflowDefinition(o WorkflowOptions) string {
 					"FunctionName": "${AwaitArn}",
 					"Payload":      map[string]any{"video_id.$": "$.video_id", "counts.$": "$.chunked.counts", "task_token.$": "$$.Task.Token"},
 				},
-				"TimeoutSeconds": o.WaitTimeoutSecs, "HeartbeatSeconds": o.HeartbeatSecs,
-				"ResultPath": nil, "Retry": retryLambda(), "Catch": catchToFail, "Next": "Finalize",
+				// No HeartbeatSeconds: during a backlog no chunk of this
+				// video may be embedded for hours, and a heartbeat that
+				// silence breaks would fail a video for waiting.
+				"TimeoutSeconds": o.EmbedWaitSecs,
+				"ResultPath":     nil, "Retry": retryLambda(), "Catch": catchToFail, "Next": "Finalize",
 			},
 			"Finalize": map[string]any{
 				"Type": "Task", "Resource": "${FinalizeArn}", "Parameters": map[string]any{"video_id.$": "$.video_id"},
@@ -110,11 +182,19 @@ func WorkflowDefinition(o WorkflowOptions) string {
 	return string(b)
 }
 
-// RenderWorkflow substitutes ARNs into the definition (tests and tools; CDK
-// does the same with DefinitionSubstitutions at deploy time).
-func RenderWorkflow(def string, arns map[string]string) string {
+// RenderWorkflow substitutes ARNs and the window queue's URL into the
+// definition (tests and tools; CDK does the same with
+// DefinitionSubstitutions at deploy time).
+func RenderWorkflow(def string, arns map[string]string, windowQueueURL string) string {
 	for name, arn := range arns {
 		def = strings.ReplaceAll(def, "${"+name+"Arn}", arn)
 	}
-	return def
+	return strings.ReplaceAll(def, "${WindowQueueUrl}", windowQueueURL)
+}
+
+// historyEvents is the worst-case history of one run of windows windows
+// (MaxWindows' comment): every window once, every Lambda task on the run's
+// path spending all its retries.
+func historyEvents(windows int) int {
+	return eventsFixed + windows*eventsPerWindow + lambdaStatesOnPath*(throttleMaxAttempts+transientMaxAttempts)*eventsPerRetry
 }

@@ -58,6 +58,8 @@ type Env struct {
 	FFmpegDir          string // FFMPEG_DIR (default /opt/bin: the layer)
 	ChunkSeconds       float64
 	MaxUploadBytes     int64
+	WindowMaxReceives  int    // WINDOW_MAX_RECEIVES: the window queue's maxReceiveCount (the chunk function)
+	WindowDLQARN       string // WINDOW_DLQ_ARN: the window queue's dead-letter queue (the chunk function)
 }
 
 // ReadEnv reads Env from the process environment; missing required
@@ -106,6 +108,12 @@ func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
 	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
 	}
+	if v := lookup("WINDOW_MAX_RECEIVES"); v != "" {
+		if e.WindowMaxReceives, err = strconv.Atoi(v); err != nil || e.WindowMaxReceives < 1 {
+			return e, fmt.Errorf("WINDOW_MAX_RECEIVES is %q: want the window queue's maxReceiveCount, at least 1", v)
+		}
+	}
+	e.WindowDLQARN = lookup("WINDOW_DLQ_ARN")
 	for _, name := range required {
 		// "A|B": one of them.
 		set := false
@@ -132,7 +140,7 @@ func Build(ctx context.Context, e Env) (*lambdas.Functions, error) {
 // BuildWith is Build with a given AWS config.
 func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	fns := &lambdas.Functions{Log: log, Bucket: e.Bucket}
+	fns := &lambdas.Functions{Log: log, Bucket: e.Bucket, WindowMaxReceives: e.WindowMaxReceives, WindowDLQArn: e.WindowDLQARN}
 	// Each function's environment names only the services it uses; the
 	// others stay nil and ReadEnv's required list guards against gaps.
 	var (

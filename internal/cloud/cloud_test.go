@@ -52,6 +52,19 @@ func TestReadEnv(t *testing.T) {
 	if _, err := ReadEnv(); err == nil {
 		t.Fatal("bad CHUNK_SECONDS accepted")
 	}
+	t.Setenv("CHUNK_SECONDS", "")
+	// The chunk function: the window queue's last receive and dead letters.
+	t.Setenv("WINDOW_MAX_RECEIVES", "5")
+	t.Setenv("WINDOW_DLQ_ARN", "arn:aws:sqs:us-east-1:123456789012:scenedex-WindowsDLQ")
+	if e, err := ReadEnv("WINDOW_MAX_RECEIVES"); err != nil || e.WindowMaxReceives != 5 || !strings.HasSuffix(e.WindowDLQARN, "WindowsDLQ") {
+		t.Fatalf("window queue: %+v %v", e, err)
+	}
+	for _, bad := range []string{"0", "five"} {
+		t.Setenv("WINDOW_MAX_RECEIVES", bad)
+		if _, err := ReadEnv(); err == nil || !strings.Contains(err.Error(), "WINDOW_MAX_RECEIVES") {
+			t.Errorf("WINDOW_MAX_RECEIVES=%s: %v", bad, err)
+		}
+	}
 }
 
 // The embed function reads words through the endpoint when OCR=on, and not

@@ -17,7 +17,7 @@ var Functions = map[string]Spec{
 	"api":      {[]string{"BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID"}, func(f *lambdas.Functions) any { return lambdas.HTTP(f.API()) }},
 	"start":    {[]string{"STATE_MACHINE_ARN"}, func(f *lambdas.Functions) any { return f.Start }},
 	"probe":    {[]string{"BUCKET", "TABLE"}, func(f *lambdas.Functions) any { return f.Probe }},
-	"chunk":    {[]string{"BUCKET", "CHUNK_QUEUE_URL"}, func(f *lambdas.Functions) any { return f.Chunk }},
+	"chunk":    {[]string{"BUCKET", "CHUNK_QUEUE_URL", "WINDOW_MAX_RECEIVES", "WINDOW_DLQ_ARN"}, func(f *lambdas.Functions) any { return f.Chunk }},
 	"await":    {[]string{"TABLE", "BUCKET", "OPENSEARCH_ENDPOINT"}, func(f *lambdas.Functions) any { return f.Await }},
 	"embed":    {[]string{"BUCKET", "TABLE", "OPENSEARCH_ENDPOINT", "EMBEDDING_ENDPOINT|BEDROCK_MODEL_ID"}, func(f *lambdas.Functions) any { return f.Embed }},
 	"finalize": {[]string{"TABLE", "BUCKET", "OPENSEARCH_ENDPOINT"}, func(f *lambdas.Functions) any { return f.Finalize }},

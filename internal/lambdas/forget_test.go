@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -50,9 +51,7 @@ func (e *env) run(t *testing.T, key, video string) (ProbeOutput, []scenedex.Chun
 	}
 	before := len(e.queue.sent)
 	for _, w := range out.Windows {
-		if _, err := e.fns.Chunk(ctx, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w}); err != nil {
-			t.Fatal(err)
-		}
+		e.cutWindow(t, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w})
 	}
 	return out, e.queue.sent[before:]
 }
@@ -115,6 +114,32 @@ func TestForget(t *testing.T) {
 		t.Errorf("finalize of a deleted video: %+v %v", v, err)
 	}
 	e.nothingLeft(t, out.VideoID, sent)
+	// Deleted while its window waited in the window queue: the cut fails
+	// (its object is gone), and the failure path ends the run quietly.
+	size, etag := putVideo(t, e, "uploads/ads/third.mp4", video)
+	out, err = e.fns.Probe(ctx, s3Event(t, "uploads/ads/third.mp4", size, etag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fns.P.Delete(ctx, out.VideoID); err != nil {
+		t.Fatal(err)
+	}
+	win := ChunkInput{Video: out.Video, Plan: out.Plan, Window: out.Windows[0], TaskToken: "tok-third"}
+	if resp, err := e.fns.Chunk(ctx, windowEvent(t, win, 1)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("chunk of a deleted video: %+v %v", resp, err)
+	}
+	failed := e.tokens.failed[len(e.tokens.failed)-1]
+	if !strings.HasPrefix(failed, "tok-third Permanent: ") {
+		t.Fatalf("window token answered %q", failed)
+	}
+	catch := roundTrip[FailInput](t, map[string]any{"video_id": out.VideoID,
+		"error": map[string]string{"Error": "Permanent", "Cause": strings.TrimPrefix(failed, "tok-third Permanent: ")}})
+	if v, err := e.fns.Fail(ctx, catch); err != nil || v.ID != "" {
+		t.Errorf("fail of a deleted video: %+v %v", v, err)
+	}
+	if _, err := e.fns.P.Catalog.Get(ctx, out.VideoID); scenedex.ErrorCode(err) != scenedex.CodeNotFound {
+		t.Errorf("a ghost record after the run: %v", err)
+	}
 	// A late Object Created for it (its run retried) makes no record.
 	if out, err := e.fns.Probe(ctx, s3Event(t, "uploads/ads/second.mp4", 100, "abc")); err == nil || out.VideoID != "" {
 		t.Errorf("probe of a deleted object: %+v %v", out, err)
@@ -125,6 +150,93 @@ func TestForget(t *testing.T) {
 	if vs, _ := e.fns.P.Catalog.ByKey(ctx, "uploads/ads/second.mp4"); len(vs) != 0 {
 		t.Errorf("ghost records %+v", vs)
 	}
+}
+
+// The same bytes put back after a delete get a run (a new arrival, a new
+// run name) and a video again; a repeated delivery of an arrival's event
+// keeps its name, and a run that starts anyway for content already processed
+// ends at Register (the record keeps runs idempotent).
+func TestSameBytesAfterDeleteGetANewRun(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	starter := &recordingStarter{}
+	e.fns.Starter = starter
+	video := testvideo.Make(t, t.TempDir(), "v.mp4", testvideo.Spec{Scenes: []int{0, 1}, SceneSecs: 2, GOP: 25})
+	key := "uploads/ads/again.mp4"
+	size, etag := putVideo(t, e, key, video)
+	first := s3EventOf(t, key, size, etag, "0062E99A88DC407460")
+	for range 2 { // EventBridge delivers it twice
+		if err := e.fns.Start(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := e.finish(t, first)
+
+	if err := e.store.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.fns.Forget(ctx, s3DeletedEvent(t, key)); err != nil || res.Removed != 1 {
+		t.Fatalf("forget: %+v %v", res, err)
+	}
+	if again, _ := putVideo(t, e, key, video); again != size {
+		t.Fatal("not the same bytes")
+	}
+	second := s3EventOf(t, key, size, etag, "0062E99A88DC4074FF")
+	if err := e.fns.Start(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if n := starter.names; len(n) != 3 || n[0] != n[1] || n[2] == n[0] {
+		t.Fatalf("run names %v: want the first arrival's twice, then a new one", n)
+	}
+	if again := e.finish(t, second); again.VideoID != out.VideoID {
+		t.Errorf("the same bytes made video %s, then %s", out.VideoID, again.VideoID)
+	}
+	// A run for the same arrival that starts anyway (the sweep names runs
+	// after the content) changes nothing.
+	if dup, err := e.fns.Probe(ctx, second); err != nil || !dup.Skip {
+		t.Fatalf("a repeated run: %+v %v", dup, err)
+	}
+}
+
+// finish takes the arrival of ev through its whole run, as Step Functions
+// would, and checks its video ends READY.
+func (e *env) finish(t *testing.T, ev events.EventBridgeEvent) ProbeOutput {
+	t.Helper()
+	ctx := context.Background()
+	out, err := e.fns.Probe(ctx, ev)
+	if err != nil || out.Skip {
+		t.Fatalf("probe: %+v %v", out, err)
+	}
+	before := len(e.queue.sent)
+	var counts []int
+	for _, w := range out.Windows {
+		counts = append(counts, e.cutWindow(t, ChunkInput{Video: out.Video, Plan: out.Plan, Window: w}))
+	}
+	if err := e.fns.Await(ctx, AwaitInput{VideoID: out.VideoID, Counts: counts, TaskToken: "tok-" + out.VideoID}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := e.fns.Embed(ctx, sqsEvent(e.queue.sent[before:])); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("embed: %+v %v", resp, err)
+	}
+	if v, err := e.fns.Finalize(ctx, VideoRef{VideoID: out.VideoID}); err != nil || v.Status != scenedex.StatusReady {
+		t.Fatalf("finalize: %+v %v", v, err)
+	}
+	return out
+}
+
+// putVideo stores a video file under key and returns its size and ETag.
+func putVideo(t *testing.T, e *env, key, video string) (int64, string) {
+	t.Helper()
+	f, _ := os.Open(video)
+	defer f.Close()
+	if err := e.store.Put(context.Background(), key, f, "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.store.Head(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size, info.ETag
 }
 
 func (e *env) nothingLeft(t *testing.T, id string, sent []scenedex.Chunk) {

@@ -52,7 +52,13 @@ type Functions struct {
 	Bucket  string // the media bucket (sweep names it in the events it starts)
 	// DeadLetters backs the API's /v1/dead-letters (the stack's DLQs).
 	DeadLetters scenedex.DeadLetterQueues
-	Log         *slog.Logger
+	// WindowMaxReceives is the window queue's maxReceiveCount: on that
+	// receive, a window that still fails ends its video (chunk).
+	WindowMaxReceives int
+	// WindowDLQArn is the window queue's dead-letter queue: a window from it
+	// ends its video at once (chunk).
+	WindowDLQArn string
+	Log          *slog.Logger
 }
 
 // Retryable is an error the state machine retries with backoff (the

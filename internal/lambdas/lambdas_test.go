@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,14 +65,26 @@ func (m *memTokens) TaskToken(_ context.Context, id string) (string, error) {
 type recordingTokens struct {
 	mu         sync.Mutex
 	succeeded  []string
+	outputs    map[string]string // token -> the JSON it was answered with
 	failed     []string
 	heartbeats int
+	// refuse answers these tokens with an error, as internal/sfn reports
+	// Step Functions' InvalidToken (CodeInvalid) or throttling (CodeUnavailable).
+	refuse map[string]error
 }
 
-func (r *recordingTokens) Succeed(_ context.Context, token string, _ any) error {
+func (r *recordingTokens) Succeed(_ context.Context, token string, output any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.refuse[token]; err != nil {
+		return err
+	}
 	r.succeeded = append(r.succeeded, token)
+	b, _ := json.Marshal(output)
+	if r.outputs == nil {
+		r.outputs = map[string]string{}
+	}
+	r.outputs[token] = string(b)
 	return nil
 }
 
@@ -85,6 +98,9 @@ func (r *recordingTokens) Heartbeat(_ context.Context, token string) error {
 func (r *recordingTokens) Fail(_ context.Context, token, code, cause string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.refuse[token]; err != nil {
+		return err
+	}
 	r.failed = append(r.failed, token+" "+code+": "+cause)
 	return nil
 }
@@ -99,11 +115,15 @@ func (r *recordingEvents) VideoIndexed(_ context.Context, v scenedex.Video) erro
 type queue struct {
 	mu   sync.Mutex
 	sent []scenedex.Chunk
+	err  error // SQS failing for a while: every send fails with it
 }
 
 func (q *queue) SendChunks(_ context.Context, c []scenedex.Chunk) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.err != nil {
+		return q.err
+	}
 	q.sent = append(q.sent, c...)
 	return nil
 }
@@ -156,12 +176,18 @@ func newEnv(t *testing.T) *env {
 // URL-encoded.
 func s3Event(t *testing.T, key string, size int64, etag string) events.EventBridgeEvent {
 	t.Helper()
+	return s3EventOf(t, key, size, etag, "00617F08299329D189")
+}
+
+// s3EventOf is s3Event of the arrival whose S3 sequencer is seq.
+func s3EventOf(t *testing.T, key string, size int64, etag, seq string) events.EventBridgeEvent {
+	t.Helper()
 	raw := fmt.Sprintf(`{"version":"0","id":"17793124-05d4-b198-2fde-7ededc63b103","detail-type":"Object Created",
 		"source":"aws.s3","account":"123456789012","time":"2021-11-12T00:00:00Z","region":"us-east-1",
 		"resources":["arn:aws:s3:::media"],"detail":{"version":"0","bucket":{"name":"media"},
-		"object":{"key":%q,"size":%d,"etag":%q,"sequencer":"00617F08299329D189"},
+		"object":{"key":%q,"size":%d,"etag":%q,"sequencer":%q},
 		"request-id":"N4N7GDK58NMKJ12R","requester":"123456789012","source-ip-address":"1.2.3.4","reason":"PutObject"}}`,
-		url.QueryEscape(key), size, etag)
+		url.QueryEscape(key), size, etag, seq)
 	var ev events.EventBridgeEvent
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
 		t.Fatal(err)
@@ -195,6 +221,33 @@ func sqsEvent(chunks []scenedex.Chunk, extra ...string) events.SQSEvent {
 	return ev
 }
 
+// windowEvent is the window queue's delivery of one window to the chunk
+// function, as Lambda's SQS event source builds it (one record: BatchSize 1),
+// on its receive-th receive.
+func windowEvent(t *testing.T, in ChunkInput, receive int) events.SQSEvent {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events.SQSEvent{Records: []events.SQSMessage{{MessageId: fmt.Sprintf("w-%s-%d", in.Video.ID, in.Window.Index),
+		Body: string(b), EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:scenedex-Windows",
+		Attributes: map[string]string{"ApproximateReceiveCount": strconv.Itoa(receive)}}}}
+}
+
+// cutWindow delivers a window to the chunk function and returns the chunk
+// count its task token was answered with.
+func (e *env) cutWindow(t *testing.T, in ChunkInput) int {
+	t.Helper()
+	in.TaskToken = fmt.Sprintf("win-%s-%d-%d", in.Video.ID, in.Window.Index, len(e.tokens.succeeded))
+	resp, err := e.fns.Chunk(context.Background(), windowEvent(t, in, 1))
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("chunk window %d: %+v %v", in.Window.Index, resp, err)
+	}
+	out := roundTrip[ChunkOutput](t, json.RawMessage(e.tokens.outputs[in.TaskToken]))
+	return out.Chunks
+}
+
 func TestWorkflowWithDuplicates(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -220,22 +273,19 @@ func TestWorkflowWithDuplicates(t *testing.T) {
 	var counts []int
 	for i, w := range state.Windows {
 		in := ChunkInput{Video: state.Video, Plan: state.Plan, Window: w}
-		res, err := e.fns.Chunk(ctx, roundTrip[ChunkInput](t, in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 { // the Lambda is retried after a timeout: same window again
-			if again, err := e.fns.Chunk(ctx, in); err != nil || again.Chunks != res.Chunks {
-				t.Fatalf("retried chunk: %+v %v", again, err)
+		n := e.cutWindow(t, roundTrip[ChunkInput](t, in))
+		if i == 0 { // SQS delivers the window again (at least once): the same chunks
+			if again := e.cutWindow(t, in); again != n {
+				t.Fatalf("window delivered again: %d chunks, then %d", n, again)
 			}
 		}
-		counts = append(counts, res.Chunks)
+		counts = append(counts, n)
 	}
 	if err := e.fns.Await(ctx, AwaitInput{VideoID: state.VideoID, Counts: counts, TaskToken: "tok-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.tokens.succeeded) != 0 {
-		t.Fatal("token released before any embedding")
+	if len(e.tokens.succeeded) != 3 { // the windows' tokens only
+		t.Fatalf("token released before any embedding: %v", e.tokens.succeeded)
 	}
 	// SQS: the first batch is delivered twice; a poison message rides along.
 	sent := e.queue.sent
@@ -259,7 +309,7 @@ func TestWorkflowWithDuplicates(t *testing.T) {
 	if e.tokens.heartbeats == 0 {
 		t.Error("no heartbeat while embeddings arrived")
 	}
-	if len(e.tokens.succeeded) == 0 || e.tokens.succeeded[0] != "tok-1" {
+	if len(e.tokens.succeeded) != 4 || e.tokens.succeeded[3] != "tok-1" {
 		t.Fatalf("token not released: %+v", e.tokens)
 	}
 	v, err := e.fns.Finalize(ctx, VideoRef{VideoID: state.VideoID})
@@ -410,14 +460,24 @@ func TestExecutionName(t *testing.T) {
 		t.Errorf("names collide: %v", names)
 	}
 	if ExecutionName(a) != ExecutionName(mk(a.Object.Key, "e1", "s1")) {
-		t.Error("the same object version got two names")
+		t.Error("a redelivered event got a second name")
 	}
-	// A versioned bucket's live event carries the version id; a backfill
-	// (ListObjectsV2) does not: the same content gets the same name and id.
+	// The same bytes put back after a delete: a new arrival, a new run.
+	if ExecutionName(a) == ExecutionName(mk(a.Object.Key, "e1", "s9")) {
+		t.Error("a new arrival of the same bytes got the old run's name")
+	}
+	// Runs started without an event (sweep, backfill) are named after the
+	// content, the same each time.
+	if ExecutionName(mk(a.Object.Key, "e1", "")) != ExecutionName(mk(a.Object.Key, "e1", "")) ||
+		ExecutionName(mk(a.Object.Key, "e1", "")) == ExecutionName(a) {
+		t.Error("content names")
+	}
+	// A versioned bucket's live event carries the version id; it does not
+	// change the run's name, nor the video's id.
 	live := a
 	live.Object.VersionID = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"
 	if ExecutionName(live) != ExecutionName(a) {
-		t.Error("live event and backfill of one object got two run names")
+		t.Error("the version id changed the run's name")
 	}
 	ev := scenedex.ObjectCreated{Bucket: "media", Key: "uploads/ads/x.mp4", ETag: "e1"}
 	withVersion := ev

@@ -13,14 +13,25 @@ import (
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
-// ExecutionName names the workflow run of one object's content: readable key
-// words plus a hash of bucket, key and ETag, within Step Functions' 80
-// characters. The same content always gets the same name — from a (repeated)
-// event, a backfill (which lists no version ids) or the sweep, in versioned
-// and unversioned buckets alike — so it cannot start a second run; new content
-// under the key (a new ETag) gets a new run.
+// ExecutionName names the workflow run of one arrival of an object's content:
+// readable key words plus a hash of bucket, key, ETag and the S3 event's
+// sequencer, within Step Functions' 80 characters. A redelivery of the same
+// event (EventBridge retries, a dead letter restarted) carries the same
+// sequencer, so it gets the same name and cannot start a second run; a new
+// arrival — new content, or the same bytes put back after a delete — has a
+// new sequencer and gets a run of its own (S3 user guide, "Event message
+// structure": the sequencer orders the events of one key). A name lives 90
+// days after its run, so without the sequencer a same-bytes re-put would
+// start nothing. Runs started without an event (the sweep, a backfill) have
+// no sequencer and are named after the content alone. Whatever the name, the
+// video's record keeps a repeated run harmless: Register finds the content's
+// video READY or FAILED and the run ends (pipeline.ErrDuplicate).
 func ExecutionName(d S3ObjectCreated) string {
-	sum := sha256.Sum256([]byte(d.Bucket.Name + "\x00" + d.Object.Key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)))
+	id := d.Bucket.Name + "\x00" + d.Object.Key + "\x00etag:" + strings.Trim(d.Object.ETag, `"`)
+	if d.Object.Sequencer != "" {
+		id += "\x00seq:" + d.Object.Sequencer
+	}
+	sum := sha256.Sum256([]byte(id))
 	words := strings.Trim(unsafeName.ReplaceAllString(d.Object.Key, "-"), "-")
 	if len(words) > 47 {
 		words = words[len(words)-47:]
@@ -29,7 +40,7 @@ func ExecutionName(d S3ObjectCreated) string {
 }
 
 // Start is the EventBridge rule's target: it starts the workflow for an
-// Object Created event under the name of the object version.
+// Object Created event under the name of that arrival (ExecutionName).
 func (f *Functions) Start(ctx context.Context, ev events.EventBridgeEvent) error {
 	var d S3ObjectCreated
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Object.Key == "" {

@@ -38,14 +38,18 @@ type ProbeOutput struct {
 	Windows []scenedex.Window `json:"windows"`
 }
 
-// ChunkInput is one Map item.
+// ChunkInput is one window's message on the window queue: the body the
+// workflow's Map item sends (sqs:sendMessage.waitForTaskToken), with the task
+// token the item waits on.
 type ChunkInput struct {
-	Video  scenedex.Video  `json:"video"`
-	Plan   scenedex.Plan   `json:"plan"`
-	Window scenedex.Window `json:"window"`
+	Video     scenedex.Video  `json:"video"`
+	Plan      scenedex.Plan   `json:"plan"`
+	Window    scenedex.Window `json:"window"`
+	TaskToken string          `json:"task_token"`
 }
 
-// ChunkOutput is what a Map item returns.
+// ChunkOutput is what a Map item returns: the output its task token is
+// answered with.
 type ChunkOutput struct {
 	Chunks int `json:"chunks"`
 }
@@ -136,15 +140,6 @@ func (f *Functions) objectCreated(ctx context.Context, d S3ObjectCreated) (scene
 	return scenedex.ObjectCreated{}, scenedex.Wrap(scenedex.CodeNotFound, lastErr, "object %q is gone", d.Object.Key)
 }
 
-// Chunk cuts one window (a Map item).
-func (f *Functions) Chunk(ctx context.Context, in ChunkInput) (ChunkOutput, error) {
-	chunks, err := f.P.ChunkWindow(ctx, in.Video, in.Plan, in.Window)
-	if err != nil {
-		return ChunkOutput{}, stepError(err)
-	}
-	return ChunkOutput{Chunks: len(chunks)}, nil
-}
-
 // Await records the chunk total and the task token the workflow waits on,
 // and releases it at once if every embedding already landed.
 func (f *Functions) Await(ctx context.Context, in AwaitInput) error {
@@ -227,5 +222,11 @@ func (f *Functions) Fail(ctx context.Context, in FailInput) (scenedex.Video, err
 		reason = in.Error.Error
 	}
 	v, err := f.P.MarkFailed(ctx, id, reason)
+	if scenedex.ErrorCode(err) == scenedex.CodeNotFound {
+		// Deleted while its run went on (a window whose object went fails in
+		// ffmpeg): no record to mark, and what it made went with it.
+		f.Log.Info("the video was deleted during its run: nothing to mark", "video", id, "error", in.Error.Error)
+		return scenedex.Video{}, nil
+	}
 	return v, stepError(err)
 }
