@@ -54,6 +54,7 @@ type Lambda struct {
 	fns       map[string]*Function // by name and by ARN
 	running   map[string]int       // by function name
 	peak      map[string]int       // most running at once, by function name
+	real      map[string]time.Duration
 	unreserve int                  // invocations drawing on the unreserved pool
 	sem       chan struct{}
 	throttled atomic.Int64
@@ -65,7 +66,7 @@ func (l *Lambda) Add(f *Function) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fns == nil {
-		l.fns, l.running, l.peak = map[string]*Function{}, map[string]int{}, map[string]int{}
+		l.fns, l.running, l.peak, l.real = map[string]*Function{}, map[string]int{}, map[string]int{}, map[string]time.Duration{}
 	}
 	l.fns[f.Name], l.fns[f.Arn] = f, f
 }
@@ -119,6 +120,17 @@ func (l *Lambda) take(f *Function) bool {
 	l.running[f.Name]++
 	l.peak[f.Name] = max(l.peak[f.Name], l.running[f.Name])
 	return true
+}
+
+// RealTime is the wall time this machine spent in each function's handler.
+func (l *Lambda) RealTime() map[string]time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]time.Duration, len(l.real))
+	for k, v := range l.real {
+		out[k] = v.Round(time.Millisecond)
+	}
+	return out
 }
 
 // Peak is the most invocations of a function that held concurrency at once.
@@ -187,7 +199,11 @@ func (l *Lambda) run(f *Function, payload []byte) ([]byte, *asl.Error) {
 		sem <- struct{}{}
 		defer func() { <-sem }()
 	}
+	began := time.Now()
 	out, err := f.Handler.Invoke(context.Background(), payload)
+	l.mu.Lock()
+	l.real[f.Name] += time.Since(began)
+	l.mu.Unlock()
 	if err == nil {
 		return out, nil
 	}
