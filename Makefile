@@ -47,10 +47,13 @@ test: deps models infra-deps lint-api test-web
 
 ## burst: N videos (default 1000) dropped at once through the synthesized stack on this machine: the state machine,
 ## the real handlers with the template's environment and limits (harness/burst). `make test` runs it with 300.
+## (ACCOUNT=1000: the account's Lambda concurrency; default 10, a new account's.) The handlers' logs go to burst.log.
 N ?= 1000
+ACCOUNT ?= 10
 burst: deps infra-deps
 	@./scripts/ensure-tools.sh --test
-	BURST_N=$(N) $(GO) test -count=1 -timeout 90m -run '^TestBurst$$' ./harness/burst/
+	@BURST_N=$(N) BURST_ACCOUNT=$(ACCOUNT) $(GO) test -v -count=1 -timeout 180m -run '^TestBurst$$' ./harness/burst/ > burst.log 2>&1; \
+		rc=$$?; grep -E '^(burst:|--- |FAIL|ok |PASS)|burst_test.go' burst.log; exit $$rc
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, OCR, the model server vs ONNX direct, the model container's start, search latency at 10k/100k
 bench: deps models

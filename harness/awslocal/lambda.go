@@ -55,7 +55,7 @@ type Lambda struct {
 	running   map[string]int       // by function name
 	peak      map[string]int       // most running at once, by function name
 	real      map[string]time.Duration
-	unreserve int                  // invocations drawing on the unreserved pool
+	unreserve int // invocations drawing on the unreserved pool
 	sem       chan struct{}
 	throttled atomic.Int64
 	invoked   atomic.Int64

@@ -22,7 +22,7 @@ import (
 
 var (
 	burstN       = flag.Int("burst.n", envInt("BURST_N", 300), "videos dropped at once (make burst N=...)")
-	burstAccount = flag.Int("burst.account", envInt("BURST_ACCOUNT", 1000), "the account's Lambda concurrency")
+	burstAccount = flag.Int("burst.account", envInt("BURST_ACCOUNT", 10), "the account's Lambda concurrency (10: a new account's; the issue's premise)")
 	burstSlots   = flag.Int("burst.slots", envInt("BURST_SLOTS", 8), "handlers running for real at once")
 	burstCdkOut  = flag.String("burst.cdkout", os.Getenv("BURST_CDK_OUT"), "a cdk.out folder to run (default: synthesize this repository's stack with cdk.json)")
 )
