@@ -330,23 +330,44 @@ func (r *run) filter(p *string, data, ctx any) (any, *Error) {
 	return v, nil
 }
 
+// output is a Task's or Map's output from its result: ResultSelector, then
+// ResultPath and OutputPath (spec, "Input and Output Processing").
+func (r *run) output(st *state, input, res, ctx any) (any, *Error) {
+	if st.ResultSelector != nil {
+		v, err := payload(st.ResultSelector, res, ctx)
+		if err != nil {
+			return nil, &Error{Name: ErrParameterPath, Cause: err.Error()}
+		}
+		res = v
+	}
+	return r.result(st, input, res, ctx)
+}
+
 // result combines the raw input and a result through ResultPath: "If the
 // value of ResultPath is null, that means that the state's result is
 // discarded and its raw input becomes its output" (spec).
 func (r *run) result(st *state, input, res, ctx any) (any, *Error) {
-	out := res
-	if st.ResultPath != nil {
-		if *st.ResultPath == "" {
-			out = input
-		} else {
-			v, err := set(*st.ResultPath, input, res)
-			if err != nil {
-				return nil, &Error{Name: ErrResultPath, Cause: err.Error()}
-			}
-			out = v
-		}
+	out, err := resultPath(st.ResultPath, input, res)
+	if err != nil {
+		return nil, err
 	}
 	return r.filter(st.OutputPath, out, ctx)
+}
+
+// resultPath places res in input at p (nil: "$", the result replaces the
+// input; "": JSON null, the input is kept).
+func resultPath(p *string, input, res any) (any, *Error) {
+	switch {
+	case p == nil:
+		return res, nil
+	case *p == "":
+		return input, nil
+	}
+	v, err := set(*p, input, res)
+	if err != nil {
+		return nil, &Error{Name: ErrResultPath, Cause: err.Error()}
+	}
+	return v, nil
 }
 
 func (r *run) pass(st *state, input, ctx any) (any, *Error) {
@@ -416,19 +437,10 @@ func (r *run) retrying(st *state, input, ctx any, done func(any, *Error, string)
 				if !matches(c.ErrorEquals, err.Name) {
 					continue
 				}
-				errOut := map[string]any{"Error": err.Name, "Cause": err.Cause}
-				out := any(errOut)
-				if c.ResultPath != nil {
-					if *c.ResultPath == "" {
-						out = input
-					} else {
-						v, serr := set(*c.ResultPath, input, errOut)
-						if serr != nil {
-							done(nil, &Error{Name: ErrResultPath, Cause: serr.Error()}, "")
-							return
-						}
-						out = v
-					}
+				out, perr := resultPath(c.ResultPath, input, map[string]any{"Error": err.Name, "Cause": err.Cause})
+				if perr != nil {
+					done(nil, perr, "")
+					return
 				}
 				done(out, nil, c.Next)
 				return

@@ -80,15 +80,7 @@ func (r *run) task(st *state, input, ctx any, done func(any, *Error)) {
 			done(nil, err)
 			return
 		}
-		if st.ResultSelector != nil {
-			v, perr := payload(st.ResultSelector, res, ctx)
-			if perr != nil {
-				done(nil, &Error{Name: ErrParameterPath, Cause: perr.Error()})
-				return
-			}
-			res = v
-		}
-		done(r.result(st, input, res, ctx))
+		done(r.output(st, input, res, ctx))
 	}}
 	// "TimeoutSeconds ... If not provided, the default value is 99999999";
 	// "HeartbeatSeconds ... If provided, ... MUST be smaller than
@@ -290,18 +282,7 @@ func (r *run) mapState(st *state, input, ctx any, done func(any, *Error)) {
 		left    = len(items)
 		failed  bool
 	)
-	finish := func() {
-		var res any = results
-		if st.ResultSelector != nil {
-			v, perr := payload(st.ResultSelector, res, ctx)
-			if perr != nil {
-				done(nil, &Error{Name: ErrParameterPath, Cause: perr.Error()})
-				return
-			}
-			res = v
-		}
-		done(r.result(st, input, res, ctx))
-	}
+	finish := func() { done(r.output(st, input, results, ctx)) }
 	if len(items) == 0 {
 		finish()
 		return
