@@ -60,3 +60,15 @@ func TestRunStopsWhenDone(t *testing.T) {
 		t.Fatalf("stopped at %v, want 3m", got)
 	}
 }
+
+// A stopped timer neither runs nor moves the clock to its instant.
+func TestStoppedTimer(t *testing.T) {
+	s := New(time.Unix(0, 0))
+	ran := false
+	stop := s.Timer(time.Hour, func() { ran = true })
+	s.At(time.Minute, stop)
+	s.Run(context.Background(), func() bool { return false })
+	if ran || s.Elapsed() != time.Minute {
+		t.Fatalf("ran %v, clock at %v: want a stopped timer to do nothing", ran, s.Elapsed())
+	}
+}
