@@ -163,9 +163,17 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 
 // Search runs a query.
 func (c *Client) Search(ctx context.Context, q Query) ([]Hit, error) {
+	hits, _, err := c.SearchWithNote(ctx, q)
+	return hits, err
+}
+
+// SearchWithNote is Search with the server's note: the part of the query it
+// left out and why ("" when none), e.g. words only because the model did not
+// answer in time.
+func (c *Client) SearchWithNote(ctx context.Context, q Query) ([]Hit, string, error) {
 	var out httpapi.SearchResponse
 	err := c.do(ctx, http.MethodPost, "/v1/search", q, &out)
-	return out.Hits, err
+	return out.Hits, out.Note, err
 }
 
 // Concepts counts the scenes matching each concept.

@@ -18,12 +18,29 @@ import (
 
 func main() {
 	defer jsii.Close()
+	defer refused()
 	app := awscdk.NewApp(nil)
 	cfg := configFrom(app)
 	NewStack(app, contextString(app, "stackName", "scenedex"), &awscdk.StackProps{Env: env()}, cfg)
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	app.Synth(nil)
 	printAccountLimits(os.Stderr, cfg.withDefaults())
+}
+
+// refused turns a setting the stack refuses (NewStack panics with the
+// reason, a string) into that plain message and exit status 1; any other
+// panic is a bug and keeps its trace.
+func refused() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg, ok := r.(string)
+	if !ok {
+		panic(r)
+	}
+	fmt.Fprintln(os.Stderr, "scenedex: refused:", msg)
+	os.Exit(1)
 }
 
 // configFrom reads the stack's settings from the app's context: cdk.json's

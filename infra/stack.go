@@ -656,7 +656,7 @@ func (s *builder) grants() {
 		}
 		s.osGrant(f[name], name == "embed" || name == "api")
 	}
-	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}, s.machineArn()))
+	f["embed"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, s.machineArn()))
 	f["await"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess"}, s.machineArn()))
 	f["chunk"].AddToRolePolicy(s.statement([]string{"states:SendTaskSuccess", "states:SendTaskFailure"}, s.machineArn()))
 	f["start"].AddToRolePolicy(s.statement([]string{"states:StartExecution"}, s.machineArn()))

@@ -298,6 +298,12 @@ func TestDefaultStack(t *testing.T) {
 		if r := js(get(item, "Retry")); !strings.Contains(r, "SQS.AmazonSQSException") || strings.Contains(r, "States.") {
 			t.Errorf("window item retries %s", r)
 		}
+		// A window's wait running out says so in the video's reason.
+		timedOut := get(m, "ItemProcessor", "States", fmt.Sprint(get(item, "Catch", 0, "Next")))
+		if get(item, "Catch", 0, "ErrorEquals", 0) != "States.Timeout" || get(timedOut, "Type") != "Fail" ||
+			!strings.Contains(fmt.Sprint(get(timedOut, "Cause")), "waited over 72 hours to be cut") {
+			t.Errorf("window timeout: %s then %s", js(get(item, "Catch")), js(timedOut))
+		}
 		// The embeddings wait: no heartbeat a backlog can break, a bound
 		// (embedWaitHours, 72) under the chunk queue's retention.
 		wait := states["WaitForEmbeddings"]
@@ -672,6 +678,7 @@ func TestDefaultStack(t *testing.T) {
 			{"embed", "sagemaker:InvokeEndpoint", "Endpoint", true},
 			{"embed", "es:ESHttpPost", "scenedex-chunks", true},
 			{"embed", "states:SendTaskSuccess", "stateMachine", true},
+			{"embed", "states:SendTaskHeartbeat", "", false}, // the embeddings wait has no heartbeat
 			{"embed", "dynamodb:UpdateItem", "Catalog", true},
 			{"chunk", "dynamodb:GetItem", "", false},
 			{"chunk", "sqs:SendMessage", "Chunks", true},
@@ -1011,5 +1018,33 @@ func TestServerlessNamesFitTheirLimits(t *testing.T) {
 			t.Errorf("%s -> %q", stack, n)
 		}
 		seen[n] = true
+	}
+}
+
+// Synth tells which account limits the settings need.
+func TestAccountLimitsPrinted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want []string
+		not  string
+	}{
+		{"defaults", Config{}, []string{"Lambda concurrent executions  >= 27", "SageMaker serverless endpoint concurrency  >= 10"}, ""},
+		{"more of both", Config{ChunkConcurrency: 50, EmbedConcurrency: 20, ServerlessConcurrencyQuota: 40},
+			[]string{">= 82", "chunk 50 + dead windows 2 + embed 20", "endpoint concurrency  >= 40"}, ""},
+		{"a reservation", Config{ChunkReservedConcurrency: 150}, []string{">= 250", "the 100 AWS keeps unreserved"}, ""},
+		{"bedrock", Config{Embedder: "bedrock"}, []string{">= 27"}, "SageMaker"},
+	} {
+		var b strings.Builder
+		printAccountLimits(&b, tc.cfg.withDefaults())
+		out := strings.Join(strings.Fields(b.String()), " ") // the table's columns, as words
+		for _, w := range tc.want {
+			if !strings.Contains(out, strings.Join(strings.Fields(w), " ")) {
+				t.Errorf("%s: %q lacks %q", tc.name, b.String(), w)
+			}
+		}
+		if tc.not != "" && strings.Contains(out, tc.not) {
+			t.Errorf("%s: %q names %s", tc.name, b.String(), tc.not)
+		}
 	}
 }

@@ -1,7 +1,22 @@
+// The ingest workflow (issue #17's design, as agreed). Deviations and
+// additions, none forced by AWS:
+//
+//   - A video deleted while its window waits is not answered {"chunks": 0}:
+//     the chunk function has no catalog to tell "deleted" from "not a video"
+//     (least privilege), so its cut fails as the user's file (Permanent) and
+//     the fail function, finding no record, ends the run quietly.
+//   - The window DLQ is consumed by the chunk function itself (its own event
+//     source, MaximumConcurrency 2): it answers each dead window's token with
+//     "ChunkFailed" without cutting, so what crashed the cut cannot crash it.
+//   - The Map item catches its own States.Timeout into a Fail state whose
+//     cause names the window wait (the video's reason says which wait ran
+//     out).
+//   - The window queue's maxReceiveCount is 5 (windowMaxReceives).
 package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -66,7 +81,7 @@ func retryLambda(extra ...string) []any {
 func retrySQS() []any {
 	return []any{map[string]any{
 		"ErrorEquals":     []string{"SQS.AmazonSQSException", "SQS.SdkClientException"},
-		"IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
+		"IntervalSeconds": 2, "MaxAttempts": transientMaxAttempts, "BackoffRate": 2.0, "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
 	}}
 }
 
@@ -130,19 +145,7 @@ func WorkflowDefinition(o WorkflowOptions) string {
 				"ItemProcessor": map[string]any{
 					"ProcessorConfig": map[string]any{"Mode": "INLINE"},
 					"StartAt":         "Chunk",
-					// The window waits on the window queue, whose event
-					// source's MaximumConcurrency bounds the chunk function
-					// across all videos; the chunk function answers the token
-					// with {"chunks": n} (or "Permanent", "ChunkFailed").
-					"States": map[string]any{"Chunk": map[string]any{
-						"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-						"Parameters": map[string]any{
-							"QueueUrl": "${WindowQueueUrl}",
-							"MessageBody": map[string]any{"video.$": "$.video", "plan.$": "$.plan", "window.$": "$.window",
-								"task_token.$": "$$.Task.Token"},
-						},
-						"TimeoutSeconds": o.WindowWaitSecs, "Retry": retrySQS(), "End": true,
-					}},
+					"States":          windowStates(o),
 				},
 				"ResultSelector": map[string]any{"counts.$": "$[*].chunks"},
 				"ResultPath":     "$.chunked", "Catch": catchToFail, "Next": "WaitForEmbeddings",
@@ -180,6 +183,31 @@ func WorkflowDefinition(o WorkflowOptions) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// windowStates are the Map item's states: the window waits on the window
+// queue, whose event source's MaximumConcurrency bounds the chunk function
+// across all videos, and the chunk function answers its token with
+// {"chunks": n} (or "Permanent", "ChunkFailed"). A wait past WindowWaitSecs
+// fails the video with a reason that says which wait ran out.
+func windowStates(o WorkflowOptions) map[string]any {
+	return map[string]any{
+		"Chunk": map[string]any{
+			"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+			"Parameters": map[string]any{
+				"QueueUrl": "${WindowQueueUrl}",
+				"MessageBody": map[string]any{"video.$": "$.video", "plan.$": "$.plan", "window.$": "$.window",
+					"task_token.$": "$$.Task.Token"},
+			},
+			"TimeoutSeconds": o.WindowWaitSecs, "Retry": retrySQS(), "End": true,
+			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.Timeout"}, "Next": "WindowTimedOut"}},
+		},
+		"WindowTimedOut": map[string]any{
+			"Type": "Fail", "Error": "WindowTimedOut",
+			"Cause": fmt.Sprintf("a window waited over %d hours to be cut (queued behind other videos, or failing every attempt): "+
+				"raise -c windowWaitHours or -c chunkConcurrency, then reprocess the video", o.WindowWaitSecs/3600),
+		},
+	}
 }
 
 // RenderWorkflow substitutes ARNs and the window queue's URL into the

@@ -274,9 +274,12 @@ func search(ctx context.Context, args []string) error {
 		}
 		q.Like = &scenedex.LikeRef{VideoID: id, T: sec}
 	}
-	hits, err := apiClient().Search(ctx, q)
+	hits, note, err := apiClient().SearchWithNote(ctx, q)
 	if err != nil {
 		return err
+	}
+	if note != "" {
+		fmt.Fprintln(os.Stderr, "note:", note)
 	}
 	if *asJSON {
 		return printJSON(hits)

@@ -15,11 +15,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/scenedex/scenedex/harness/iam"
+	"github.com/scenedex/scenedex/harness/template"
 	"github.com/scenedex/scenedex/internal/httpapi"
 	"github.com/scenedex/scenedex/internal/lambdas"
 	"github.com/scenedex/scenedex/internal/pipeline"
@@ -91,21 +95,29 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 		return resp.StatusCode
 	}
 	chunkQueue := w.st.Functions["chunk"].Env["CHUNK_QUEUE_URL"]
+	// The window queue: the chunk function's event source that has a
+	// dead-letter queue (the other is that dead-letter queue).
+	windowQueue := ""
+	for _, es := range w.st.Functions["chunk"].EventSources {
+		if q := w.st.QueueByARN(es.QueueARN); q != nil && q.DeadLetterARN != "" {
+			windowQueue = q.URL
+		}
+	}
+	if windowQueue == "" {
+		t.Fatalf("the chunk function's event sources %+v: none is a queue with a dead-letter queue", w.st.Functions["chunk"].EventSources)
+	}
 	// deliver plays the embed function's event source mapping: the queue's
 	// messages as one SQS event; every one must be taken.
+	var delivered []*message
 	deliver := func(what string) int {
 		t.Helper()
 		msgs := w.sqs.take(chunkQueue)
 		if len(msgs) == 0 {
 			return 0
 		}
-		ev := events.SQSEvent{}
-		for _, m := range msgs {
-			ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.id + "-r", Body: m.body,
-				EventSource: "aws:sqs", EventSourceARN: w.st.QueueByURL(chunkQueue).ARN, AWSRegion: "us-east-1"})
-		}
+		delivered = append(delivered, msgs...)
 		var resp events.SQSEventResponse
-		must("embed", ev, &resp)
+		must("embed", sqsEvent(msgs, w.st.QueueByURL(chunkQueue).ARN), &resp)
 		for _, f := range resp.BatchItemFailures {
 			for _, m := range msgs {
 				if m.id == f.ItemIdentifier {
@@ -131,17 +143,29 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	if probed.VideoID != id || len(probed.Windows) == 0 {
 		t.Fatalf("probe: %+v", probed)
 	}
+	// The Map item sends each window to the window queue with its task
+	// token (sqs:sendMessage.waitForTaskToken: the state machine's role);
+	// the chunk function's event source delivers it and the function
+	// answers the token with the window's chunk count.
 	var counts []int
-	for _, win := range probed.Windows {
+	for i, win := range probed.Windows {
+		token := fmt.Sprintf("window-%d", i)
+		w.sqs.put(windowQueue, string(mustJSON(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: win, TaskToken: token})), 1)
+		msgs := w.sqs.take(windowQueue)
+		var resp events.SQSEventResponse
+		must("chunk", sqsEvent(msgs, w.st.QueueByURL(windowQueue).ARN), &resp)
 		var out lambdas.ChunkOutput
-		must("chunk", lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: win}, &out)
+		if err := json.Unmarshal([]byte(w.sfn.outputs[token]), &out); err != nil || len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("chunk answered window %d with %q (%v), failures %v\nits log: %s", i, w.sfn.outputs[token], err, resp.BatchItemFailures,
+				fns["chunk"].logs.lines(""))
+		}
 		counts = append(counts, out.Chunks)
 	}
 	must("await", lambdas.AwaitInput{VideoID: id, Counts: counts, TaskToken: "tok-1"}, nil)
 	if n := deliver("chunk"); n == 0 {
 		t.Error("chunk queued no messages")
 	}
-	if len(w.sfn.succeeded) != 1 {
+	if !slices.Contains(w.sfn.succeeded, "tok-1") {
 		t.Errorf("the embeddings wait was not released: %v", w.sfn.succeeded)
 	}
 	var ready scenedex.Video
@@ -159,6 +183,8 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	deliver("re-index")
 	// A model switch: the api starts it, the embed function takes its page
 	// messages (which queue the catalog's chunks) and the chunks.
+	var before pipeline.ModelStatus
+	api("api", http.MethodGet, "/v1/reindex", nil, &before)
 	w.model.Add("other", otherModel{})
 	api("api", http.MethodPost, "/v1/reindex", pipeline.ReindexRequest{Model: "other"}, nil)
 	for round := 0; round < 6 && deliver("model switch") > 0; round++ {
@@ -168,6 +194,20 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	if status.Model != "other" || status.Switch != nil {
 		t.Errorf("the model switch did not complete: %+v", status)
 	}
+	// Another switch, cancelled before its page is taken: the page
+	// message is then dropped.
+	api("api", http.MethodPost, "/v1/reindex", pipeline.ReindexRequest{Model: before.Model}, nil)
+	api("api", http.MethodDelete, "/v1/reindex", nil, nil)
+	deliver("cancelled switch")
+
+	// A large upload is a multipart one; deleting its video aborts it.
+	var big httpapi.CreateVideoResponse
+	api("upload", http.MethodPost, "/v1/videos", map[string]any{"filename": "big.mp4", "size": 300 << 20, "content_type": "video/mp4",
+		"collection": "ads"}, &big)
+	if len(big.Upload.Parts) == 0 {
+		t.Errorf("a 300 MiB upload got no parts: %+v", big.Upload)
+	}
+	api("api", http.MethodDelete, "/v1/videos/"+big.Video.ID, nil, nil)
 
 	// A file that is not a video: probe refuses it, fail records why.
 	badID, _, bad := w.upload(t, api, "notes.mp4", bytes.Repeat([]byte("text\n"), 200))
@@ -188,7 +228,7 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 
 	// Dead letters: a chunk message that failed three times, an event
 	// whose run never started; listed, then redriven.
-	w.sqs.put(w.st.Functions["api"].Env["CHUNKS_DLQ_URL"], `{"video_id":"`+id+`","index":0}`, 3)
+	w.sqs.put(w.st.Functions["api"].Env["CHUNKS_DLQ_URL"], delivered[0].body, 3)
 	w.sqs.put(w.st.Functions["api"].Env["EVENTS_DLQ_URL"], string(mustJSON(created)), 1)
 	api("api", http.MethodGet, "/v1/dead-letters", nil, nil)
 	api("api", http.MethodPost, "/v1/dead-letters/redrive", nil, nil)
@@ -208,6 +248,49 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	}
 	api("api", http.MethodDelete, "/v1/videos/"+badID, nil, nil)
 
+	// Steps that find their video deleted clear what it made and end
+	// quietly: await releases its wait, finalize ends.
+	must("await", lambdas.AwaitInput{VideoID: id, Counts: counts, TaskToken: "tok-gone"}, nil)
+	if !slices.Contains(w.sfn.succeeded, "tok-gone") {
+		t.Errorf("await of a deleted video did not release its wait: %v", w.sfn.succeeded)
+	}
+	if err := call("finalize", lambdas.VideoRef{VideoID: id}, nil); err != nil {
+		t.Errorf("finalize of a deleted video: %v", err)
+	}
+	// A window that failed every attempt reaches the window queue's
+	// dead-letter queue; chunk fails its token from there.
+	var windowDLQ string
+	for _, es := range w.st.Functions["chunk"].EventSources {
+		if q := w.st.QueueByARN(es.QueueARN); q != nil && q.URL != windowQueue {
+			windowDLQ = q.URL
+		}
+	}
+	w.sqs.put(windowDLQ, string(mustJSON(lambdas.ChunkInput{Video: probed.Video, Plan: probed.Plan, Window: probed.Windows[0],
+		TaskToken: "window-dead"})), 1)
+	var dead events.SQSEventResponse
+	must("chunk", sqsEvent(w.sqs.take(windowDLQ), w.st.QueueByURL(windowDLQ).ARN), &dead)
+	if !slices.Contains(w.sfn.failed, "window-dead") || len(dead.BatchItemFailures) > 0 {
+		t.Errorf("chunk did not fail a dead window's token: %v, failures %v", w.sfn.failed, dead.BatchItemFailures)
+	}
+
+	// What each function was seen to call (go test -v shows it).
+	seen := map[string]map[string]bool{}
+	for _, a := range w.guard.Allowed() {
+		if seen[a.Function] == nil {
+			seen[a.Function] = map[string]bool{}
+		}
+		for _, r := range a.Requests {
+			seen[a.Function][r.Action] = true
+		}
+	}
+	for _, name := range sortedNames(w.st) {
+		var actions []string
+		for a := range seen[name] {
+			actions = append(actions, a)
+		}
+		sort.Strings(actions)
+		t.Logf("%s called %s", name, strings.Join(actions, " "))
+	}
 	for _, v := range w.guard.Violations() {
 		t.Errorf("IAM: %s", v)
 	}
@@ -216,6 +299,17 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 			t.Errorf("%s: the template deploys it but the contract test runs none of its paths", name)
 		}
 	}
+}
+
+// sqsEvent is the event an SQS event source mapping delivers for msgs.
+func sqsEvent(msgs []*message, queueARN string) events.SQSEvent {
+	var ev events.SQSEvent
+	for _, m := range msgs {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: m.id, ReceiptHandle: m.receipt, Body: m.body,
+			Attributes:  map[string]string{"ApproximateReceiveCount": fmt.Sprint(max(m.receives, 1))},
+			EventSource: "aws:sqs", EventSourceARN: queueARN, AWSRegion: template.Region})
+	}
+	return ev
 }
 
 func mustJSON(v any) []byte {
@@ -273,4 +367,34 @@ func (otherModel) EmbedImages(_ context.Context, images [][]byte) ([][]float32, 
 
 func (otherModel) EmbedText(context.Context, string) ([]float32, error) {
 	return nil, scenedex.Errorf(scenedex.CodeUnsupported, "image-only")
+}
+
+// TestEventSourcesCanBeRead: Lambda polls a function's SQS event source
+// with the function's own role, which needs sqs:ReceiveMessage,
+// sqs:DeleteMessage and sqs:GetQueueAttributes on the queue (AWS Lambda
+// Developer Guide, "Using Lambda with Amazon SQS": execution role
+// permissions). A mapping the role cannot read is disabled at deploy.
+func TestEventSourcesCanBeRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("synthesizes the stack")
+	}
+	st, err := template.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, name := range sortedNames(st) {
+		for _, es := range st.Functions[name].EventSources {
+			n++
+			for _, action := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} {
+				req := iam.Request{Action: action, Resource: es.QueueARN}
+				if d := iam.Evaluate(st.Functions[name].Policy, req); d != iam.Allow {
+					t.Errorf("%s: its event source %s: %s on %s is refused (%s)", name, es.LogicalID, action, es.QueueARN, d)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no function has an event source: the template is not the one expected")
+	}
 }

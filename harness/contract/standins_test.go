@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/scenedex/scenedex/internal/awsfake"
 )
 
 // The stand-ins for the JSON-protocol services the functions call that have
@@ -60,14 +62,7 @@ func (s *jsonService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func str(v any, path ...string) string {
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	s, _ := v.(string)
-	return s
-}
+func str(v any, path ...any) string { return awsfake.String(v, path...) }
 
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
@@ -250,12 +245,13 @@ type sfnStandIn struct {
 	mu        sync.Mutex
 	runs      map[string]string // name -> input
 	succeeded []string          // task tokens
+	outputs   map[string]string // task token -> SendTaskSuccess's output
 	failed    []string
 	beats     int
 }
 
 func newSFN(t *testing.T) *sfnStandIn {
-	s := &sfnStandIn{jsonService: jsonService{t: t}, runs: map[string]string{}}
+	s := &sfnStandIn{jsonService: jsonService{t: t}, runs: map[string]string{}, outputs: map[string]string{}}
 	token := func(b map[string]any, into *[]string) (any, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -264,6 +260,7 @@ func newSFN(t *testing.T) *sfnStandIn {
 		}
 		if into != nil {
 			*into = append(*into, str(b, "taskToken"))
+			s.outputs[str(b, "taskToken")] = str(b, "output")
 		} else {
 			s.beats++
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/scenedex/scenedex/harness/template"
+	"github.com/scenedex/scenedex/internal/awsfake"
 )
 
 // A Service tells, for one HTTP request to a stand-in, the call it is (for
@@ -40,14 +41,10 @@ func jsonBody(body []byte) map[string]any {
 	return m
 }
 
-func str(v any, path ...string) string {
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	s, _ := v.(string)
-	return s
-}
+// str and get walk a decoded JSON body (awsfake's helpers).
+func str(v any, path ...any) string { return awsfake.String(v, path...) }
+
+func get(v any, path ...any) any { return awsfake.Field(v, path...) }
 
 // jsonRefusal answers as the JSON protocols do: 400, the error's type in
 // X-Amzn-ErrorType and __type.
@@ -400,14 +397,6 @@ func openSearchRefusal(w http.ResponseWriter, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	json.NewEncoder(w).Encode(map[string]string{"Message": msg})
-}
-
-func get(v any, path ...string) any {
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	return v
 }
 
 func sortedKeys(m map[string]any) []string {

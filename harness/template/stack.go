@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/scenedex/scenedex/internal/awsfake"
 )
 
 // Stack is the synthesized template, read for the harness.
@@ -303,22 +305,8 @@ func resource(res map[string]any, id string) (typ string, props, meta map[string
 	return typ, props, meta
 }
 
-func get(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := v.(map[string]any)
-			v = m[k]
-		case int:
-			a, _ := v.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
-	}
-	return v
-}
+// get walks a decoded JSON value (awsfake's helper).
+func get(v any, path ...any) any { return awsfake.Field(v, path...) }
 
 func num(v any) (int, bool) {
 	switch n := v.(type) {

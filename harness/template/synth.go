@@ -51,12 +51,7 @@ func Load() (*Stack, error) {
 			loadErr = err
 			return
 		}
-		dir, err := cachedSynth(context.Background(), root)
-		if err != nil {
-			loadErr = err
-			return
-		}
-		loadStack, loadErr = Parse(dir)
+		loadStack, loadErr = LoadWith(context.Background(), root, nil)
 	})
 	return loadStack, loadErr
 }
@@ -143,10 +138,21 @@ func Synthesize(ctx context.Context, root, outDir string, extra map[string]strin
 	return nil
 }
 
-// cachedSynth returns a cdk.out folder for the repository's current CDK app:
-// from the disk cache when its key matches, else freshly synthesized.
-func cachedSynth(ctx context.Context, root string) (string, error) {
-	key, err := sourceKey(root)
+// LoadWith synthesizes the stack with extra -c context values (cached on
+// disk like Load's, keyed by them too) and parses it.
+func LoadWith(ctx context.Context, root string, extra map[string]string) (*Stack, error) {
+	dir, err := cachedSynth(ctx, root, extra)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(dir)
+}
+
+// cachedSynth returns a cdk.out folder for the repository's current CDK app
+// and extra context: from the disk cache when its key matches, else freshly
+// synthesized.
+func cachedSynth(ctx context.Context, root string, extra map[string]string) (string, error) {
+	key, err := sourceKey(root, extra)
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +171,7 @@ func cachedSynth(ctx context.Context, root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := Synthesize(ctx, root, tmp, nil); err != nil {
+	if err := Synthesize(ctx, root, tmp, extra); err != nil {
 		os.RemoveAll(tmp)
 		return "", err
 	}
@@ -180,8 +186,9 @@ func cachedSynth(ctx context.Context, root string) (string, error) {
 }
 
 // sourceKey hashes what the template is made from: the CDK app's Go files
-// (not its tests) and module files, cdk.json, the CDK CLI's lock file and the function list.
-func sourceKey(root string) (string, error) {
+// (not its tests) and module files, cdk.json, the CDK CLI's lock file, the
+// function list and the extra context.
+func sourceKey(root string, extra map[string]string) (string, error) {
 	h := sha256.New()
 	var files []string
 	all, _ := filepath.Glob(filepath.Join(root, "infra", "*.go"))
@@ -206,6 +213,14 @@ func sourceKey(root string) (string, error) {
 		return "", err
 	}
 	fmt.Fprintln(h, strings.Join(names, ","))
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "-c %s=%s\n", k, extra[k])
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 

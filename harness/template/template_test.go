@@ -3,6 +3,7 @@ package template
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,18 +117,14 @@ func TestSynthesizeReadsCdkJSON(t *testing.T) {
 	if got := st.Functions["embed"].EventSources[0].MaximumConcurrency; want == 0 || got != want {
 		t.Errorf("embed's MaximumConcurrency %d, cdk.json's embedConcurrency %v", got, cdk.Context["embedConcurrency"])
 	}
-	dir := t.TempDir()
-	if err := Synthesize(t.Context(), root, dir, map[string]string{"embedConcurrency": "7", "app": "off"}); err != nil {
-		t.Fatal(err)
-	}
-	other, err := Parse(dir)
+	other, err := LoadWith(t.Context(), root, map[string]string{"embedConcurrency": "3", "app": "off"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := other.Functions["embed"].EventSources[0].MaximumConcurrency; got != 7 {
-		t.Errorf("-c embedConcurrency=7 gave %d", got)
+	if got := other.Functions["embed"].EventSources[0].MaximumConcurrency; got != 3 {
+		t.Errorf("-c embedConcurrency=3 gave %d", got)
 	}
-	if _, err := os.Stat(filepath.Join(dir, StackName+".template.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(other.Dir, StackName+".template.json")); err != nil {
 		t.Error(err)
 	}
 }
@@ -175,4 +172,35 @@ func hasGrant(policy []Statement, action, resource string) bool {
 		}
 	}
 	return false
+}
+
+// TestOnlyTestsImportTheHarness: no package's own code (tests aside)
+// imports a harness package, so no harness reaches a binary.
+func TestOnlyTestsImportTheHarness(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const harness = "github.com/scenedex/scenedex/harness/"
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 20 {
+		t.Fatalf("go list found %d packages", len(lines))
+	}
+	for _, line := range lines {
+		pkg, imports, _ := strings.Cut(line, " ")
+		if strings.HasPrefix(pkg, harness) {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if strings.HasPrefix(imp, harness) {
+				t.Errorf("%s imports %s outside its tests", pkg, imp)
+			}
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,6 +61,10 @@ type Env struct {
 	MaxUploadBytes     int64
 	WindowMaxReceives  int    // WINDOW_MAX_RECEIVES: the window queue's maxReceiveCount (the chunk function)
 	WindowDLQARN       string // WINDOW_DLQ_ARN: the window queue's dead-letter queue (the chunk function)
+	// SEARCH_MODEL_BUDGET: seconds a words search waits for the model
+	// before answering from the words alone, with a note (default 8: API
+	// Gateway gives the api 29 s).
+	SearchModelBudget time.Duration
 }
 
 // ReadEnv reads Env from the process environment; missing required
@@ -107,6 +112,14 @@ func ReadEnvFrom(lookup func(string) string, required ...string) (Env, error) {
 	}
 	if e.MaxUploadBytes, err = strconv.ParseInt(getenv("MAX_UPLOAD_BYTES", "53687091200"), 10, 64); err != nil {
 		return e, fmt.Errorf("MAX_UPLOAD_BYTES: %w", err)
+	}
+	e.SearchModelBudget = pipeline.DefaultSearchModelBudget
+	if v := lookup("SEARCH_MODEL_BUDGET"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs <= 0 {
+			return e, fmt.Errorf("SEARCH_MODEL_BUDGET is %q: want seconds, e.g. 8", v)
+		}
+		e.SearchModelBudget = time.Duration(secs * float64(time.Second))
 	}
 	if v := lookup("WINDOW_MAX_RECEIVES"); v != "" {
 		if e.WindowMaxReceives, err = strconv.Atoi(v); err != nil || e.WindowMaxReceives < 1 {
@@ -207,7 +220,8 @@ func BuildWith(cfg aws.Config, e Env) (*lambdas.Functions, error) {
 	fns.Tokens = sfn.Tokens{Client: sfnClient}
 	fns.Starter = sfn.Starter{Client: sfnClient, StateMachineArn: e.StateMachineArn}
 	fns.Events = notify.Publisher{Client: eventbridge.NewFromConfig(cfg), Bus: e.EventBus}
-	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir()},
+	p := pipeline.New(pipeline.Config{ChunkSeconds: e.ChunkSeconds, MaxUploadBytes: e.MaxUploadBytes, WorkDir: os.TempDir(),
+		SearchModelBudget: e.SearchModelBudget},
 		blobs, catalog, index, embed, sender, media, log)
 	p.Reader, p.Models = reader, models
 	if e.StateMachineArn != "" {

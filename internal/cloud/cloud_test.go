@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -48,6 +49,18 @@ func TestReadEnv(t *testing.T) {
 		t.Fatal("negative replicas accepted")
 	}
 	t.Setenv("OPENSEARCH_REPLICAS", "")
+	if e, err := ReadEnv(); err != nil || e.SearchModelBudget != 8*time.Second {
+		t.Fatalf("search budget unset: %v %v, want 8s", e.SearchModelBudget, err)
+	}
+	t.Setenv("SEARCH_MODEL_BUDGET", "2.5")
+	if e, err := ReadEnv(); err != nil || e.SearchModelBudget != 2500*time.Millisecond {
+		t.Fatalf("search budget: %v %v", e.SearchModelBudget, err)
+	}
+	t.Setenv("SEARCH_MODEL_BUDGET", "soon")
+	if _, err := ReadEnv(); err == nil || !strings.Contains(err.Error(), "SEARCH_MODEL_BUDGET") {
+		t.Fatalf("bad budget accepted: %v", err)
+	}
+	t.Setenv("SEARCH_MODEL_BUDGET", "")
 	t.Setenv("CHUNK_SECONDS", "ten")
 	if _, err := ReadEnv(); err == nil {
 		t.Fatal("bad CHUNK_SECONDS accepted")

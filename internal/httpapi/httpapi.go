@@ -164,6 +164,9 @@ func (a *API) deleteVideo(w http.ResponseWriter, r *http.Request) {
 // SearchResponse is the body of POST /v1/search.
 type SearchResponse struct {
 	Hits []scenedex.Hit `json:"hits"`
+	// Note says what part of the query was left out and why (e.g. the
+	// model did not answer in time: words only).
+	Note string `json:"note,omitempty"`
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
@@ -171,12 +174,12 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &q) {
 		return
 	}
-	hits, err := a.P.Search(r.Context(), q)
+	res, err := a.P.SearchWithNote(r.Context(), q)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, SearchResponse{Hits: hits})
+	WriteJSON(w, http.StatusOK, SearchResponse{Hits: res.Hits, Note: res.Note})
 }
 
 func (a *API) concepts(w http.ResponseWriter, r *http.Request) {

@@ -38,14 +38,7 @@ const (
 // A token the run no longer waits on (timed out, or the run is gone) is
 // logged and the message acknowledged: nothing is retried for ever.
 func (f *Functions) Chunk(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if err := f.chunkOne(ctx, rec); err != nil {
-			f.Log.Warn("window not cut; SQS will redeliver it", "message", rec.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-		}
-	}
-	return resp, nil
+	return f.eachMessage(ctx, ev, "window not cut; SQS will redeliver it", f.chunkOne), nil
 }
 
 func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
@@ -59,7 +52,7 @@ func (f *Functions) chunkOne(ctx context.Context, rec events.SQSMessage) error {
 		return scenedex.Errorf(scenedex.CodeInvalid, "message %s is a window without a task token", rec.MessageId)
 	}
 	if f.WindowDLQArn != "" && rec.EventSourceARN == f.WindowDLQArn {
-		cause := fmt.Sprintf("window %d failed every attempt: the chunk function crashed or timed out cutting it (see its logs)", in.Window.Index)
+		cause := fmt.Sprintf("window %d failed every attempt: on each receive the chunk function crashed, timed out or was throttled (see its logs)", in.Window.Index)
 		return f.answerWindow(ctx, in, rec, f.Tokens.Fail(ctx, in.TaskToken, ErrorChunkFailed, cause))
 	}
 	chunks, err := f.P.ChunkWindow(ctx, in.Video, in.Plan, in.Window)

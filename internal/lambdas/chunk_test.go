@@ -3,6 +3,7 @@ package lambdas
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -57,7 +58,7 @@ func TestChunkAnswersTheWindowToken(t *testing.T) {
 		{name: "transient on the last receive", video: out.Video, receive: 3, sqsDown: true,
 			answer: "ChunkFailed: window 0 failed every attempt: send chunks of " + out.VideoID + " window 0: SendMessageBatch: ServiceUnavailable"},
 		{name: "a dead letter", video: out.Video, receive: 1, fromDLQ: true,
-			answer: "ChunkFailed: window 0 failed every attempt: the chunk function crashed or timed out"},
+			answer: "ChunkFailed: window 0 failed every attempt: on each receive the chunk function crashed, timed out or was throttled"},
 		{name: "the run is gone", video: out.Video, receive: 1, refuse: scenedex.Errorf(scenedex.CodeInvalid, "task token: InvalidToken")},
 		{name: "step functions throttles the answer", video: out.Video, receive: 1, retry: true,
 			refuse: scenedex.Errorf(scenedex.CodeUnavailable, "step functions: ThrottlingException")},
@@ -109,4 +110,29 @@ func answerOf(r *recordingTokens, token string) string {
 		}
 	}
 	return ""
+}
+
+// A window's failure reaches the video as its reason: the Map's Catch hands
+// the window task's error (ChunkFailed from the chunk function, or the Map
+// item's own WindowTimedOut) to the fail step.
+func TestWindowFailuresBecomeTheReason(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	video := testvideo.Make(t, t.TempDir(), "w.mp4", testvideo.Spec{Scenes: []int{0}, SceneSecs: 2, GOP: 25})
+	for i, tc := range []struct{ error, cause string }{
+		{ErrorChunkFailed, "window 3 failed every attempt: send chunks of v window 3: SendMessageBatch: ServiceUnavailable"},
+		{"WindowTimedOut", "a window waited over 72 hours to be cut (queued behind other videos, or failing every attempt): raise -c windowWaitHours or -c chunkConcurrency, then reprocess the video"},
+	} {
+		key := fmt.Sprintf("uploads/ads/w%d.mp4", i)
+		size, etag := putVideo(t, e, key, video)
+		out, err := e.fns.Probe(ctx, s3Event(t, key, size, etag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := roundTrip[FailInput](t, map[string]any{"video_id": out.VideoID, "windows": out.Windows,
+			"error": map[string]string{"Error": tc.error, "Cause": tc.cause}})
+		if v, err := e.fns.Fail(ctx, in); err != nil || v.Status != scenedex.StatusFailed || v.Reason != tc.cause {
+			t.Errorf("%s: %+v %v", tc.error, v, err)
+		}
+	}
 }

@@ -17,14 +17,23 @@ import (
 // ones. The delivery that completes a video's last chunk releases the
 // workflow's task token.
 func (f *Functions) Embed(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	return f.eachMessage(ctx, ev, "chunk not embedded; SQS will redeliver it", f.embedOne), nil
+}
+
+// eachMessage handles each record of an SQS batch on its own with handle; the
+// ones it fails are reported as batch item failures (the event source's
+// ReportBatchItemFailures), so SQS redelivers those alone, and logged as
+// what.
+func (f *Functions) eachMessage(ctx context.Context, ev events.SQSEvent, what string,
+	handle func(context.Context, events.SQSMessage) error) events.SQSEventResponse {
 	var resp events.SQSEventResponse
 	for _, rec := range ev.Records {
-		if err := f.embedOne(ctx, rec); err != nil {
-			f.Log.Warn("chunk not embedded; SQS will redeliver", "message", rec.MessageId, "err", err)
+		if err := handle(ctx, rec); err != nil {
+			f.Log.Warn(what, "message", rec.MessageId, "err", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 		}
 	}
-	return resp, nil
+	return resp
 }
 
 func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
@@ -54,19 +63,17 @@ func (f *Functions) embedOne(ctx context.Context, rec events.SQSMessage) error {
 	if v.Status == scenedex.StatusReady {
 		return nil // a re-index of a finished video: no workflow is waiting
 	}
+	if !pipeline.Complete(v) {
+		// Chunks still to come. No heartbeat: the wait has none, since a
+		// backlog can keep a video's chunks from embedding for hours.
+		return nil
+	}
 	token, err := f.Store.TaskToken(ctx, c.VideoID)
 	if err != nil {
 		return err
 	}
 	if token == "" {
 		return nil // the workflow has not started waiting yet: Await will see it complete
-	}
-	if !pipeline.Complete(v) {
-		// Progress: keep the waiting state's heartbeat alive (best effort).
-		if err := f.Tokens.Heartbeat(ctx, token); err != nil {
-			f.Log.Warn("heartbeat not sent", "video", c.VideoID, "err", err)
-		}
-		return nil
 	}
 	return f.Tokens.Succeed(ctx, token, VideoRef{VideoID: c.VideoID})
 }

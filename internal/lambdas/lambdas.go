@@ -23,7 +23,6 @@ type TokenStore interface {
 type Tokens interface {
 	Succeed(ctx context.Context, token string, output any) error
 	Fail(ctx context.Context, token, code, cause string) error
-	Heartbeat(ctx context.Context, token string) error
 }
 
 // Starter starts a named workflow run (Step Functions).

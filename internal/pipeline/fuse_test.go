@@ -114,19 +114,19 @@ func TestSearchTextUsesTheIndexFusionWhenItHasOne(t *testing.T) {
 		picture: []scenedex.Hit{{VideoID: "c", Chunk: 0, Score: 0.2}}}
 	p := &Pipeline{Index: ix, Embedder: textEmbedder{}, Reader: noText{}, Log: slog.Default(), cfg: Config{}.withDefaults()}
 	q := scenedex.Query{Text: "sale", K: 5}
-	hits, err := p.searchText(context.Background(), q, scenedex.Filter{})
+	hits, _, err := p.searchText(context.Background(), q, scenedex.Filter{})
 	if err != nil || len(hits) != 2 || hits[0].Chunk != 1 || len(hits[0].Text) != 1 || hits[1].Text != nil {
 		t.Fatalf("hybrid: %+v %v", hits, err)
 	}
 	// A cluster without hybrid support: fused here instead.
 	ix.hybridErr = scenedex.Errorf(scenedex.CodeUnsupported, "no pipeline")
-	hits, err = p.searchText(context.Background(), q, scenedex.Filter{})
+	hits, _, err = p.searchText(context.Background(), q, scenedex.Filter{})
 	if err != nil || len(hits) != 2 || hits[0].VideoID != "b" || hits[1].VideoID != "c" {
 		t.Fatalf("fallback: %+v %v", hits, err)
 	}
 	// Any other failure is the caller's to see.
 	ix.hybridErr = scenedex.Errorf(scenedex.CodeUnavailable, "cluster down")
-	if _, err := p.searchText(context.Background(), q, scenedex.Filter{}); scenedex.ErrorCode(err) != scenedex.CodeUnavailable {
+	if _, _, err := p.searchText(context.Background(), q, scenedex.Filter{}); scenedex.ErrorCode(err) != scenedex.CodeUnavailable {
 		t.Fatalf("error: %v", err)
 	}
 }

@@ -45,6 +45,12 @@ type Config struct {
 	PartSize       int64         // multipart part size (64 MiB; grows to stay within 10,000 parts)
 	WorkDir        string        // scratch space for cutting ("" = system temp)
 	SwitchPage     int           // videos one page message of a model switch queues (100)
+	// SearchModelBudget bounds the model call of a words search (0: no
+	// bound; the cloud's api sets DefaultSearchModelBudget): a model that
+	// has not answered by then (a serverless endpoint starting after a while
+	// idle) leaves the picture part out, and the words answer alone with a
+	// note, well within API Gateway's 29 s.
+	SearchModelBudget time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -86,6 +92,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// DefaultSearchModelBudget is how long a words search in the cloud waits for
+// the model.
+const DefaultSearchModelBudget = 8 * time.Second
 
 // Pipeline wires the steps to their dependencies.
 type Pipeline struct {

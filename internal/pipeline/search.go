@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -17,10 +18,25 @@ const MaxK = 100
 // look at 224 to 384 pixels; frames are up to 1280).
 const QueryImageSide = 768
 
+// SearchResult is a search's hits and, when a part of the query was left
+// out, a note saying which and why.
+type SearchResult struct {
+	Hits []scenedex.Hit
+	Note string
+}
+
 // Search answers a query: words (hybrid: words on screen + picture), an
 // image, or an indexed moment (k-NN), filtered, with presigned thumbnail and
 // clip links.
 func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit, error) {
+	res, err := p.SearchWithNote(ctx, q)
+	return res.Hits, err
+}
+
+// SearchWithNote is Search with its note: a words search whose model did not
+// answer within the budget (Config.SearchModelBudget) answers from the words
+// alone and says so.
+func (p *Pipeline) SearchWithNote(ctx context.Context, q scenedex.Query) (SearchResult, error) {
 	n := 0
 	for _, set := range []bool{q.Text != "", len(q.Image) > 0, q.Like != nil} {
 		if set {
@@ -28,32 +44,33 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 		}
 	}
 	if n != 1 {
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, `give exactly one of "text", "image" (base64) or "like" ({"video_id","t"})`)
+		return SearchResult{}, scenedex.Errorf(scenedex.CodeInvalid, `give exactly one of "text", "image" (base64) or "like" ({"video_id","t"})`)
 	}
 	if q.K == 0 {
 		q.K = 10
 	}
 	if q.K < 1 || q.K > MaxK {
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, "k must be between 1 and %d", MaxK)
+		return SearchResult{}, scenedex.Errorf(scenedex.CodeInvalid, "k must be between 1 and %d", MaxK)
 	}
 	if q.Collection != "" && !scenedex.ValidCollection(q.Collection) {
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid", q.Collection)
+		return SearchResult{}, scenedex.Errorf(scenedex.CodeInvalid, "collection %q is invalid", q.Collection)
 	}
 	f := scenedex.Filter{Collection: q.Collection, Metadata: q.Filters}
 	var hits []scenedex.Hit
+	var note string
 	var err error
 	switch {
 	case q.Text != "":
-		hits, err = p.searchText(ctx, q, f)
+		hits, note, err = p.searchText(ctx, q, f)
 	case len(q.Image) > 0:
 		if len(q.Image) > 4<<20 {
-			return nil, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
+			return SearchResult{}, scenedex.Errorf(scenedex.CodeTooLarge, "image is larger than 4 MiB")
 		}
 		// What the model needs, not what the camera made: bounded memory
 		// here and in the model server, and within a serverless request.
 		img, serr := picture.Shrink(q.Image, QueryImageSide, 1<<20)
 		if serr != nil {
-			return nil, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", serr)
+			return SearchResult{}, scenedex.Errorf(scenedex.CodeInvalid, "image: %v", serr)
 		}
 		var vecs [][]float32
 		if vecs, err = p.liveEmbedder(ctx).EmbedImages(ctx, [][]byte{img}); err == nil {
@@ -67,12 +84,12 @@ func (p *Pipeline) Search(ctx context.Context, q scenedex.Query) ([]scenedex.Hit
 		}
 	}
 	if err != nil {
-		return nil, err
+		return SearchResult{}, err
 	}
 	if err := p.link(ctx, hits); err != nil {
-		return nil, err
+		return SearchResult{}, err
 	}
-	return hits, nil
+	return SearchResult{Hits: hits, Note: note}, nil
 }
 
 // link presigns each hit's thumbnail, clip and source video (the video's
@@ -121,28 +138,28 @@ func (p *Pipeline) searchPicture(ctx context.Context, vec []float32, k int, f sc
 // the index itself where it can (OpenSearch's hybrid query), else here by
 // reciprocal rank (the embedded index). Without OCR and without a text model
 // it is refused.
-func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.Filter) ([]scenedex.Hit, error) {
+func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.Filter) ([]scenedex.Hit, string, error) {
 	if len(q.Text) > 1000 {
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
+		return nil, "", scenedex.Errorf(scenedex.CodeInvalid, "text is longer than 1000 bytes")
 	}
 	wq := words.Parse(q.Text)
-	vec, err := p.liveEmbedder(ctx).EmbedText(ctx, q.Text)
-	picture := err == nil
+	vec, note, err := p.embedQuery(ctx, q.Text, wq)
+	picture := err == nil && vec != nil
 	switch {
 	case err != nil && scenedex.ErrorCode(err) != scenedex.CodeUnsupported:
-		return nil, err
+		return nil, "", err
 	case !picture && p.Reader == nil:
-		return nil, scenedex.Wrap(scenedex.CodeUnsupported, err, "and OCR is off, so no words on screen can answer either")
+		return nil, "", scenedex.Wrap(scenedex.CodeUnsupported, err, "and OCR is off, so no words on screen can answer either")
 	case !picture && words.Empty(wq):
-		return nil, scenedex.Errorf(scenedex.CodeInvalid, "the text has no words to search for")
+		return nil, "", scenedex.Errorf(scenedex.CodeInvalid, "the text has no words to search for")
 	}
 	if hi, ok := p.Index.(scenedex.HybridIndex); ok && picture && !words.Empty(wq) {
 		hits, err := hi.SearchHybrid(ctx, wq, vec, q.K, f)
 		if err == nil {
-			return marked(hits, wq), nil
+			return marked(hits, wq), note, nil
 		}
 		if scenedex.ErrorCode(err) != scenedex.CodeUnsupported {
-			return nil, err
+			return nil, "", err
 		}
 		p.Log.Debug("hybrid query unavailable; fusing here", "err", err)
 	}
@@ -152,16 +169,37 @@ func (p *Pipeline) searchText(ctx context.Context, q scenedex.Query, f scenedex.
 	var wordHits []scenedex.WordHit
 	if !words.Empty(wq) {
 		if wordHits, err = p.Index.SearchWords(ctx, wq, fetch, f); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	var picHits []scenedex.Hit
 	if picture {
 		if picHits, err = p.Index.Search(ctx, vec, fetch, f); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return fuse(wordHits, picHits, wq, q.K), nil
+	return fuse(wordHits, picHits, wq, q.K), note, nil
+}
+
+// embedQuery embeds a words query with the live model, within the search
+// budget if there is one. A model that does not answer in time, where words
+// on screen can answer alone, gives no vector and a note instead of an
+// error.
+func (p *Pipeline) embedQuery(ctx context.Context, text string, wq scenedex.WordQuery) ([]float32, string, error) {
+	budget := p.cfg.SearchModelBudget
+	if budget <= 0 {
+		vec, err := p.liveEmbedder(ctx).EmbedText(ctx, text)
+		return vec, "", err
+	}
+	mctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	vec, err := p.liveEmbedder(ctx).EmbedText(mctx, text)
+	if err != nil && mctx.Err() == context.DeadlineExceeded && ctx.Err() == nil && p.Reader != nil && !words.Empty(wq) {
+		p.Log.Warn("the model did not answer a query in time; words only", "budget", budget, "err", err)
+		return nil, fmt.Sprintf("words only: the picture and meaning part of the search was skipped because the model did not "+
+			"answer within %s (it may be starting after a while idle); search again shortly for both", budget), nil
+	}
+	return vec, "", err
 }
 
 // marked turns an index's own fused hits into hits, marking the words of

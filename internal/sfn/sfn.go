@@ -19,7 +19,6 @@ import (
 type API interface {
 	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
 	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
-	SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error)
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 }
 
@@ -43,12 +42,6 @@ func (t Tokens) Fail(ctx context.Context, token, code, cause string) error {
 		cause = cause[:32768]
 	}
 	_, err := t.Client.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(code), Cause: aws.String(cause)})
-	return classify(err)
-}
-
-// Heartbeat tells the waiting state that embeddings are still arriving.
-func (t Tokens) Heartbeat(ctx context.Context, token string) error {
-	_, err := t.Client.SendTaskHeartbeat(ctx, &sfn.SendTaskHeartbeatInput{TaskToken: aws.String(token)})
 	return classify(err)
 }
 

@@ -346,6 +346,7 @@ async function runSearch(query, what) {
     const res = await api("POST", "/v1/search", { ...searchScope(), ...query });
     renderHits($("#hits"), res.hits);
     note.textContent = res.hits.length ? `${res.hits.length} scenes for ${what}` : `no matching scenes for ${what}`;
+    if (res.note) note.textContent += ` (${res.note})`; // e.g. words only: the model did not answer in time
   } catch (e) {
     note.textContent = e.message;
   }
