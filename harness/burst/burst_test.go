@@ -72,7 +72,10 @@ func TestBurst(t *testing.T) {
 	}
 
 	wall := time.Now()
-	runCtx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	runCtx, cancel := context.WithCancel(ctx)
+	if deadline, ok := t.Deadline(); ok { // stop a minute before go test's -timeout, to report
+		runCtx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Minute))
+	}
 	defer cancel()
 	h.Sim.Run(runCtx, func() bool {
 		closed, _ := h.Closed()
