@@ -4,7 +4,7 @@ BIN     := bin/scenedex
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./.scenedex
 
-.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench fuzz vet fmt clean synth deploy destroy
+.PHONY: all deps models infra-deps lint-api test-web build build-cli layer run test bench burst fuzz vet fmt clean synth deploy destroy
 
 all: build-cli
 
@@ -42,9 +42,24 @@ test-web:
 test: deps models infra-deps lint-api test-web
 	@./scripts/ensure-tools.sh --test
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m -skip '^TestStressSearchDuringIngest$$' ./...
-	$(GO) test -race -count=1 -timeout 5m -v -run '^TestStressSearchDuringIngest$$' ./internal/local/
+	$(GO) test -count=1 -timeout 20m -skip '^(TestStressSearchDuringIngest|TestBurst)$$' ./...
+	@echo "stress test (-race): search during ingest, reindex and deletes; log in stress.log"
+	@$(GO) test -race -count=1 -timeout 5m -v -run '^TestStressSearchDuringIngest$$' ./internal/local/ > stress.log 2>&1; \
+		rc=$$?; if [ $$rc -ne 0 ]; then tail -n 150 stress.log; else grep -E '^(stress:|--- |ok )' stress.log; fi; exit $$rc
+	@echo "burst: 300 videos through the synthesized stack (harness/burst); log in burst.log"
+	@$(GO) test -count=1 -timeout 25m -v -run '^TestBurst$$' ./harness/burst/ > burst.log 2>&1; \
+		rc=$$?; if [ $$rc -ne 0 ]; then tail -n 150 burst.log; else grep -E '^(burst:|--- |ok )' burst.log; fi; exit $$rc
 	cd infra && $(GO) vet ./... && JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(GO) test -count=1 -timeout 20m ./...
+
+## burst: N videos (default 1000) dropped at once through the synthesized stack on this machine: the state machine,
+## the real handlers with the template's environment and limits (harness/burst). `make test` runs it with 300.
+## (ACCOUNT=1000: the account's Lambda concurrency; default 10, a new account's.) The handlers' logs go to burst.log.
+N ?= 1000
+ACCOUNT ?= 10
+burst: deps infra-deps
+	@./scripts/ensure-tools.sh --test
+	@BURST_N=$(N) BURST_ACCOUNT=$(ACCOUNT) $(GO) test -v -count=1 -timeout 180m -run '^TestBurst$$' ./harness/burst/ > burst.log 2>&1; \
+		rc=$$?; grep -E '^(burst:|--- |FAIL|ok |PASS)|burst_test.go' burst.log; exit $$rc
 
 ## bench: chunking vs raw ffmpeg, seconds to searchable, OCR, the model server vs ONNX direct, the model container's start, search latency at 10k/100k
 bench: deps models
