@@ -65,13 +65,13 @@ func TestLoad(t *testing.T) {
 	if len(embed.ManagedPolicies) == 0 || !strings.HasSuffix(embed.ManagedPolicies[0], "AWSLambdaBasicExecutionRole") {
 		t.Errorf("managed policies %v", embed.ManagedPolicies)
 	}
-	// A condition is kept: forget's PutItem on the state record only.
+	// A condition is kept: forget may list the bucket under chunks/ only.
 	var cond bool
 	for _, s := range st.Functions["forget"].Policy {
-		cond = cond || len(s.Condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]) > 0
+		cond = cond || len(s.Condition["StringLike"]["s3:prefix"]) > 0
 	}
 	if !cond {
-		t.Error("forget's dynamodb:LeadingKeys condition is lost")
+		t.Error("forget's s3:prefix condition is lost")
 	}
 	m, err := st.Machine()
 	if err != nil {
