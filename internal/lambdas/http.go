@@ -35,7 +35,7 @@ func (f *Functions) StartEvent(ctx context.Context, body []byte) error {
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return &Permanent{Message: "a dead letter that is not an EventBridge event: " + err.Error()}
 	}
-	return f.Start(ctx, ev)
+	return f.startEvent(ctx, ev)
 }
 
 // HTTP adapts the API's http.Handler (the same one the local server runs) to
