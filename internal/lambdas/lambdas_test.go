@@ -30,6 +30,7 @@ import (
 	"github.com/scenedex/scenedex/internal/sagemaker"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/sqsq"
 	"github.com/scenedex/scenedex/internal/testvideo"
 	"github.com/scenedex/scenedex/internal/vecindex"
 )
@@ -712,6 +713,18 @@ func TestStartEventFromDeadLetters(t *testing.T) {
 	}
 	if err := f.StartEvent(ctx, []byte("not json")); err == nil {
 		t.Fatal("garbage started something")
+	}
+	// forget's dead letters share the DLQ: an Object Deleted event, bare
+	// or as a failed invocation record, starts no run and says so.
+	deleted, _ := json.Marshal(events.EventBridgeEvent{DetailType: "Object Deleted", Source: "aws.s3", Detail: detail})
+	delRecord, _ := json.Marshal(map[string]any{"requestPayload": json.RawMessage(deleted)})
+	for _, body := range [][]byte{deleted, delRecord} {
+		if err := f.StartEvent(ctx, body); !errors.Is(err, sqsq.ErrNotStartable) {
+			t.Errorf("an Object Deleted dead letter: %v, want ErrNotStartable", err)
+		}
+	}
+	if len(starter.names) != 2 {
+		t.Errorf("an Object Deleted event started a run: %v", starter.names)
 	}
 }
 
