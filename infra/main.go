@@ -84,8 +84,8 @@ func printAccountLimits(w io.Writer, cfg Config) {
 	fmt.Fprintln(tw, "scenedex needs these account limits (Service Quotas):")
 	fmt.Fprintln(tw, "  limit\tneeded\tfrom")
 	lambda := accountConcurrency(cfg)
-	fmt.Fprintf(tw, "  Lambda concurrent executions\t>= %d\tchunk %d + dead windows 2 + embed %d + workflow and API steps ~%d%s\n",
-		lambda, cfg.ChunkConcurrency, cfg.EmbedConcurrency, otherConcurrency, reservedNote(cfg))
+	fmt.Fprintf(tw, "  Lambda concurrent executions\t>= %d\tchunk %d + dead windows 2 + start %d + embed %d + workflow and API steps ~%d%s\n",
+		lambda, cfg.ChunkConcurrency, startConcurrency, cfg.EmbedConcurrency, otherConcurrency, reservedNote(cfg))
 	if cfg.Embedder == "sagemaker" && cfg.EmbeddingEndpoint == "" {
 		fmt.Fprintf(tw, "  SageMaker serverless endpoint concurrency\t>= %d\t2 × embedConcurrency (quota set: %d)\n",
 			endpointConcurrency(cfg), cfg.ServerlessConcurrencyQuota)
@@ -94,14 +94,19 @@ func printAccountLimits(w io.Writer, cfg Config) {
 }
 
 // otherConcurrency is a working allowance for the functions no setting
-// bounds (probe, await, finalize, fail, start, forget, sweep, api, upload):
+// bounds (probe, await, finalize, fail, forget, sweep, api, upload):
 // short invocations, throttling of which the workflow waits out.
 const otherConcurrency = 10
+
+// startConcurrency is the events queue's event source MaximumConcurrency
+// (SQS's smallest, 2): start only names and starts runs, a few
+// milliseconds each, and a burst of uploads waits in the queue.
+const startConcurrency = 2
 
 // accountConcurrency is the account's concurrent executions the settings
 // use at full load; with a reservation, AWS also keeps 100 unreserved.
 func accountConcurrency(cfg Config) int {
-	n := cfg.ChunkConcurrency + 2 + cfg.EmbedConcurrency + otherConcurrency
+	n := cfg.ChunkConcurrency + 2 + startConcurrency + cfg.EmbedConcurrency + otherConcurrency
 	if cfg.ChunkReservedConcurrency > 0 {
 		n = cfg.ChunkReservedConcurrency + 100
 	}

@@ -211,6 +211,7 @@ type builder struct {
 	windowsDLQ awssqs.Queue
 	alarms     awssns.Topic
 	eventDLQ   awssqs.Queue
+	eventQ     awssqs.Queue
 	layer      awslambda.LayerVersion
 	fns        map[string]awslambda.Function
 	machine    awsstepfunctions.StateMachine
@@ -313,6 +314,17 @@ func (s *builder) storage() {
 	s.eventDLQ = awssqs.NewQueue(s.stack, s.str("EventsDLQ"), &awssqs.QueueProps{
 		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED, RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
+	// The events queue: the Object Created rule's target, which start reads
+	// through an event source mapping. A burst of uploads waits here (14
+	// days), not in Lambda's asynchronous retries (6 hours at most). Its
+	// visibility timeout is six times start's timeout (Lambda guide, "Using
+	// Lambda with Amazon SQS").
+	s.eventQ = awssqs.NewQueue(s.stack, s.str("Events"), &awssqs.QueueProps{
+		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED,
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * startTimeoutSecs)),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.eventDLQ, MaxReceiveCount: jsii.Number(eventMaxReceives)},
+	})
 }
 
 const (
@@ -323,6 +335,23 @@ const (
 	// cut up to this many times (a transient failure each) before its video
 	// ends FAILED.
 	windowMaxReceives = 5
+	startTimeoutSecs  = 15
+	// eventMaxReceives is the events queue's maxReceiveCount. Every receive
+	// counts, a throttled one too: when the account's concurrency is spent
+	// (MaximumConcurrency bounds the mapping, not the account), Lambda's
+	// poller gets the batch, the invocation is throttled, and the messages
+	// return after the visibility timeout with their count up (Lambda
+	// guide, "Configuring scaling behavior for SQS event source mappings"
+	// and "Handling errors for an SQS event source": throttled batches go
+	// back to the queue, whose maxReceiveCount should leave room for them).
+	// An event did nothing wrong by waiting, so the count is SQS's largest
+	// (1,000, SQS API reference, RedrivePolicy): a message is received at
+	// most once per visibility timeout (90 s), so only more than 25 hours of
+	// throttled receives of that one message could dead-letter it — the
+	// burst of 1,000 on a 10-concurrency account waits about 6 hours in
+	// all. The price: a malformed event (start reports it as a batch item
+	// failure each time) reaches the events DLQ after about 25 hours.
+	eventMaxReceives = 1000
 )
 
 // endpointConcurrency is the MaxConcurrency the project's serverless
@@ -472,7 +501,7 @@ func (s *builder) functions() {
 	specs := []fnSpec{
 		{"upload", "POST /v1/videos: presigned uploads", 256, 15, false, base(limits)},
 		{"api", "status, list, delete, search, reindex, reprocess, dead letters", 512, 29, false, base(apiEnv)},
-		{"start", "Object Created -> one named workflow run", 128, 15, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
+		{"start", "Object Created -> one named workflow run", 128, startTimeoutSecs, false, map[string]*string{"STATE_MACHINE_ARN": s.machineArn()}},
 		{"probe", "register, ffprobe, plan", 1024, 120, true, base(nil)},
 		{"chunk", "cut one window into chunks and frames", 3008, chunkTimeoutSecs, true, map[string]*string{"BUCKET": s.bucket.BucketName(),
 			"CHUNK_QUEUE_URL": s.queue.QueueUrl(), "WINDOW_MAX_RECEIVES": s.str(strconv.Itoa(windowMaxReceives)),
@@ -503,7 +532,17 @@ func (s *builder) functions() {
 	s.fns["chunk"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.windowsDLQ, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(2),
 	}))
-	s.objectRule("ObjectCreated", "Object Created", "videos arriving under uploads/ start the scenedex workflow", s.fns["start"])
+	// Object Created events wait in the events queue; start takes them ten
+	// at a time, two batches at once at most, so a burst of uploads never
+	// holds more than two of the account's executions for starting runs.
+	created := s.objectRuleOf("ObjectCreated", "Object Created", "videos arriving under uploads/ start the scenedex workflow")
+	// Delivery itself is retried for a day, then kept in the events DLQ.
+	created.AddTarget(awseventstargets.NewSqsQueue(s.eventQ, &awseventstargets.SqsQueueProps{
+		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
+	}))
+	s.fns["start"].AddEventSource(awslambdaeventsources.NewSqsEventSource(s.eventQ, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true), MaxConcurrency: jsii.Number(startConcurrency),
+	}))
 	// The catalog follows the bucket: an object deleted under uploads/
 	// removes its video.
 	s.objectRule("ObjectDeleted", "Object Deleted", "videos deleted from uploads/ are removed from the scenedex index and catalog", s.fns["forget"])
@@ -514,10 +553,10 @@ func (s *builder) functions() {
 	})
 }
 
-// objectRule sends the bucket's S3 events of detailType under uploads/ to
-// fn, retried for a day, then to the events DLQ.
-func (s *builder) objectRule(id, detailType, doc string, fn awslambda.Function) {
-	rule := awsevents.NewRule(s.stack, s.str(id), &awsevents.RuleProps{
+// objectRuleOf is the rule matching the bucket's S3 events of detailType
+// under uploads/.
+func (s *builder) objectRuleOf(id, detailType, doc string) awsevents.Rule {
+	return awsevents.NewRule(s.stack, s.str(id), &awsevents.RuleProps{
 		Description: s.str(doc),
 		EventPattern: &awsevents.EventPattern{
 			Source: jsii.Strings("aws.s3"), DetailType: jsii.Strings(detailType),
@@ -527,6 +566,12 @@ func (s *builder) objectRule(id, detailType, doc string, fn awslambda.Function) 
 			},
 		},
 	})
+}
+
+// objectRule sends the bucket's S3 events of detailType under uploads/ to
+// fn, retried for a day, then to the events DLQ.
+func (s *builder) objectRule(id, detailType, doc string, fn awslambda.Function) {
+	rule := s.objectRuleOf(id, detailType, doc)
 	rule.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: s.eventDLQ, RetryAttempts: jsii.Number(8), MaxEventAge: awscdk.Duration_Hours(jsii.Number(24)),
 	}))
@@ -871,7 +916,7 @@ func (s *builder) suppressions() {
 		s.suppress(fn, "AwsSolutions-IAM5", fmt.Sprintf("The %s function's object permissions are scoped to its key prefixes (uploads/* or chunks/*), "+
 			"X-Ray's PutTraceSegments has no resource scope, and index permissions cover the documents of one index.", name))
 	}
-	s.suppress(s.eventDLQ, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue: the EventBridge rule's target sends undeliverable events here.")
+	s.suppress(s.eventDLQ, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue: the events queue's messages that failed every receive, and forget's undeliverable or failed Object Deleted events.")
 	s.suppress(s.machine, "AwsSolutions-IAM5", "CDK grants invoke on each workflow function and its versions (<arn>:*); "+
 		"X-Ray and CloudWatch Logs delivery actions have no resource scope.")
 	// CDK's own singleton functions (they install the bucket's EventBridge

@@ -250,7 +250,7 @@ func TestDefaultStack(t *testing.T) {
 			}
 		}
 		target := get(r, "Targets", 0)
-		if !strings.Contains(js(get(target, "Arn")), "Start") || get(target, "DeadLetterConfig") == nil || get(target, "RetryPolicy", "MaximumRetryAttempts") != 8.0 {
+		if !strings.Contains(js(get(target, "Arn")), `"Events`) || get(target, "DeadLetterConfig") == nil || get(target, "RetryPolicy", "MaximumRetryAttempts") != 8.0 {
 			t.Errorf("target %s", js(target))
 		}
 	})
@@ -812,9 +812,51 @@ func TestDefaultStack(t *testing.T) {
 	})
 
 	t.Run("backlog and lost events", func(t *testing.T) {
-		cfg := one(t, tpl, "AWS::Lambda::EventInvokeConfig", "StartEventInvokeConfig")
-		if !strings.Contains(js(get(cfg, "DestinationConfig", "OnFailure", "Destination")), "EventsDLQ") || get(cfg, "MaximumRetryAttempts") != 2.0 {
-			t.Errorf("start's failed async invocations are not kept: %s", js(cfg))
+		// Object Created events wait in the events queue (14 days), not in
+		// start's asynchronous retries (6 hours at most): no async invoke
+		// configuration on start, the rule targets the queue.
+		for id := range resources(tpl, "AWS::Lambda::EventInvokeConfig") {
+			if strings.HasPrefix(id, "Start") {
+				t.Errorf("start is still invoked asynchronously: %s", id)
+			}
+		}
+		q := one(t, tpl, "AWS::SQS::Queue", "Events")
+		start := one(t, tpl, "AWS::Lambda::Function", "Start")
+		if q["SqsManagedSseEnabled"] != true || q["MessageRetentionPeriod"] != 1209600.0 ||
+			get(q, "VisibilityTimeout").(float64) < 6*get(start, "Timeout").(float64) ||
+			!strings.Contains(js(get(q, "RedrivePolicy", "deadLetterTargetArn")), "EventsDLQ") ||
+			get(q, "RedrivePolicy", "maxReceiveCount") != 1000.0 {
+			t.Errorf("events queue %s", js(q))
+		}
+		rule := one(t, tpl, "AWS::Events::Rule", "ObjectCreated")
+		if targets := js(get(rule, "Targets")); !strings.Contains(targets, `"Events`) || strings.Contains(targets, "Start") {
+			t.Errorf("the Object Created rule targets %s, want the events queue", targets)
+		}
+		// EventBridge sends to an SQS target under the queue's resource
+		// policy: events.amazonaws.com may sqs:SendMessage, from this rule
+		// only (EventBridge user guide, "Using resource-based policies for
+		// Amazon EventBridge", Amazon SQS permissions).
+		sent := false
+		for _, p := range resources(tpl, "AWS::SQS::QueuePolicy") {
+			doc := js(p)
+			if strings.Contains(doc, `"events.amazonaws.com"`) && strings.Contains(doc, `"sqs:SendMessage"`) {
+				sent = strings.Contains(js(get(p, "Queues")), `"Events`) && strings.Contains(doc, `"aws:SourceArn"`) &&
+					strings.Contains(doc, `ObjectCreated`)
+			}
+		}
+		if !sent {
+			t.Error("no queue policy lets the Object Created rule (aws:SourceArn) send to the events queue")
+		}
+		m := one(t, tpl, "AWS::Lambda::EventSourceMapping", "StartSqsEventSource.*")
+		if get(m, "BatchSize") != 10.0 || js(get(m, "FunctionResponseTypes")) != `["ReportBatchItemFailures"]` ||
+			get(m, "ScalingConfig", "MaximumConcurrency") != 2.0 || !strings.Contains(js(get(m, "EventSourceArn")), `"Events`) {
+			t.Errorf("start's event source %s", js(m))
+		}
+		pol := functionPolicies(tpl)
+		for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"} {
+			if !strings.Contains(js(pol["start"][a]), `"Events`) {
+				t.Errorf("start may not %s on the events queue: %v", a, pol["start"][a])
+			}
 		}
 		// A fresh account deploys: no function reserves concurrency.
 		for id, fn := range resources(tpl, "AWS::Lambda::Function") {
@@ -1039,11 +1081,11 @@ func TestAccountLimitsPrinted(t *testing.T) {
 		want []string
 		not  string
 	}{
-		{"defaults", Config{}, []string{"Lambda concurrent executions  >= 27", "SageMaker serverless endpoint concurrency  >= 10"}, ""},
+		{"defaults", Config{}, []string{"Lambda concurrent executions  >= 29", "start 2", "SageMaker serverless endpoint concurrency  >= 10"}, ""},
 		{"more of both", Config{ChunkConcurrency: 50, EmbedConcurrency: 20, ServerlessConcurrencyQuota: 40},
-			[]string{">= 82", "chunk 50 + dead windows 2 + embed 20", "endpoint concurrency  >= 40"}, ""},
+			[]string{">= 84", "chunk 50 + dead windows 2 + start 2 + embed 20", "endpoint concurrency  >= 40"}, ""},
 		{"a reservation", Config{ChunkReservedConcurrency: 150}, []string{">= 250", "the 100 AWS keeps unreserved"}, ""},
-		{"bedrock", Config{Embedder: "bedrock"}, []string{">= 27"}, "SageMaker"},
+		{"bedrock", Config{Embedder: "bedrock"}, []string{">= 29"}, "SageMaker"},
 	} {
 		var b strings.Builder
 		printAccountLimits(&b, tc.cfg.withDefaults())

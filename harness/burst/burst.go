@@ -177,6 +177,11 @@ func New(t testing.TB, cfg Config) *Harness {
 		for _, n := range r.targets {
 			used[n] = true
 		}
+		for _, arn := range r.queues {
+			if h.SQS.Queue(arn) == nil {
+				t.Fatalf("a rule targets %s: no such queue", arn)
+			}
+		}
 	}
 	reserved := 0
 	for name, ok := range used {
@@ -283,9 +288,11 @@ func (p perInvoke) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 
 // objectCreated is S3's "Object Created" event to EventBridge, matched
 // against the rules (source aws.s3, detail-type, key prefix) and sent to
-// their targets as an asynchronous invocation. The detail follows the S3
-// EventBridge event structure (S3 user guide, "EventBridge event message
-// structure").
+// their targets: a function as an asynchronous invocation, a queue as one
+// message whose body is the event (EventBridge user guide, "Amazon SQS"
+// targets: EventBridge sends the matched event as the message). The detail
+// follows the S3 EventBridge event structure (S3 user guide, "EventBridge
+// event message structure").
 func (h *Harness) objectCreated(_ context.Context, oc scenedex.ObjectCreated) error {
 	h.mu.Lock()
 	seq := len(h.closed) + len(h.starts)
@@ -301,6 +308,9 @@ func (h *Harness) objectCreated(_ context.Context, oc scenedex.ObjectCreated) er
 	for _, r := range h.rules {
 		if r.detailType != "Object Created" || !strings.HasPrefix(oc.Key, r.prefix) {
 			continue
+		}
+		for _, arn := range r.queues {
+			h.Sim.At(0, func() { h.SQS.Queue(arn).Send(string(ev)) })
 		}
 		for _, target := range r.targets {
 			h.Sim.At(0, func() {
@@ -346,6 +356,21 @@ func (h *Harness) StartFailures() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.starts...)
+}
+
+// DeadLetters counts the messages each dead-letter queue holds (the
+// queues some queue's redrive policy names), by queue name.
+func (h *Harness) DeadLetters() map[string]int {
+	out := map[string]int{}
+	for _, q := range h.Stack.Queues {
+		if q.DeadLetterARN == "" {
+			continue
+		}
+		dlq := h.SQS.Queue(q.DeadLetterARN)
+		visible, inFlight, _ := dlq.Counts()
+		out[dlq.Name] = visible + inFlight
+	}
+	return out
 }
 
 // Catalog is the table's catalog, as the functions use it.

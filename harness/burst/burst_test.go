@@ -111,8 +111,8 @@ func TestBurst(t *testing.T) {
 		h.Lambda.Invoked(), h.Sim.Elapsed().Round(time.Second), time.Since(wall).Round(time.Second), h.Lambda.RealTime())
 	if ready != n || failed != 0 || dups != 0 || h.Lambda.Throttled() == 0 {
 		sort.Strings(reasons)
-		t.Errorf("want %d READY, 0 FAILED, 0 duplicates and some throttling; statuses %v; first reasons %q; start failures %q",
-			n, videos, reasons, first(h.StartFailures(), 5))
+		t.Errorf("want %d READY, 0 FAILED, 0 duplicates and some throttling; statuses %v; first reasons %q; start failures %q; dead letters %v",
+			n, videos, reasons, first(h.StartFailures(), 5), h.DeadLetters())
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 )
 
 // rule is an EventBridge rule of the template: an S3 event pattern
-// (detail-type, object key prefix) or a rate schedule, and the functions it
-// targets.
+// (detail-type, object key prefix) or a rate schedule, and the functions
+// and SQS queues (their ARNs) it targets.
 type rule struct {
 	detailType, prefix string
 	rateMinutes        int
 	targets            []string
+	queues             []string
 }
 
 // tableSpec is the DynamoDB table's name and CreateTable-shaped properties.
@@ -27,6 +28,10 @@ func readStack(st *template.Stack) ([]rule, *tableSpec, error) {
 	byArn := map[string]string{}
 	for name, f := range st.Functions {
 		byArn[f.ARN] = name
+	}
+	queues := map[string]bool{}
+	for _, q := range st.Queues {
+		queues[q.ARN] = true
 	}
 	res, _ := st.Template["Resources"].(map[string]any)
 	var rules []rule
@@ -68,8 +73,11 @@ func readStack(st *template.Stack) ([]rule, *tableSpec, error) {
 				if name, ok := byArn[fmt.Sprint(arn)]; ok {
 					ru.targets = append(ru.targets, name)
 				}
+				if queues[fmt.Sprint(arn)] {
+					ru.queues = append(ru.queues, fmt.Sprint(arn))
+				}
 			}
-			if len(ru.targets) > 0 {
+			if len(ru.targets) > 0 || len(ru.queues) > 0 {
 				rules = append(rules, ru)
 			}
 		}

@@ -134,7 +134,18 @@ func TestEveryFunctionHasWhatItsCodeCalls(t *testing.T) {
 	video := testvideo.Make(t, dir, "clip.mp4", testvideo.Spec{Scenes: []int{0, 1, 2}, SceneSecs: 2, GOP: 25})
 	data, _ := os.ReadFile(video)
 	id, key, created := w.upload(t, api, "clip.mp4", data)
-	must("start", created, nil)
+	// EventBridge puts the event on start's events queue (the rule's SQS
+	// target); start's event source mapping delivers it.
+	if len(w.st.Functions["start"].EventSources) != 1 {
+		t.Fatalf("start's event sources %+v, want the events queue", w.st.Functions["start"].EventSources)
+	}
+	eventsQueue := w.st.QueueByARN(w.st.Functions["start"].EventSources[0].QueueARN)
+	w.sqs.put(eventsQueue.URL, string(mustJSON(created)), 0)
+	var startResp events.SQSEventResponse
+	must("start", sqsEvent(w.sqs.take(eventsQueue.URL), eventsQueue.ARN), &startResp)
+	if len(startResp.BatchItemFailures) != 0 {
+		t.Errorf("start did not take its event: %+v", startResp)
+	}
 	if len(w.sfn.runs) != 1 {
 		t.Errorf("start started %d runs", len(w.sfn.runs))
 	}

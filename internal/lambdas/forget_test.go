@@ -177,9 +177,7 @@ func TestSameBytesAfterDeleteGetANewRun(t *testing.T) {
 	size, etag := putVideo(t, e, key, video)
 	first := s3EventOf(t, key, size, etag, "0062E99A88DC407460")
 	for range 2 { // EventBridge delivers it twice
-		if err := e.fns.Start(ctx, first); err != nil {
-			t.Fatal(err)
-		}
+		startQueued(t, e.fns, first)
 	}
 	out := e.finish(t, first)
 
@@ -193,9 +191,7 @@ func TestSameBytesAfterDeleteGetANewRun(t *testing.T) {
 		t.Fatal("not the same bytes")
 	}
 	second := s3EventOf(t, key, size, etag, "0062E99A88DC4074FF")
-	if err := e.fns.Start(ctx, second); err != nil {
-		t.Fatal(err)
-	}
+	startQueued(t, e.fns, second)
 	if n := starter.names; len(n) != 3 || n[0] != n[1] || n[2] == n[0] {
 		t.Fatalf("run names %v: want the first arrival's twice, then a new one", n)
 	}

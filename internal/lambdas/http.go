@@ -3,12 +3,14 @@ package lambdas
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/scenedex/scenedex/internal/httpapi"
+	"github.com/scenedex/scenedex/internal/sqsq"
 )
 
 // API is the HTTP API handler of the functions: the local server's, with
@@ -35,7 +37,10 @@ func (f *Functions) StartEvent(ctx context.Context, body []byte) error {
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return &Permanent{Message: "a dead letter that is not an EventBridge event: " + err.Error()}
 	}
-	return f.Start(ctx, ev)
+	if ev.DetailType != "Object Created" {
+		return fmt.Errorf("a dead letter of detail-type %q: %w", ev.DetailType, sqsq.ErrNotStartable)
+	}
+	return f.startEvent(ctx, ev)
 }
 
 // HTTP adapts the API's http.Handler (the same one the local server runs) to

@@ -3,6 +3,7 @@ package lambdas
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ import (
 	"github.com/scenedex/scenedex/internal/sagemaker"
 	"github.com/scenedex/scenedex/internal/scenedex"
 	"github.com/scenedex/scenedex/internal/sqlite"
+	"github.com/scenedex/scenedex/internal/sqsq"
 	"github.com/scenedex/scenedex/internal/testvideo"
 	"github.com/scenedex/scenedex/internal/vecindex"
 )
@@ -539,6 +542,67 @@ func (r *recordingStarter) Start(_ context.Context, name string, input []byte) (
 	return true, nil
 }
 
+// startQueued delivers Object Created events to start as the events queue's
+// event source mapping does (each body the EventBridge event) and fails the
+// test on any batch item failure.
+func startQueued(t *testing.T, f *Functions, evs ...events.EventBridgeEvent) {
+	t.Helper()
+	var bodies []string
+	for _, ev := range evs {
+		b, _ := json.Marshal(ev)
+		bodies = append(bodies, string(b))
+	}
+	resp, err := f.Start(context.Background(), sqsEvent(nil, bodies...))
+	if err != nil || len(resp.BatchItemFailures) > 0 {
+		t.Fatalf("start: %+v %v", resp.BatchItemFailures, err)
+	}
+}
+
+// failingStarter refuses to start runs (Step Functions unavailable).
+type failingStarter struct{}
+
+func (failingStarter) Start(context.Context, string, []byte) (bool, error) {
+	return false, errors.New("ServiceUnavailable")
+}
+
+// Start reads the events queue: each good event starts its run (a repeated
+// delivery under the same name too: the starter answers it as started), and
+// only the messages that are no Object Created event, or whose run could not
+// be started, return as batch item failures — for SQS to redeliver, and
+// after maxReceiveCount to move to the events DLQ.
+func TestStartFromEventsQueue(t *testing.T) {
+	starter := &recordingStarter{}
+	f := &Functions{Starter: starter, Log: slog.Default()}
+	detail, _ := json.Marshal(f.detail("uploads/ads/x.mp4", 10, "e1", "PutObject"))
+	good, _ := json.Marshal(events.EventBridgeEvent{DetailType: "Object Created", Source: "aws.s3", Detail: detail})
+	noKey, _ := json.Marshal(events.EventBridgeEvent{DetailType: "Object Created", Source: "aws.s3", Detail: json.RawMessage(`{}`)})
+	ctx := context.Background()
+	resp, err := f.Start(ctx, sqsEvent(nil, string(good), "not json", string(good), string(noKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, b := range resp.BatchItemFailures {
+		failed = append(failed, b.ItemIdentifier)
+	}
+	if !slices.Equal(failed, []string{"extra-1", "extra-3"}) {
+		t.Errorf("batch item failures %v, want the malformed bodies extra-1 and extra-3", failed)
+	}
+	if len(starter.names) != 2 || starter.names[0] != starter.names[1] {
+		t.Errorf("runs %v, want the good event's name twice", starter.names)
+	}
+	var input events.EventBridgeEvent
+	if err := json.Unmarshal(starter.inputs[0], &input); err != nil || input.DetailType != "Object Created" {
+		t.Errorf("the run's input is not the event: %s", starter.inputs[0])
+	}
+
+	f.Starter = failingStarter{}
+	resp, err = f.Start(ctx, sqsEvent(nil, string(good)))
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "extra-0" {
+		t.Errorf("a run that could not start was acknowledged: %+v %v", resp, err)
+	}
+}
+
 func regexpValid(s string) bool {
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
@@ -649,6 +713,18 @@ func TestStartEventFromDeadLetters(t *testing.T) {
 	}
 	if err := f.StartEvent(ctx, []byte("not json")); err == nil {
 		t.Fatal("garbage started something")
+	}
+	// forget's dead letters share the DLQ: an Object Deleted event, bare
+	// or as a failed invocation record, starts no run and says so.
+	deleted, _ := json.Marshal(events.EventBridgeEvent{DetailType: "Object Deleted", Source: "aws.s3", Detail: detail})
+	delRecord, _ := json.Marshal(map[string]any{"requestPayload": json.RawMessage(deleted)})
+	for _, body := range [][]byte{deleted, delRecord} {
+		if err := f.StartEvent(ctx, body); !errors.Is(err, sqsq.ErrNotStartable) {
+			t.Errorf("an Object Deleted dead letter: %v, want ErrNotStartable", err)
+		}
+	}
+	if len(starter.names) != 2 {
+		t.Errorf("an Object Deleted event started a run: %v", starter.names)
 	}
 }
 

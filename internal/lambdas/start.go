@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -49,9 +50,26 @@ func ExecutionName(d S3ObjectCreated) string {
 	return strings.TrimLeft(words, "-_") + "-" + hex.EncodeToString(sum[:])[:32]
 }
 
-// Start is the EventBridge rule's target: it starts the workflow for an
-// Object Created event under the name of that arrival (ExecutionName).
-func (f *Functions) Start(ctx context.Context, ev events.EventBridgeEvent) error {
+// Start consumes the events queue, the Object Created rule's target: each
+// message's body is the EventBridge event (EventBridge user guide, "Amazon
+// SQS" targets: the event is the message). Each event starts the workflow
+// under the name of that arrival (ExecutionName); a run already started
+// under that name counts as started. A body that is no Object Created event,
+// or whose run could not be started, is reported as a batch item failure
+// (ReportBatchItemFailures): it alone returns to the queue, and after the
+// queue's maxReceiveCount to the events DLQ.
+func (f *Functions) Start(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	return f.eachMessage(ctx, ev, "Object Created event not started; SQS will redeliver it", func(ctx context.Context, m events.SQSMessage) error {
+		var e events.EventBridgeEvent
+		if err := json.Unmarshal([]byte(m.Body), &e); err != nil {
+			return &Permanent{Message: "not an EventBridge event: " + err.Error()}
+		}
+		return f.startEvent(ctx, e)
+	}), nil
+}
+
+// startEvent starts the run of one Object Created event.
+func (f *Functions) startEvent(ctx context.Context, ev events.EventBridgeEvent) error {
 	var d S3ObjectCreated
 	if err := json.Unmarshal(ev.Detail, &d); err != nil || d.Object.Key == "" {
 		return &Permanent{Message: "not an S3 Object Created event"}
@@ -63,7 +81,7 @@ func (f *Functions) Start(ctx context.Context, ev events.EventBridgeEvent) error
 	name := ExecutionName(d)
 	started, err := f.Starter.Start(ctx, name, input)
 	if err != nil {
-		return err
+		return fmt.Errorf("start run %s of %s: %w", name, d.Object.Key, err)
 	}
 	f.Log.Info("workflow", "execution", name, "key", d.Object.Key, "started", started)
 	return nil

@@ -3,6 +3,7 @@ package sqsq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -23,10 +24,16 @@ type DLQAPI interface {
 }
 
 // Starter starts a workflow run for an Object Created event (the events
-// DLQ holds events whose run never started).
+// DLQ holds events whose run never started). It returns an error wrapping
+// ErrNotStartable for a dead letter that is no Object Created event.
 type Starter interface {
 	StartEvent(ctx context.Context, event []byte) error
 }
+
+// ErrNotStartable is a dead letter of the events DLQ that starts no run: an
+// Object Deleted event or forget's failed invocation record (forget's rule
+// and destination share the events DLQ). Redrive leaves it for a person.
+var ErrNotStartable = errors.New("not an Object Created event")
 
 // DeadLetters implements scenedex.DeadLetterQueues on the stack's two DLQs:
 // chunk messages that failed their receives (ChunksDLQ, moved back to the
@@ -110,7 +117,14 @@ func body(m types.Message) []byte {
 
 // Redrive moves the chunk DLQ's messages back to the chunk queue (an SQS
 // message move task, which redelivers them to their source queue) and starts
-// the runs of the events in the events DLQ, deleting each once started.
+// the runs of the events in the events DLQ, deleting each once started. The
+// events DLQ is not moved back by a task: besides the events queue's dead
+// messages (the original EventBridge events) it holds what EventBridge and
+// Lambda destinations send it directly, which a move task cannot return to
+// a source queue ("limited to ... dead-letter queues of other Amazon SQS
+// queues only", SQS API reference, StartMessageMoveTask). Starting the run
+// here is what the events queue's consumer would do with the same body.
+// Dead letters that start no run (ErrNotStartable) stay in the DLQ.
 func (d *DeadLetters) Redrive(ctx context.Context) (int, error) {
 	attrs, err := d.Client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(d.ChunksDLQURL),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages}})
@@ -135,7 +149,9 @@ func (d *DeadLetters) Redrive(ctx context.Context) (int, error) {
 				break
 			}
 			for _, m := range resp.Messages {
-				if err := d.Starter.StartEvent(ctx, []byte(aws.ToString(m.Body))); err != nil {
+				if err := d.Starter.StartEvent(ctx, []byte(aws.ToString(m.Body))); errors.Is(err, ErrNotStartable) {
+					continue // hidden for this redrive's receives, then listed again
+				} else if err != nil {
 					return moved + started, fmt.Errorf("start the run of a dead-lettered event: %w", err)
 				}
 				if _, err := d.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.EventsDLQURL), ReceiptHandle: m.ReceiptHandle}); err != nil {

@@ -3,6 +3,7 @@ package sqsq
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,9 @@ type startedEvents struct {
 }
 
 func (s *startedEvents) StartEvent(_ context.Context, b []byte) error {
+	if strings.Contains(string(b), "Object Deleted") { // as lambdas.StartEvent answers it
+		return fmt.Errorf("detail-type Object Deleted: %w", ErrNotStartable)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bodies = append(s.bodies, string(b))
@@ -38,6 +42,13 @@ func TestCloudDeadLetters(t *testing.T) {
 			{"MessageId": "e1", "ReceiptHandle": "re1", "Body": `{"detail-type":"Object Created","detail":{"object":{"key":"uploads/a/x.mp4"}}}`,
 				"Attributes":        map[string]any{"ApproximateReceiveCount": "1"},
 				"MessageAttributes": map[string]any{"ERROR_MESSAGE": map[string]any{"DataType": "String", "StringValue": "Lambda throttled"}}},
+			// The events queue's dead message: the EventBridge event as
+			// EventBridge sent it to the queue, no attributes of its own.
+			{"MessageId": "e2", "ReceiptHandle": "re2", "Body": `{"detail-type":"Object Created","detail":{"object":{"key":"uploads/a/y.mp4"}}}`,
+				"Attributes": map[string]any{"ApproximateReceiveCount": "1000"}},
+			// forget's failed Object Deleted event shares the DLQ: kept.
+			{"MessageId": "e3", "ReceiptHandle": "re3", "Body": `{"detail-type":"Object Deleted","detail":{"object":{"key":"uploads/a/z.mp4"}}}`,
+				"Attributes": map[string]any{"ApproximateReceiveCount": "1"}},
 		},
 	}
 	var mu sync.Mutex
@@ -93,7 +104,8 @@ func TestCloudDeadLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(dl.Chunks) != 1 || dl.Chunks[0].Attempts != 4 || len(dl.Workflow) != 1 || dl.Workflow[0].LastError != "Lambda throttled" {
+		if len(dl.Chunks) != 1 || dl.Chunks[0].Attempts != 4 || len(dl.Workflow) != 3 || dl.Workflow[0].LastError != "Lambda throttled" ||
+			dl.Workflow[1].Attempts != 1000 || !strings.Contains(string(dl.Workflow[1].Body), "uploads/a/y.mp4") {
 			t.Fatalf("dead letters %+v", dl)
 		}
 		var c map[string]any
@@ -102,8 +114,10 @@ func TestCloudDeadLetters(t *testing.T) {
 		}
 	}
 	n, err := d.Redrive(ctx)
-	if err != nil || n != 2 || len(starter.bodies) != 1 || !strings.Contains(starter.bodies[0], "uploads/a/x.mp4") || len(queues["https://sqs/1/events-dlq"]) != 0 {
-		t.Fatalf("redrive %d %v, started %v", n, err, starter.bodies)
+	left := queues["https://sqs/1/events-dlq"]
+	if err != nil || n != 3 || len(starter.bodies) != 2 || !strings.Contains(starter.bodies[0], "uploads/a/x.mp4") ||
+		!strings.Contains(starter.bodies[1], "uploads/a/y.mp4") || len(left) != 1 || left[0]["MessageId"] != "e3" {
+		t.Fatalf("redrive %d %v, started %v, left %v", n, err, starter.bodies, left)
 	}
 	if len(fake.Calls("StartMessageMoveTask")) != 1 {
 		t.Fatal("no move task")
