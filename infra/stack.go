@@ -286,7 +286,7 @@ func (s *builder) storage() {
 		EnforceSSL: jsii.Bool(true), Encryption: awssqs.QueueEncryption_SQS_MANAGED,
 		// Lambda's guidance: at least six times the consumer's timeout.
 		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * embedTimeoutSecs)),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(3)},
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: s.dlq, MaxReceiveCount: jsii.Number(chunkMaxReceives)},
 		// A chunk must outlive the workflow's wait for its embedding
 		// (embedWaitHours, checked to be shorter).
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(queueRetentionDays)),
@@ -336,6 +336,17 @@ const (
 	// ends FAILED.
 	windowMaxReceives = 5
 	startTimeoutSecs  = 15
+	// chunkMaxReceives is the chunk queue's maxReceiveCount. As for the
+	// events queue (below), a throttled receive counts: with 3, a burst of
+	// 1,000 videos on a 10-concurrency account dead-lettered 190 chunks that
+	// had never reached embed (make burst), and their videos failed at the
+	// embeddings wait. A chunk is received at most once per visibility
+	// timeout (720 s), so 100 receives take 20 hours of throttling of that
+	// one message; a chunk that fails for scenedex's own reason reaches the
+	// DLQ (and its alarm) within that, before the 72 h embeddings wait ends,
+	// and its video waits for a redrive. The user's fault (a Permanent
+	// error) fails the video at once, without the DLQ.
+	chunkMaxReceives = 100
 	// eventMaxReceives is the events queue's maxReceiveCount. Every receive
 	// counts, a throttled one too: when the account's concurrency is spent
 	// (MaximumConcurrency bounds the mapping, not the account), Lambda's

@@ -450,7 +450,7 @@ func TestDefaultStack(t *testing.T) {
 
 	t.Run("queue and embed", func(t *testing.T) {
 		q := one(t, tpl, "AWS::SQS::Queue", "Chunks")
-		if get(q, "RedrivePolicy", "maxReceiveCount") != 3.0 || get(q, "SqsManagedSseEnabled") != true {
+		if get(q, "RedrivePolicy", "maxReceiveCount") != float64(chunkMaxReceives) || get(q, "SqsManagedSseEnabled") != true {
 			t.Errorf("queue %s", js(q))
 		}
 		embed := one(t, tpl, "AWS::Lambda::Function", "Embed")
