@@ -89,7 +89,7 @@ type Runner struct {
 	// wfLease and chLease are how often a message at work has its lease
 	// extended: a third of its queue's visibility timeout.
 	wfLease, chLease time.Duration
-	work      inflight // running steps by video, for CancelWork
+	work             inflight // running steps by video, for CancelWork
 }
 
 // New builds a runner over the queue database.
